@@ -1,0 +1,191 @@
+//! Scan sources: every way scans enter the pipeline, behind one iterator trait.
+//!
+//! A source yields `Result<Scan>` in frame order. File formats are recognised from the path;
+//! [`Format`] overrides the guess.
+
+pub mod atomic;
+pub mod frames;
+pub mod kitti;
+pub mod pcd;
+pub mod ply;
+pub mod poses;
+pub mod sequence;
+
+pub use frames::FrameRange;
+pub use sequence::FileSequence;
+
+use crate::error::{Error, Result};
+use crate::scan::Scan;
+use sequence::{ScanReader, SequenceEntry, has_ext, list_files_with_ext};
+use std::path::{Path, PathBuf};
+
+/// An ordered stream of scans.
+pub trait ScanSource: Iterator<Item = Result<Scan>> + Send {
+    /// What the source reads, for logs and the viewer.
+    fn name(&self) -> String;
+    /// How many scans remain, when known.
+    fn len_hint(&self) -> Option<usize>;
+    /// True when scans carry ground-truth poses.
+    fn has_ground_truth(&self) -> bool;
+}
+
+/// On-disk scan formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// KITTI odometry `.bin` scans (flat folder, `sequences/XX`, or bare files).
+    Kitti,
+    /// PLY point clouds.
+    Ply,
+    /// PCD point clouds.
+    Pcd,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "kitti" | "bin" => Ok(Format::Kitti),
+            "ply" => Ok(Format::Ply),
+            "pcd" => Ok(Format::Pcd),
+            _ => Err(Error::Usage(format!(
+                "unknown format '{s}': expected kitti, ply or pcd"
+            ))),
+        }
+    }
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Kitti => "bin",
+            Format::Ply => "ply",
+            Format::Pcd => "pcd",
+        }
+    }
+
+    fn reader(self) -> ScanReader {
+        match self {
+            Format::Kitti => kitti::read_bin,
+            Format::Ply => ply::read_ply,
+            Format::Pcd => pcd::read_pcd,
+        }
+    }
+}
+
+/// How to open a path as a source.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Force a format instead of guessing from the path.
+    pub format: Option<Format>,
+    /// Frames to take.
+    pub frames: FrameRange,
+    /// Ground-truth trajectory for PLY/PCD (KITTI 3x4 or TUM); KITTI finds its own.
+    pub poses: Option<PathBuf>,
+}
+
+/// Guesses the format of a file or folder.
+pub fn detect_format(path: &Path) -> Result<Format> {
+    if !path.exists() {
+        return Err(Error::input(path, "no such file or folder"));
+    }
+    if path.is_file() {
+        for f in [Format::Kitti, Format::Ply, Format::Pcd] {
+            if has_ext(path, f.extension()) {
+                return Ok(f);
+            }
+        }
+        return Err(Error::input(
+            path,
+            "unknown scan file type: expected .bin, .ply or .pcd (or pass --format)",
+        ));
+    }
+    if path.join("velodyne").is_dir() {
+        return Ok(Format::Kitti);
+    }
+    let mut best = None;
+    for f in [Format::Kitti, Format::Ply, Format::Pcd] {
+        let n = list_files_with_ext(path, f.extension())?.len();
+        if n > 0 && best.is_none_or(|(_, m)| n > m) {
+            best = Some((f, n));
+        }
+    }
+    best.map(|(f, _)| f)
+        .ok_or_else(|| Error::input(path, "no .bin, .ply or .pcd scans here (and no velodyne/ folder)"))
+}
+
+/// Opens a file or folder of scans.
+pub fn open(path: &Path, opts: &SourceOptions) -> Result<FileSequence> {
+    let format = match opts.format {
+        Some(f) => {
+            if !path.exists() {
+                return Err(Error::input(path, "no such file or folder"));
+            }
+            f
+        }
+        None => detect_format(path)?,
+    };
+    let seq = if path.is_file() {
+        let entries = vec![SequenceEntry {
+            frame: 0,
+            path: path.to_path_buf(),
+        }];
+        let (gt, times) = read_ground_truth(opts.poses.as_deref(), 1)?;
+        FileSequence::new(path.display().to_string(), entries, format.reader(), gt, times)
+    } else if format == Format::Kitti && opts.poses.is_none() {
+        kitti::open_sequence(path)?
+    } else {
+        open_folder(path, format, opts.poses.as_deref())?
+    };
+    let seq = seq.restrict(opts.frames);
+    if seq.len_hint() == Some(0) {
+        return Err(Error::input(path, format!("no scans in frame range {:?}", opts.frames)));
+    }
+    Ok(seq)
+}
+
+fn open_folder(dir: &Path, format: Format, poses: Option<&Path>) -> Result<FileSequence> {
+    let scans_dir = if format == Format::Kitti && dir.join("velodyne").is_dir() {
+        dir.join("velodyne")
+    } else {
+        dir.to_path_buf()
+    };
+    let files = list_files_with_ext(&scans_dir, format.extension())?;
+    if files.is_empty() {
+        return Err(Error::input(
+            &scans_dir,
+            format!("no .{} files in this folder", format.extension()),
+        ));
+    }
+    let default_poses = ["poses.txt", "poses.tum"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file());
+    let poses = poses.map(Path::to_path_buf).or(default_poses);
+    let (gt, times) = read_ground_truth(poses.as_deref(), files.len())?;
+    let entries = files
+        .into_iter()
+        .enumerate()
+        .map(|(frame, path)| SequenceEntry { frame, path })
+        .collect();
+    Ok(FileSequence::new(
+        dir.display().to_string(),
+        entries,
+        format.reader(),
+        gt,
+        times,
+    ))
+}
+
+type GroundTruth = (Option<Vec<crate::scan::Pose>>, Option<Vec<f64>>);
+
+fn read_ground_truth(poses: Option<&Path>, scans: usize) -> Result<GroundTruth> {
+    let Some(p) = poses else { return Ok((None, None)) };
+    let traj = poses::read_trajectory(p)?;
+    if traj.poses.len() < scans {
+        return Err(Error::input(
+            p,
+            format!("{} poses for {scans} scans: too few lines", traj.poses.len()),
+        ));
+    }
+    Ok((Some(traj.poses), traj.stamps))
+}

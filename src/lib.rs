@@ -1,0 +1,22 @@
+//! overlap-slam: a streaming LiDAR SLAM pipeline.
+//!
+//! Stages, in the order data flows through them:
+//! [`io`] (scan sources) and [`sim`] (the simulated world) -> [`odometry`] (built on
+//! [`registration`]) -> [`projection`] (range, normal and intensity images) -> [`viz`] (rerun),
+//! composed by [`pipeline`]; [`metrics`] scores trajectories. Stages exchange the plain types of
+//! [`scan`].
+
+pub mod error;
+pub mod io;
+pub mod metrics;
+pub mod odometry;
+pub mod pipeline;
+pub mod projection;
+pub mod registration;
+pub mod scan;
+pub mod sensor;
+pub mod sim;
+pub mod viz;
+
+pub use error::{Error, Result};
+pub use scan::{Pose, Scan};

@@ -1,0 +1,7 @@
+//! The pipeline: stages composed into runs. `replay` streams a source through odometry,
+//! projection and the viewer, and writes trajectories and metrics.
+
+pub mod inspect;
+pub mod replay;
+
+pub use replay::{ReplayConfig, ReplayReport, SourceSpec, replay};

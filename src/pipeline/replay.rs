@@ -1,0 +1,255 @@
+//! `overlap-slam replay`: source -> odometry -> projection -> rerun, then trajectories and
+//! metrics on disk. The source runs on its own thread behind a bounded channel, so reading or
+//! simulating the next scan overlaps with registering the current one.
+
+use crate::error::{Error, Result};
+use crate::io::{self, FrameRange, ScanSource, SourceOptions, atomic::write_atomic, poses};
+use crate::metrics;
+use crate::odometry::{FrameToFrame, OdometryConfig};
+use crate::projection::{ProjectionParams, project};
+use crate::registration::voxel::voxel_key;
+use crate::scan::{Pose, Scan};
+use crate::sensor::SensorModel;
+use crate::sim::{SimConfig, SimSource, Simulation};
+use crate::viz::{Viz, VizTarget};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where scans come from.
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    /// The embedded default: a simulated drive generated in memory.
+    Simulated(SimConfig),
+    /// A file or folder on disk.
+    Path { path: PathBuf, options: SourceOptions },
+}
+
+/// Everything a replay needs; every default in one place.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// Scans to replay.
+    pub source: SourceSpec,
+    /// Frames to take (applies to both kinds of source).
+    pub frames: FrameRange,
+    /// Folder for `poses_kitti.txt`, `poses_tum.txt`, `metrics.json`; none writes nothing.
+    pub out: Option<PathBuf>,
+    /// Recording target.
+    pub viz: VizTarget,
+    /// Sensor model for the projected images.
+    pub sensor: SensorModel,
+    /// Odometry settings.
+    pub odometry: OdometryConfig,
+    /// Hide the progress bar.
+    pub quiet: bool,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            source: SourceSpec::Simulated(SimConfig::default()),
+            frames: FrameRange::all(),
+            out: None,
+            viz: VizTarget::None,
+            sensor: SensorModel::hdl64(),
+            odometry: OdometryConfig::default(),
+            quiet: false,
+        }
+    }
+}
+
+/// What a replay measured; also written as `metrics.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    /// What was replayed.
+    pub source: String,
+    /// Frames processed.
+    pub frames: usize,
+    /// Wall-clock seconds from first to last frame.
+    pub wall_s: f64,
+    /// Frames per second.
+    pub fps: f64,
+    /// Absolute trajectory error after SE(3) alignment, metres; null without ground truth.
+    pub ate_rmse_m: Option<f64>,
+    /// Frame-to-frame translation error, % of distance; null without ground truth.
+    pub rpe_trans_pct: Option<f64>,
+    /// Frame-to-frame rotation error, degrees per metre; null without ground truth.
+    pub rpe_rot_deg_per_m: Option<f64>,
+    /// Frames whose registration was rejected and replaced by the motion model.
+    pub degenerate_frames: usize,
+    /// Mean milliseconds per frame spent in each stage.
+    pub stage_ms: BTreeMap<String, f64>,
+    /// Estimated poses (LiDAR frame, frame 0 at the origin); not serialised.
+    #[serde(skip)]
+    pub poses: Vec<Pose>,
+    /// Ground-truth poses when the source has them; not serialised.
+    #[serde(skip)]
+    pub ground_truth: Option<Vec<Pose>>,
+}
+
+/// Voxel size of the map drawn in the viewer, metres.
+const VIZ_MAP_VOXEL_M: f64 = 0.5;
+/// The drawn map is refreshed every this many frames.
+const VIZ_MAP_EVERY: usize = 10;
+
+fn open_source(cfg: &ReplayConfig) -> Result<Box<dyn ScanSource>> {
+    Ok(match &cfg.source {
+        SourceSpec::Simulated(sim) => {
+            let sim = Arc::new(Simulation::new(sim));
+            Box::new(SimSource::new(sim, cfg.frames))
+        }
+        SourceSpec::Path { path, options } => {
+            let options = SourceOptions {
+                frames: cfg.frames,
+                ..options.clone()
+            };
+            Box::new(io::open(path, &options)?)
+        }
+    })
+}
+
+/// Replays a source end to end.
+pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
+    let source = open_source(cfg)?;
+    let name = source.name();
+    let total = source.len_hint();
+    if let Some(out) = &cfg.out {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    }
+    let mut viz = Viz::open(&cfg.viz)?;
+    let params = ProjectionParams::from_sensor(&cfg.sensor);
+    let progress = progress_bar(total, cfg.quiet);
+
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Result<Scan>, f64)>(4);
+    let reader = std::thread::spawn(move || {
+        let mut source = source;
+        loop {
+            let start = Instant::now();
+            let Some(item) = source.next() else { break };
+            let failed = item.is_err();
+            if tx.send((item, start.elapsed().as_secs_f64() * 1e3)).is_err() || failed {
+                break;
+            }
+        }
+    });
+
+    let started = Instant::now();
+    let mut odometry = FrameToFrame::new(cfg.odometry);
+    let mut stage_total: BTreeMap<String, f64> = BTreeMap::new();
+    let (mut est, mut gt, mut stamps) = (Vec::new(), Vec::new(), Vec::new());
+    let mut degenerate = 0;
+    let mut map = VizMap::default();
+    for (item, source_ms) in rx {
+        let scan = item?;
+        let mut timings = vec![("source", source_ms)];
+        let t = Instant::now();
+        let step = odometry.register(&scan);
+        timings.push(("odometry", t.elapsed().as_secs_f64() * 1e3));
+        degenerate += step.degenerate as usize;
+        let t = Instant::now();
+        let image = project(&scan.points, &scan.intensity, &params);
+        timings.push(("projection", t.elapsed().as_secs_f64() * 1e3));
+        if viz.is_active() {
+            let t = Instant::now();
+            viz.set_frame(&scan);
+            viz.log_scan(&scan, &step.pose, scan.gt_pose.as_ref())?;
+            viz.log_images(&image)?;
+            map.add(&scan, &step.pose);
+            if est.len() % VIZ_MAP_EVERY == 0 {
+                viz.log_map(&map.points)?;
+            }
+            timings.push(("viz", t.elapsed().as_secs_f64() * 1e3));
+            for (stage, ms) in &timings {
+                viz.log_scalar(&format!("stage_ms/{stage}"), *ms)?;
+            }
+        }
+        for (stage, ms) in timings {
+            *stage_total.entry(stage.to_string()).or_default() += ms;
+        }
+        est.push(step.pose);
+        gt.push(scan.gt_pose);
+        stamps.push(scan.timestamp);
+        progress.inc(1);
+    }
+    reader
+        .join()
+        .map_err(|_| Error::Usage("the source thread panicked".into()))?;
+    progress.finish_and_clear();
+    if est.is_empty() {
+        return Err(Error::Usage(format!("{name}: no frames to replay")));
+    }
+    viz.log_map(&map.points)?;
+
+    let wall_s = started.elapsed().as_secs_f64();
+    let ground_truth: Option<Vec<Pose>> = gt.iter().copied().collect();
+    let ate = ground_truth.as_ref().and_then(|g| metrics::ate_rmse(&est, g));
+    let rpe = ground_truth.as_ref().and_then(|g| metrics::rpe(&est, g));
+    let frames = est.len();
+    let report = ReplayReport {
+        source: name,
+        frames,
+        wall_s,
+        fps: frames as f64 / wall_s.max(1e-9),
+        ate_rmse_m: ate,
+        rpe_trans_pct: rpe.map(|r| r.trans_pct),
+        rpe_rot_deg_per_m: rpe.map(|r| r.rot_deg_per_m),
+        degenerate_frames: degenerate,
+        stage_ms: stage_total.into_iter().map(|(k, v)| (k, v / frames as f64)).collect(),
+        poses: est,
+        ground_truth,
+    };
+    if let Some(out) = &cfg.out {
+        write_outputs(out, &report, &stamps)?;
+    }
+    viz.finish()?;
+    Ok(report)
+}
+
+fn write_outputs(out: &std::path::Path, report: &ReplayReport, stamps: &[f64]) -> Result<()> {
+    poses::write_kitti(&out.join("poses_kitti.txt"), &report.poses)?;
+    poses::write_tum(&out.join("poses_tum.txt"), stamps, &report.poses)?;
+    if let Some(gt) = &report.ground_truth {
+        poses::write_kitti(&out.join("ground_truth_kitti.txt"), gt)?;
+    }
+    let json = serde_json::to_string_pretty(report).expect("report serialises");
+    write_atomic(&out.join("metrics.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })
+}
+
+fn progress_bar(total: Option<usize>, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => indicatif::ProgressBar::new(n as u64),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames ({per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// A coarse world-frame map of everything seen, only for drawing.
+#[derive(Default)]
+struct VizMap {
+    occupied: HashSet<(i32, i32, i32)>,
+    points: Vec<[f32; 3]>,
+}
+
+impl VizMap {
+    fn add(&mut self, scan: &Scan, pose: &Pose) {
+        for p in scan.points.iter().step_by(4) {
+            let w = pose * nalgebra::Point3::new(p[0] as f64, p[1] as f64, p[2] as f64);
+            if self.occupied.insert(voxel_key(&w, VIZ_MAP_VOXEL_M)) {
+                self.points.push([w.x as f32, w.y as f32, w.z as f32]);
+            }
+        }
+    }
+}

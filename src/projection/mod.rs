@@ -1,0 +1,242 @@
+//! Spherical projection of a scan to the range, normal and intensity images OverlapNet reads
+//! (DESIGN.md §5), and the ground-truth overlap and yaw of two posed scans.
+
+pub mod overlap;
+pub mod png;
+pub mod stats;
+
+use crate::sensor::SensorModel;
+use std::f32::consts::PI;
+
+/// Value of an empty pixel in every image (OverlapNet's convention).
+pub const EMPTY: f32 = -1.0;
+
+/// The projection window: image size, vertical field of view and range cut.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProjectionParams {
+    /// Image rows (H).
+    pub rows: usize,
+    /// Image columns (W), spanning 360 degrees of azimuth.
+    pub cols: usize,
+    /// Upper edge of the window, radians.
+    pub fov_up: f32,
+    /// Lower edge of the window, radians (negative).
+    pub fov_down: f32,
+    /// Points at or beyond this range are dropped, metres.
+    pub max_range: f32,
+}
+
+impl ProjectionParams {
+    /// OverlapNet's HDL-64E window: +3/-25 degrees, 64 x 900, 50 m (Chen et al., RSS 2020).
+    pub fn overlapnet_hdl64() -> Self {
+        Self {
+            rows: 64,
+            cols: 900,
+            fov_up: 3f32.to_radians(),
+            fov_down: (-25f32).to_radians(),
+            max_range: 50.0,
+        }
+    }
+
+    /// The window of a sensor model.
+    pub fn from_sensor(m: &SensorModel) -> Self {
+        Self {
+            rows: m.rows,
+            cols: m.columns,
+            fov_up: (m.fov_up_deg as f32).to_radians(),
+            fov_down: (m.fov_down_deg as f32).to_radians(),
+            max_range: m.projection_max_range_m as f32,
+        }
+    }
+
+    /// Pixel (row, column) of a point at range `r` (> 0), clamped into the image.
+    #[inline]
+    pub fn pixel(&self, p: [f32; 3], r: f32) -> (usize, usize) {
+        let yaw = -p[1].atan2(p[0]);
+        let pitch = (p[2] / r).clamp(-1.0, 1.0).asin();
+        let fov = self.fov_up - self.fov_down;
+        let u = (0.5 * (yaw / PI + 1.0) * self.cols as f32).floor();
+        let v = ((1.0 - (pitch - self.fov_down) / fov) * self.rows as f32).floor();
+        let u = (u.max(0.0) as usize).min(self.cols - 1);
+        let v = (v.max(0.0) as usize).min(self.rows - 1);
+        (v, u)
+    }
+}
+
+/// The projected images of one scan, row-major `rows x cols`, [`EMPTY`] where no point landed.
+#[derive(Debug, Clone)]
+pub struct RangeImage {
+    /// Image rows.
+    pub rows: usize,
+    /// Image columns.
+    pub cols: usize,
+    /// Range of the nearest point in each pixel, metres.
+    pub range: Vec<f32>,
+    /// Reflectance of that point.
+    pub intensity: Vec<f32>,
+    /// Its coordinates in the sensor frame (meaningful where `range` is valid).
+    pub vertex: Vec<[f32; 3]>,
+    /// Unit surface normal per pixel, `[EMPTY; 3]` where it cannot be computed.
+    pub normal: Vec<[f32; 3]>,
+    /// Index of the point that won each pixel, -1 for none.
+    pub point_index: Vec<i32>,
+}
+
+impl RangeImage {
+    /// Flat index of pixel (row, col).
+    #[inline]
+    pub fn at(&self, row: usize, col: usize) -> usize {
+        row * self.cols + col
+    }
+
+    /// True when pixel `i` holds a point.
+    #[inline]
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.range[i] > 0.0
+    }
+
+    /// Number of pixels holding a point.
+    pub fn valid_count(&self) -> usize {
+        self.range.iter().filter(|r| **r > 0.0).count()
+    }
+}
+
+/// Projects points (sensor frame) with their reflectance; the nearest point wins each pixel.
+pub fn project(points: &[[f32; 3]], intensity: &[f32], params: &ProjectionParams) -> RangeImage {
+    let n = params.rows * params.cols;
+    let mut img = RangeImage {
+        rows: params.rows,
+        cols: params.cols,
+        range: vec![EMPTY; n],
+        intensity: vec![EMPTY; n],
+        vertex: vec![[0.0; 3]; n],
+        normal: vec![[EMPTY; 3]; n],
+        point_index: vec![-1; n],
+    };
+    for (k, p) in points.iter().enumerate() {
+        let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+        if !(r > 0.0 && r < params.max_range) {
+            continue;
+        }
+        let (v, u) = params.pixel(*p, r);
+        let i = v * params.cols + u;
+        if img.range[i] < 0.0 || r < img.range[i] {
+            img.range[i] = r;
+            img.intensity[i] = intensity.get(k).copied().unwrap_or(0.0);
+            img.vertex[i] = *p;
+            img.point_index[i] = k as i32;
+        }
+    }
+    compute_normals(&mut img);
+    img
+}
+
+/// Fills `normal` from the vertex image: `n = normalize(cross(normalize(below - p), normalize(right - p)))`
+/// with the right neighbour wrapping around in azimuth; the last row stays empty.
+pub fn compute_normals(img: &mut RangeImage) {
+    let (rows, cols) = (img.rows, img.cols);
+    for v in 0..rows.saturating_sub(1) {
+        for u in 0..cols {
+            let i = v * cols + u;
+            let right = v * cols + (u + 1) % cols;
+            let below = (v + 1) * cols + u;
+            if !(img.is_valid(i) && img.is_valid(right) && img.is_valid(below)) {
+                continue;
+            }
+            let p = img.vertex[i];
+            let d_below = unit(sub(img.vertex[below], p));
+            let d_right = unit(sub(img.vertex[right], p));
+            if let (Some(a), Some(b)) = (d_below, d_right) {
+                if let Some(n) = unit(cross(a, b)) {
+                    img.normal[i] = n;
+                }
+            }
+        }
+    }
+}
+
+fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn unit(a: [f32; 3]) -> Option<[f32; 3]> {
+    let n = (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
+    (n > 1e-9).then(|| [a[0] / n, a[1] / n, a[2] / n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn straight_ahead_lands_in_the_middle_column() {
+        let params = ProjectionParams::overlapnet_hdl64();
+        let img = project(&[[10.0, 0.0, 0.0]], &[0.3], &params);
+        let i = img.point_index.iter().position(|k| *k == 0).unwrap();
+        assert_eq!(i % 900, 450);
+        assert_eq!(img.range[i], 10.0);
+        assert_eq!(img.intensity[i], 0.3);
+        // Left of the sensor (+y) is a quarter turn left of the middle: column 225.
+        let left = project(&[[0.0, 10.0, 0.0]], &[0.0], &params);
+        assert_eq!(left.point_index.iter().position(|k| *k == 0).unwrap() % 900, 225);
+    }
+
+    #[test]
+    fn field_of_view_edges_and_clamping() {
+        let params = ProjectionParams::overlapnet_hdl64();
+        let row_of = |p: [f32; 3]| {
+            let img = project(&[p], &[0.0], &params);
+            img.point_index.iter().position(|k| *k == 0).unwrap() / 900
+        };
+        let at = |deg: f32| [10.0 * deg.to_radians().cos(), 0.0, 10.0 * deg.to_radians().sin()];
+        assert_eq!(row_of(at(2.9)), 0);
+        assert_eq!(row_of(at(-24.9)), 63);
+        assert_eq!(row_of(at(30.0)), 0, "above the window clamps to the top row");
+        assert_eq!(row_of(at(-60.0)), 63, "below the window clamps to the bottom row");
+        // Beyond the range cut nothing is projected.
+        assert_eq!(project(&[[60.0, 0.0, 0.0]], &[0.0], &params).valid_count(), 0);
+    }
+
+    #[test]
+    fn nearest_point_wins_its_pixel() {
+        let params = ProjectionParams::overlapnet_hdl64();
+        let img = project(
+            &[[20.0, 0.0, 0.0], [5.0, 0.0, 0.0], [12.0, 0.0, 0.0]],
+            &[0.1, 0.2, 0.3],
+            &params,
+        );
+        assert_eq!(img.valid_count(), 1);
+        let i = img.point_index.iter().position(|k| *k >= 0).unwrap();
+        assert_eq!((img.range[i], img.intensity[i], img.point_index[i]), (5.0, 0.2, 1));
+    }
+
+    #[test]
+    fn a_flat_ground_plane_has_upward_normals() {
+        let params = ProjectionParams::overlapnet_hdl64();
+        let mut pts = Vec::new();
+        for i in 0..400 {
+            for j in 0..400 {
+                pts.push([i as f32 * 0.1 + 3.0, j as f32 * 0.1 - 20.0, -1.73]);
+            }
+        }
+        let img = project(&pts, &vec![0.0; pts.len()], &params);
+        let normals: Vec<[f32; 3]> = img.normal.iter().filter(|n| **n != [EMPTY; 3]).copied().collect();
+        assert!(normals.len() > 500, "{} normals", normals.len());
+        let up = normals.iter().filter(|n| n[2] > 0.98).count();
+        assert!(
+            up as f32 > 0.95 * normals.len() as f32,
+            "{up} of {} point up",
+            normals.len()
+        );
+        // The last row never has a normal.
+        assert!(img.normal[63 * 900..].iter().all(|n| *n == [EMPTY; 3]));
+    }
+}

@@ -1,0 +1,103 @@
+//! Ground-truth overlap and relative yaw of two scans with known poses (OverlapNet, Chen et al.,
+//! RSS 2020): the labels the network learns and the loop-closure evaluation judges against.
+
+use super::{ProjectionParams, RangeImage, project};
+use crate::scan::Pose;
+
+/// Two range readings of one pixel agree when they differ by less than this, metres
+/// (OverlapNet's overlap threshold).
+pub const RANGE_AGREEMENT_M: f32 = 1.0;
+
+/// Overlap of scan `j` seen from scan `i`: the share of scan `i`'s valid pixels where scan `j`,
+/// moved into frame `i`, lands within [`RANGE_AGREEMENT_M`] of the same range. Asymmetric.
+pub fn overlap(
+    image_i: &RangeImage,
+    pose_i: &Pose,
+    points_j: &[[f32; 3]],
+    pose_j: &Pose,
+    params: &ProjectionParams,
+) -> f32 {
+    let valid_i = image_i.valid_count();
+    if valid_i == 0 {
+        return 0.0;
+    }
+    let j_in_i = transform_points(&(pose_i.inverse() * pose_j), points_j);
+    let image_j = project(&j_in_i, &[], params);
+    let agreeing = image_i
+        .range
+        .iter()
+        .zip(&image_j.range)
+        .filter(|(ri, rj)| **ri > 0.0 && **rj > 0.0 && (**ri - **rj).abs() < RANGE_AGREEMENT_M)
+        .count();
+    agreeing as f32 / valid_i as f32
+}
+
+/// Yaw of `pose_i⁻¹ · pose_j` in degrees, in (-180, 180]: how far scan `j` is turned from scan `i`.
+pub fn relative_yaw_deg(pose_i: &Pose, pose_j: &Pose) -> f64 {
+    let rel = pose_i.inverse() * pose_j;
+    let m = rel.rotation.to_rotation_matrix();
+    m[(1, 0)].atan2(m[(0, 0)]).to_degrees()
+}
+
+/// Applies a rigid transform to f32 points.
+pub fn transform_points(t: &Pose, points: &[[f32; 3]]) -> Vec<[f32; 3]> {
+    let m = t.to_homogeneous().cast::<f32>();
+    points
+        .iter()
+        .map(|p| {
+            [
+                m[(0, 0)] * p[0] + m[(0, 1)] * p[1] + m[(0, 2)] * p[2] + m[(0, 3)],
+                m[(1, 0)] * p[0] + m[(1, 1)] * p[1] + m[(1, 2)] * p[2] + m[(1, 3)],
+                m[(2, 0)] * p[0] + m[(2, 1)] * p[1] + m[(2, 2)] * p[2] + m[(2, 3)],
+            ]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Vector3;
+
+    fn room() -> Vec<[f32; 3]> {
+        // Walls of a 40 m x 30 m box around the sensor plus a floor.
+        let mut pts = Vec::new();
+        for k in 0..4000 {
+            let s = k as f32 / 4000.0;
+            for h in 0..20 {
+                let z = -1.7 + h as f32 * 0.3;
+                pts.push([-20.0 + 40.0 * s, 15.0, z]);
+                pts.push([-20.0 + 40.0 * s, -15.0, z]);
+                pts.push([20.0, -15.0 + 30.0 * s, z]);
+                pts.push([-20.0, -15.0 + 30.0 * s, z]);
+            }
+        }
+        pts
+    }
+
+    #[test]
+    fn a_scan_overlaps_itself_fully_and_nothing_far_away() {
+        let params = ProjectionParams::overlapnet_hdl64();
+        let pts = room();
+        let img = project(&pts, &[], &params);
+        let id = Pose::identity();
+        assert_eq!(overlap(&img, &id, &pts, &id, &params), 1.0);
+        let far = Pose::new(Vector3::new(200.0, 0.0, 0.0), Vector3::zeros());
+        assert_eq!(overlap(&img, &id, &pts, &far, &params), 0.0);
+        // A small move keeps most of the overlap.
+        let near = Pose::new(Vector3::new(0.5, 0.0, 0.0), Vector3::zeros());
+        let moved: Vec<[f32; 3]> = pts.iter().map(|p| [p[0] - 0.5, p[1], p[2]]).collect();
+        assert!(overlap(&img, &id, &moved, &near, &params) > 0.95);
+    }
+
+    #[test]
+    fn relative_yaw_is_signed_degrees() {
+        let a = Pose::new(Vector3::zeros(), Vector3::new(0.0, 0.0, 0.3));
+        let b = Pose::new(
+            Vector3::new(1.0, 2.0, 0.0),
+            Vector3::new(0.0, 0.0, 0.3 + 40f64.to_radians()),
+        );
+        assert!((relative_yaw_deg(&a, &b) - 40.0).abs() < 1e-9);
+        assert!((relative_yaw_deg(&b, &a) + 40.0).abs() < 1e-9);
+    }
+}

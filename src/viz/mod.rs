@@ -1,0 +1,205 @@
+//! The rerun recording: every stage's output on a `frame` and a `time` timeline, saved to an
+//! `.rrd` file (atomically), spawned into a viewer, or streamed to one.
+
+use crate::error::{Error, Result};
+use crate::projection::RangeImage;
+use crate::projection::png::{intensity_rgb, normal_rgb, turbo};
+use crate::scan::{Pose, Scan};
+use rerun::{RecordingStream, RecordingStreamBuilder};
+use std::path::PathBuf;
+
+/// Application id shown in the viewer.
+const APP_ID: &str = "overlap-slam";
+/// At most this many points of a scan are logged per frame (the viewer does not need all 120k).
+const MAX_LOGGED_POINTS: usize = 30_000;
+
+/// Where the recording goes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum VizTarget {
+    /// No recording.
+    #[default]
+    None,
+    /// Save to an `.rrd` file.
+    Save(PathBuf),
+    /// Start a viewer (the `rerun` binary on PATH) and stream to it.
+    Spawn,
+    /// Stream to a running viewer at this address (`host:port` or a `rerun+http://` URL).
+    Connect(String),
+}
+
+/// A live recording, or nothing when visualisation is off.
+pub struct Viz {
+    rec: Option<RecordingStream>,
+    /// For `Save`: (temporary file being written, final path).
+    save: Option<(PathBuf, PathBuf)>,
+    estimate: Vec<[f32; 3]>,
+    truth: Vec<[f32; 3]>,
+}
+
+fn viz_err(e: impl std::fmt::Display) -> Error {
+    Error::Viz(e.to_string())
+}
+
+impl Viz {
+    /// Opens the recording and declares the world right-handed, Z up.
+    pub fn open(target: &VizTarget) -> Result<Self> {
+        let builder = RecordingStreamBuilder::new(APP_ID);
+        let mut save = None;
+        let rec = match target {
+            VizTarget::None => None,
+            VizTarget::Save(path) => {
+                let name = path
+                    .file_name()
+                    .ok_or_else(|| Error::Usage(format!("{}: not a file path", path.display())))?;
+                let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+                let rec = builder
+                    .save(&tmp)
+                    .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+                save = Some((tmp, path.clone()));
+                Some(rec)
+            }
+            VizTarget::Spawn => Some(builder.spawn().map_err(viz_err)?),
+            VizTarget::Connect(addr) => {
+                let url = if addr.contains("://") {
+                    addr.clone()
+                } else {
+                    format!("rerun+http://{addr}/proxy")
+                };
+                Some(builder.connect_grpc_opts(url).map_err(viz_err)?)
+            }
+        };
+        if let Some(rec) = &rec {
+            rec.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP())
+                .map_err(viz_err)?;
+        }
+        Ok(Self {
+            rec,
+            save,
+            estimate: Vec::new(),
+            truth: Vec::new(),
+        })
+    }
+
+    /// True when anything is being recorded.
+    pub fn is_active(&self) -> bool {
+        self.rec.is_some()
+    }
+
+    /// Moves both timelines to this scan.
+    pub fn set_frame(&self, scan: &Scan) {
+        if let Some(rec) = &self.rec {
+            rec.set_time_sequence("frame", scan.index as i64);
+            rec.set_duration_secs("time", scan.timestamp);
+        }
+    }
+
+    /// Logs the scan at its estimated pose, coloured by intensity, and both trajectories so far.
+    pub fn log_scan(&mut self, scan: &Scan, estimate: &Pose, truth: Option<&Pose>) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let t = estimate.translation.vector;
+        let q = estimate.rotation.coords;
+        rec.log(
+            "world/sensor",
+            &rerun::Transform3D::from_translation_rotation(
+                [t.x as f32, t.y as f32, t.z as f32],
+                rerun::Quaternion::from_xyzw([q.x as f32, q.y as f32, q.z as f32, q.w as f32]),
+            ),
+        )
+        .map_err(viz_err)?;
+        let step = scan.len().div_ceil(MAX_LOGGED_POINTS).max(1);
+        let points: Vec<[f32; 3]> = scan.points.iter().step_by(step).copied().collect();
+        let colors: Vec<rerun::Color> = scan
+            .intensity
+            .iter()
+            .step_by(step)
+            .map(|i| {
+                let [r, g, b] = turbo((i / 0.6).clamp(0.0, 1.0));
+                rerun::Color::from_rgb(r, g, b)
+            })
+            .collect();
+        rec.log(
+            "world/sensor/scan",
+            &rerun::Points3D::new(points).with_colors(colors).with_radii([0.04f32]),
+        )
+        .map_err(viz_err)?;
+        self.estimate.push([t.x as f32, t.y as f32, t.z as f32]);
+        rec.log(
+            "world/trajectory/estimate",
+            &rerun::LineStrips3D::new([self.estimate.clone()]).with_colors([rerun::Color::from_rgb(255, 140, 0)]),
+        )
+        .map_err(viz_err)?;
+        if let Some(gt) = truth {
+            let g = gt.translation.vector;
+            self.truth.push([g.x as f32, g.y as f32, g.z as f32]);
+            rec.log(
+                "world/trajectory/ground_truth",
+                &rerun::LineStrips3D::new([self.truth.clone()]).with_colors([rerun::Color::from_rgb(60, 200, 90)]),
+            )
+            .map_err(viz_err)?;
+        }
+        Ok(())
+    }
+
+    /// Logs a map (world-frame points) as one entity, replacing the previous map.
+    pub fn log_map(&self, points: &[[f32; 3]]) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.log(
+            "world/map",
+            &rerun::Points3D::new(points.iter().copied())
+                .with_colors([rerun::Color::from_rgb(170, 170, 170)])
+                .with_radii([0.05f32]),
+        )
+        .map_err(viz_err)
+    }
+
+    /// Logs the range (metres), normal (RGB) and intensity (grey) images.
+    pub fn log_images(&self, img: &RangeImage) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let size = [img.cols as u32, img.rows as u32];
+        let range: Vec<f32> = img.range.iter().map(|r| r.max(0.0)).collect();
+        let bytes: Vec<u8> = range.iter().flat_map(|r| r.to_le_bytes()).collect();
+        rec.log(
+            "images/range",
+            &rerun::DepthImage::from_data_type_and_bytes(bytes, size, rerun::datatypes::ChannelDatatype::F32)
+                .with_meter(1.0)
+                .with_colormap(rerun::components::Colormap::Turbo),
+        )
+        .map_err(viz_err)?;
+        rec.log("images/normal", &rerun::Image::from_rgb24(normal_rgb(img).data, size))
+            .map_err(viz_err)?;
+        let grey: Vec<u8> = intensity_rgb(img).data.chunks(3).map(|c| c[0]).collect();
+        rec.log("images/intensity", &rerun::Image::from_l8(grey, size))
+            .map_err(viz_err)
+    }
+
+    /// Logs one scalar under `metrics/NAME` (stage timings, errors).
+    pub fn log_scalar(&self, name: &str, value: f64) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.log(format!("metrics/{name}"), &rerun::Scalars::single(value))
+            .map_err(viz_err)
+    }
+
+    /// Flushes everything and, for a saved recording, moves the file to its final name.
+    pub fn finish(mut self) -> Result<()> {
+        if let Some(rec) = self.rec.take() {
+            rec.flush_blocking().map_err(viz_err)?;
+            drop(rec);
+        }
+        if let Some((tmp, path)) = self.save.take() {
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Viz {
+    fn drop(&mut self) {
+        // A recording that was not finished (an error stopped the run) leaves no file behind.
+        if let Some((tmp, _)) = self.save.take() {
+            if let Some(rec) = self.rec.take() {
+                let _ = rec.flush_blocking();
+            }
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! End-to-end replays: the embedded simulated drive and the real KITTI frames.
+
+mod common;
+
+use overlap_slam::io::FrameRange;
+use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
+use overlap_slam::viz::VizTarget;
+use std::fs;
+
+#[test]
+fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let rrd = tmp.path().join("run.rrd");
+    let cfg = ReplayConfig {
+        frames: FrameRange {
+            start: 0,
+            end: Some(50),
+        },
+        out: Some(out.clone()),
+        viz: VizTarget::Save(rrd.clone()),
+        quiet: true,
+        ..ReplayConfig::default()
+    };
+    let report = replay(&cfg).unwrap();
+    assert_eq!(report.frames, 50);
+    let ate = report.ate_rmse_m.unwrap();
+    assert!(ate < 0.5, "ATE {ate:.3} m");
+    // The drive covers real distance, so the ATE is not trivially small.
+    let gt = report.ground_truth.as_ref().unwrap();
+    assert!(gt[49].translation.vector.norm() > 25.0);
+
+    let poses = fs::read_to_string(out.join("poses_kitti.txt")).unwrap();
+    assert_eq!(poses.lines().count(), 50);
+    assert!(poses.lines().all(|l| l.split_whitespace().count() == 12));
+    let tum = fs::read_to_string(out.join("poses_tum.txt")).unwrap();
+    assert!(tum.lines().all(|l| l.split_whitespace().count() == 8));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["frames"], 50);
+    assert!((metrics["ate_rmse_m"].as_f64().unwrap() - ate).abs() < 1e-12);
+    for stage in ["source", "odometry", "projection", "viz"] {
+        assert!(metrics["stage_ms"][stage].as_f64().unwrap() > 0.0, "{stage}");
+    }
+    assert!(metrics["fps"].as_f64().unwrap() > 0.0 && metrics["wall_s"].as_f64().unwrap() > 0.0);
+
+    // The recording decodes and holds the scan, both trajectories and the three images.
+    let entities = common_rrd::entity_paths(&rrd);
+    for e in [
+        "/world/sensor/scan",
+        "/world/trajectory/estimate",
+        "/world/trajectory/ground_truth",
+        "/world/map",
+        "/images/range",
+        "/images/normal",
+        "/images/intensity",
+        "/metrics/stage_ms/odometry",
+    ] {
+        assert!(entities.iter().any(|p| p == e), "{e} missing from {entities:?}");
+    }
+    // No temporary file is left beside the recording.
+    let names: Vec<String> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn real_kitti_frames_replay_with_an_ate() {
+    let Some(dir) = common::shared_kitti() else { return };
+    let cfg = ReplayConfig {
+        source: SourceSpec::Path {
+            path: dir,
+            options: Default::default(),
+        },
+        quiet: true,
+        ..ReplayConfig::default()
+    };
+    let report = replay(&cfg).unwrap();
+    assert_eq!(report.frames, 61);
+    let ate = report.ate_rmse_m.unwrap();
+    assert!(ate < 1.0, "ATE {ate:.3} m on KITTI 00 frames 0-60");
+    assert_eq!(report.degenerate_frames, 0);
+}
+
+mod common_rrd {
+    use std::path::Path;
+
+    /// Entity paths logged in an .rrd file.
+    pub fn entity_paths(path: &Path) -> Vec<String> {
+        let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+        let decoder = re_log_encoding::DecoderApp::decode_lazy(file);
+        let mut paths = std::collections::BTreeSet::new();
+        for msg in decoder {
+            if let re_log_types::LogMsg::ArrowMsg(_, arrow) = msg.unwrap() {
+                let chunk = re_chunk::Chunk::from_arrow_msg(&arrow).unwrap();
+                paths.insert(chunk.entity_path().to_string());
+            }
+        }
+        paths.into_iter().collect()
+    }
+}
