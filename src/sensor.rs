@@ -37,6 +37,10 @@ pub struct SensorModel {
     pub range_noise_m: f64,
     /// Base probability that a return is lost (simulator).
     pub dropout: f64,
+    /// Elevations of the top and bottom beam, degrees, when beams are evenly spread over a span
+    /// other than the projection window; ignored when `beam_elevations_deg` is given.
+    #[serde(default)]
+    pub beam_fov_deg: Option<[f64; 2]>,
     /// Elevation of each beam, degrees, top first; absent means evenly spread over the window.
     #[serde(default)]
     pub beam_elevations_deg: Option<Vec<f64>>,
@@ -112,10 +116,10 @@ impl SensorModel {
         if !(0.0..1.0).contains(&self.dropout) || self.range_noise_m < 0.0 {
             return Err("dropout must be in [0, 1) and range_noise_m non-negative".into());
         }
-        if let Some(b) = &self.beam_elevations_deg {
-            if b.is_empty() {
-                return Err("beam_elevations_deg is empty".into());
-            }
+        if let Some(b) = &self.beam_elevations_deg
+            && b.is_empty()
+        {
+            return Err("beam_elevations_deg is empty".into());
         }
         Ok(())
     }
@@ -126,11 +130,11 @@ impl SensorModel {
             Some(b) => b.iter().map(|d| d.to_radians()).collect(),
             None => {
                 let n = self.rows.max(1);
-                let span = self.fov_up_deg - self.fov_down_deg;
+                let [top, bottom] = self.beam_fov_deg.unwrap_or([self.fov_up_deg, self.fov_down_deg]);
                 (0..n)
                     .map(|i| {
                         let frac = if n == 1 { 0.5 } else { i as f64 / (n - 1) as f64 };
-                        (self.fov_up_deg - frac * span).to_radians()
+                        (top - frac * (top - bottom)).to_radians()
                     })
                     .collect()
             }

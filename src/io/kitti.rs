@@ -13,7 +13,7 @@ const POINT_BYTES: usize = 16;
 
 /// Decodes the bytes of one KITTI `.bin` scan; `path` names it in errors.
 pub fn parse_bin(bytes: &[u8], path: &Path) -> Result<Scan> {
-    if bytes.len() % POINT_BYTES != 0 {
+    if !bytes.len().is_multiple_of(POINT_BYTES) {
         return Err(Error::input(
             path,
             format!(

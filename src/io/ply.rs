@@ -79,7 +79,7 @@ fn scalar(p: &Property) -> Option<f64> {
         Property::Int(v) => v as f64,
         Property::UInt(v) => v as f64,
         Property::Float(v) => v as f64,
-        Property::Double(v) => v as f64,
+        Property::Double(v) => v,
         _ => return None,
     })
 }

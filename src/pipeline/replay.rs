@@ -158,7 +158,7 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
             viz.log_images(&image)?;
             map.add(&scan, &step.pose);
             if est.len() % VIZ_MAP_EVERY == 0 {
-                viz.log_map(&map.points)?;
+                map.flush(&viz)?;
             }
             timings.push(("viz", t.elapsed().as_secs_f64() * 1e3));
             for (stage, ms) in &timings {
@@ -180,7 +180,7 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     if est.is_empty() {
         return Err(Error::Usage(format!("{name}: no frames to replay")));
     }
-    viz.log_map(&map.points)?;
+    map.flush(&viz)?;
 
     let wall_s = started.elapsed().as_secs_f64();
     let ground_truth: Option<Vec<Pose>> = gt.iter().copied().collect();
@@ -236,11 +236,13 @@ fn progress_bar(total: Option<usize>, quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// A coarse world-frame map of everything seen, only for drawing.
+/// A coarse world-frame map of everything seen, only for drawing; new voxels are sent in
+/// batches, each its own entity, so a recording holds every map point once.
 #[derive(Default)]
 struct VizMap {
     occupied: HashSet<(i32, i32, i32)>,
-    points: Vec<[f32; 3]>,
+    pending: Vec<[f32; 3]>,
+    batches: usize,
 }
 
 impl VizMap {
@@ -248,8 +250,18 @@ impl VizMap {
         for p in scan.points.iter().step_by(4) {
             let w = pose * nalgebra::Point3::new(p[0] as f64, p[1] as f64, p[2] as f64);
             if self.occupied.insert(voxel_key(&w, VIZ_MAP_VOXEL_M)) {
-                self.points.push([w.x as f32, w.y as f32, w.z as f32]);
+                self.pending.push([w.x as f32, w.y as f32, w.z as f32]);
             }
         }
+    }
+
+    fn flush(&mut self, viz: &Viz) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        viz.log_map_batch(self.batches, &self.pending)?;
+        self.batches += 1;
+        self.pending.clear();
+        Ok(())
     }
 }

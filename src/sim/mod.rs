@@ -61,14 +61,16 @@ pub struct Simulation {
     seed: u64,
     frames: usize,
     origin_inv: Pose,
+    /// Sensor frame relative to the level vehicle frame (mount tilt).
+    mount: Pose,
 }
 
 impl Simulation {
     /// Builds the world and plans the drive for `config`.
     pub fn new(config: &SimConfig) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let lx = rng.random_range(80.0..140.0);
-        let ly = rng.random_range(50.0..80.0);
+        let lx = rng.random_range(60.0..120.0);
+        let ly = rng.random_range(40.0..75.0);
         let r = rng.random_range(10.0..16.0);
         let road = LoopRoad::rounded_rectangle(lx, ly, r);
         let period = config.sensor.sweep_period_s();
@@ -88,6 +90,11 @@ impl Simulation {
         });
         let world = World::generate(config.seed, road);
         let lidar = SimLidar::new(config.sensor.clone(), config.seed);
+        let tilt = lidar::MOUNT_TILT_RAD;
+        let mount = Pose::new(
+            nalgebra::Vector3::zeros(),
+            nalgebra::Vector3::new(rng.random_range(-tilt..tilt), rng.random_range(-tilt..tilt), 0.0),
+        );
         let mut sim = Self {
             world,
             route,
@@ -95,6 +102,7 @@ impl Simulation {
             seed: config.seed,
             frames,
             origin_inv: Pose::identity(),
+            mount,
         };
         sim.origin_inv = sim.world_pose(0.0).inverse();
         sim
@@ -123,7 +131,7 @@ impl Simulation {
     /// Sensor pose in the world frame at time `t`.
     pub fn world_pose(&self, t: f64) -> Pose {
         let p = self.route.pose_at_time(t);
-        self.world.vehicle_pose(p.xy, p.yaw, self.sensor().mount_height_m)
+        self.world.vehicle_pose(p.xy, p.yaw, self.sensor().mount_height_m) * self.mount
     }
 
     /// Ground-truth pose of frame `i` relative to frame 0 (the KITTI convention).

@@ -166,7 +166,7 @@ impl Default for DriveParams {
             lateral_accel: 2.5,
             accel: 1.5,
             turn_mps: 2.0,
-            extra_laps: 0.3,
+            extra_laps: 0.15,
         }
     }
 }

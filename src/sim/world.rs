@@ -11,9 +11,9 @@ use rand_chacha::ChaCha8Rng;
 /// Half width of the carriageway (two 3.5 m lanes), metres.
 pub const ROAD_HALF_WIDTH_M: f64 = 3.5;
 /// Outer edge of the parking strip beside the carriageway, metres from the centreline.
-pub const PARKING_EDGE_M: f64 = 5.5;
+pub const PARKING_EDGE_M: f64 = 6.2;
 /// Outer edge of the sidewalk, metres from the centreline.
-pub const SIDEWALK_EDGE_M: f64 = 8.5;
+pub const SIDEWALK_EDGE_M: f64 = 9.0;
 
 /// The shape of one object.
 #[derive(Debug, Clone, Copy)]
@@ -187,14 +187,14 @@ impl World {
         let d = self.road_distance(x, y);
         let texture = value_noise(x * 0.5, y * 0.5, self.seed) as f32;
         if d < 0.08 || (d - (ROAD_HALF_WIDTH_M - 0.15)).abs() < 0.08 {
-            0.55 + 0.1 * texture
+            0.65 + 0.1 * texture
         } else if d < PARKING_EDGE_M {
-            0.08 + 0.08 * texture
+            0.28 + 0.14 * texture
         } else if d < SIDEWALK_EDGE_M {
-            0.22 + 0.08 * texture
+            0.3 + 0.12 * texture
         } else {
             let patch = value_noise(x * 0.05, y * 0.05, self.seed ^ 7) as f32;
-            0.2 + 0.25 * patch + 0.1 * texture
+            0.15 + 0.3 * patch + 0.15 * texture
         }
     }
 
@@ -212,11 +212,11 @@ impl World {
                 break;
             }
             let obj = &self.objects[k as usize];
-            if let Some(h) = obj.intersect(o, d, u) {
-                if h.t < limit {
-                    limit = h.t;
-                    best = Some(h);
-                }
+            if let Some(h) = obj.intersect(o, d, u)
+                && h.t < limit
+            {
+                limit = h.t;
+                best = Some(h);
             }
         }
         best
@@ -392,7 +392,7 @@ impl Builder<'_> {
             yaw,
             z: [g - 3.0, g + height],
         };
-        if self.is_free(&b, 9.0, true) {
+        if self.is_free(&b, SIDEWALK_EDGE_M + 0.5, true) {
             let refl = self.rng.random_range(0.12..0.5);
             self.footprints.push((b.center, b.radius()));
             self.add_box(b, refl);
@@ -416,7 +416,7 @@ impl Builder<'_> {
     }
 
     fn parked_car(&mut self, side: f64, s: f64) {
-        let lateral = side * self.rng.random_range(4.3..4.7);
+        let lateral = side * self.rng.random_range(5.0..5.4);
         let (center, yaw) = self.beside(s, lateral);
         let yaw = yaw + self.rng.random_range(-0.05..0.05);
         let g = self.ground_z(center);
@@ -444,7 +444,7 @@ impl Builder<'_> {
     }
 
     fn pole(&mut self, side: f64, s: f64) {
-        let lateral = side * self.rng.random_range(5.8..6.4);
+        let lateral = side * self.rng.random_range(6.4..7.0);
         let (center, yaw) = self.beside(s, lateral);
         let g = self.ground_z(center);
         let height = self.rng.random_range(3.0..9.0);
@@ -469,7 +469,7 @@ impl Builder<'_> {
 
     fn tree(&mut self, side: f64, s: f64, lateral: f64) {
         let (center, _) = self.beside(s, side * lateral);
-        if self.world.road_distance(center[0], center[1]) < 6.0
+        if self.world.road_distance(center[0], center[1]) < PARKING_EDGE_M + 0.5
             || self
                 .footprints
                 .iter()
@@ -494,7 +494,7 @@ impl Builder<'_> {
         let leaves = self.rng.random_range(0.25..0.5);
         self.world.objects.push(Object::new(Shape::Cylinder(trunk), bark));
         self.world.objects.push(Object::new(Shape::Foliage(crown), leaves));
-        if self.rng.random_bool(0.3) {
+        if self.rng.random_bool(0.6) {
             let r: f64 = self.rng.random_range(0.5..1.2);
             let bush = Foliage {
                 center: [center[0] + 1.5, center[1], g + r * 0.6],

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Application id shown in the viewer.
 const APP_ID: &str = "overlap-slam";
 /// At most this many points of a scan are logged per frame (the viewer does not need all 120k).
-const MAX_LOGGED_POINTS: usize = 30_000;
+const MAX_LOGGED_POINTS: usize = 10_000;
 
 /// Where the recording goes.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -140,11 +140,11 @@ impl Viz {
         Ok(())
     }
 
-    /// Logs a map (world-frame points) as one entity, replacing the previous map.
-    pub fn log_map(&self, points: &[[f32; 3]]) -> Result<()> {
+    /// Logs one batch of new map points (world frame) as `world/map/NNNNN`; batches add up.
+    pub fn log_map_batch(&self, batch: usize, points: &[[f32; 3]]) -> Result<()> {
         let Some(rec) = &self.rec else { return Ok(()) };
         rec.log(
-            "world/map",
+            format!("world/map/{batch:05}"),
             &rerun::Points3D::new(points.iter().copied())
                 .with_colors([rerun::Color::from_rgb(170, 170, 170)])
                 .with_radii([0.05f32]),
