@@ -50,7 +50,7 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
         "/world/sensor/scan",
         "/world/trajectory/estimate",
         "/world/trajectory/ground_truth",
-        "/world/map",
+        "/world/map/00000",
         "/images/range",
         "/images/normal",
         "/images/intensity",
