@@ -69,35 +69,53 @@ struct FastPixel {
     params: ProjectionParams,
     /// sin(pitch) at the lower edge of each row, top row first (decreasing).
     row_floor_sin: Vec<f32>,
+    /// For each of [`SIN_BINS`] equal bins of sin(pitch) over [-1, 1], the row of the bin's upper
+    /// edge; a bin holds at most one row edge, so one comparison finishes the lookup.
+    row_of_bin: Vec<u16>,
+    /// Columns per radian of azimuth.
+    col_scale: f32,
 }
+
+/// Bins of the sin(pitch) lookup table: 2/4096 is far narrower than any row of a LiDAR window.
+const SIN_BINS: usize = 4096;
 
 impl FastPixel {
     fn new(params: &ProjectionParams) -> Self {
         let fov = params.fov_up - params.fov_down;
-        let row_floor_sin = (1..=params.rows)
+        let row_floor_sin: Vec<f32> = (1..=params.rows)
             .map(|k| {
                 (params.fov_up - k as f32 * fov / params.rows as f32)
                     .clamp(-PI / 2.0, PI / 2.0)
                     .sin()
             })
             .collect();
+        let row_of = |s: f32| row_floor_sin.partition_point(|&floor| floor > s).min(params.rows - 1) as u16;
+        let row_of_bin = (0..SIN_BINS).map(|b| row_of(Self::bin_top(b))).collect();
         Self {
             params: *params,
             row_floor_sin,
+            row_of_bin,
+            col_scale: params.cols as f32 / (2.0 * PI),
         }
+    }
+
+    /// sin(pitch) at the upper edge of bin `b`.
+    fn bin_top(b: usize) -> f32 {
+        -1.0 + 2.0 * (b + 1) as f32 / SIN_BINS as f32
     }
 
     #[inline]
     fn pixel(&self, p: [f32; 3], r: f32) -> (usize, usize) {
+        // (yaw + pi) * W / (2 pi) is never negative, so truncation is the floor (and cheaper).
         let yaw = -fast_atan2(p[1], p[0]);
-        let u = (0.5 * (yaw / PI + 1.0) * self.params.cols as f32).floor();
-        let u = (u.max(0.0) as usize).min(self.params.cols - 1);
+        let u = (((yaw + PI) * self.col_scale) as usize).min(self.params.cols - 1);
         // Row = number of row floors above the point (rows are ordered by decreasing pitch).
-        let s = p[2] / r;
-        let v = self
-            .row_floor_sin
-            .partition_point(|&floor| floor > s)
-            .min(self.params.rows - 1);
+        let s = (p[2] / r).clamp(-1.0, 1.0);
+        let bin = (((s + 1.0) * 0.5 * SIN_BINS as f32) as usize).min(SIN_BINS - 1);
+        let mut v = self.row_of_bin[bin] as usize;
+        if v < self.params.rows - 1 && self.row_floor_sin[v] > s {
+            v += 1;
+        }
         (v, u)
     }
 }

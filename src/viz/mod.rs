@@ -40,6 +40,26 @@ fn viz_err(e: impl std::fmt::Display) -> Error {
     Error::Viz(e.to_string())
 }
 
+/// The viewer layout: the 3-D world on the left; the three images and the stage timings stacked
+/// on the right.
+fn layout() -> rerun::blueprint::Blueprint {
+    use rerun::blueprint::{
+        Blueprint, ContainerLike, Horizontal, Spatial2DView, Spatial3DView, TimeSeriesView, Vertical,
+    };
+    let image =
+        |name: &str| -> ContainerLike { Spatial2DView::new(name).with_origin(format!("/images/{name}")).into() };
+    let side = Vertical::new([
+        image("range"),
+        image("normal"),
+        image("intensity"),
+        TimeSeriesView::new("stage timings [ms]")
+            .with_origin("/metrics/stage_ms")
+            .into(),
+    ]);
+    let world: ContainerLike = Spatial3DView::new("world").with_origin("/world").into();
+    Blueprint::new(Horizontal::new([world, side.into()]).with_column_shares([0.55, 0.45]))
+}
+
 impl Viz {
     /// Opens the recording and declares the world right-handed, Z up.
     pub fn open(target: &VizTarget) -> Result<Self> {
@@ -70,6 +90,9 @@ impl Viz {
         };
         if let Some(rec) = &rec {
             rec.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP())
+                .map_err(viz_err)?;
+            layout()
+                .send(rec, rerun::blueprint::BlueprintActivation::default())
                 .map_err(viz_err)?;
         }
         Ok(Self {
