@@ -20,25 +20,16 @@ def main(real_path, sim_path, out_path):
     a.set(title="valid pixels per row (row 0 = top)", xlabel="row", ylabel="share valid", ylim=(0, 1.05))
     a.legend()
 
-    a = ax[0, 1]
-    for name, s, c in series:
-        a.plot([i + 0.5 for i in range(len(s["range_hist"]))], s["range_hist"], label=name, color=c)
-    a.set(title="range of valid pixels", xlabel="range [m]", ylabel="share")
-    a.legend()
+    def histogram(a, key, width, title, xlabel):
+        for name, s, c in series:
+            h = s[key]
+            a.plot([(i + 0.5) * width(len(h)) for i in range(len(h))], h, label=name, color=c)
+        a.set(title=title, xlabel=xlabel, ylabel="share")
+        a.legend()
 
-    a = ax[1, 0]
-    for name, s, c in series:
-        n = len(s["intensity_hist"])
-        a.plot([(i + 0.5) / n for i in range(n)], s["intensity_hist"], label=name, color=c)
-    a.set(title="intensity (reflectance) of valid pixels", xlabel="intensity", ylabel="share")
-    a.legend()
-
-    a = ax[1, 1]
-    for name, s, c in series:
-        n = len(s["normal_z_hist"])
-        a.plot([(i + 0.5) / n for i in range(n)], s["normal_z_hist"], label=name, color=c)
-    a.set(title="normal direction |n_z| (0 = wall, 1 = ground)", xlabel="|n_z|", ylabel="share")
-    a.legend()
+    histogram(ax[0, 1], "range_hist", lambda n: 1.0, "range of valid pixels", "range [m]")
+    histogram(ax[1, 0], "intensity_hist", lambda n: 1.0 / n, "intensity (reflectance) of valid pixels", "intensity")
+    histogram(ax[1, 1], "normal_z_hist", lambda n: 1.0 / n, "normal direction |n_z| (0 = wall, 1 = ground)", "|n_z|")
 
     fig.suptitle(f"Projected scans, 64 x 900: {real['scans']} real vs {sim['scans']} simulated frames")
     fig.tight_layout()

@@ -2,13 +2,10 @@
 //! when present, intensity, time and ring.
 
 use crate::error::{Error, Result};
+use crate::io::{INTENSITY_NAMES, RING_NAMES, TIME_NAMES};
 use crate::scan::Scan;
 use pcd_rs::{DynReader, DynRecord, Field, ValueKind};
 use std::path::Path;
-
-const INTENSITY_NAMES: &[&str] = &["intensity", "reflectance", "remission", "i"];
-const TIME_NAMES: &[&str] = &["time", "t", "timestamp"];
-const RING_NAMES: &[&str] = &["ring", "laser_id", "beam"];
 
 /// Reads a PCD file from disk.
 pub fn read_pcd(path: &Path) -> Result<Scan> {

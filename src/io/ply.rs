@@ -2,15 +2,11 @@
 //! when present, intensity, time and ring.
 
 use crate::error::{Error, Result};
+use crate::io::{INTENSITY_NAMES, RING_NAMES, TIME_NAMES};
 use crate::scan::Scan;
 use ply_rs_bw::parser::Parser;
 use ply_rs_bw::ply::{DefaultElement, Property};
 use std::path::Path;
-
-/// Property names accepted for each optional attribute, first match wins.
-const INTENSITY_NAMES: &[&str] = &["intensity", "reflectance", "remission", "scalar_intensity"];
-const TIME_NAMES: &[&str] = &["time", "t", "timestamp"];
-const RING_NAMES: &[&str] = &["ring", "laser_id", "beam"];
 
 /// Reads a PLY file from disk.
 pub fn read_ply(path: &Path) -> Result<Scan> {
