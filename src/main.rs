@@ -2,6 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use overlap_slam::io::{Format, FrameRange, SourceOptions};
+use overlap_slam::metrics::evaluate_files;
+use overlap_slam::odometry::{OdometryConfig, OdometryKind};
 use overlap_slam::pipeline::inspect;
 use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
 use overlap_slam::projection::ProjectionParams;
@@ -32,6 +34,8 @@ enum Command {
     Project(ProjectArgs),
     /// Summarise the projected images of a sequence as JSON (valid pixels per row, histograms).
     Stats(StatsArgs),
+    /// Score an estimated trajectory against ground truth (ATE, RPE, KITTI t_rel / r_rel) as JSON.
+    Eval(EvalArgs),
 }
 
 /// Where scans come from and how to read them.
@@ -72,9 +76,37 @@ struct ReplayArgs {
     /// Stream to a running rerun viewer (host:port or rerun+http:// URL).
     #[arg(long)]
     connect: Option<String>,
+    /// Write the global map (voxel-downsampled, with intensity) to this .ply or .pcd file.
+    #[arg(long)]
+    map_out: Option<PathBuf>,
+    /// Voxel size of the exported map, metres.
+    #[arg(long, default_value_t = 0.2)]
+    map_voxel: f64,
+    /// Odometry: f2f (frame-to-frame point-to-plane ICP, default) or kiss (KISS-ICP-style, experimental).
+    #[arg(long, default_value = "f2f", value_parser = parse_odometry)]
+    odometry: OdometryKind,
+    /// KISS odometry settings from a TOML file (keys as in metrics.json's "odometry").
+    #[arg(long)]
+    odometry_config: Option<PathBuf>,
+    /// Override one odometry setting, e.g. `--set voxel_size_m=0.8` (repeatable; after the file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// No progress bar and no summary line.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Ground-truth trajectory.
+    #[arg(long)]
+    gt: PathBuf,
+    /// Estimated trajectory.
+    #[arg(long)]
+    est: PathBuf,
+    /// Trajectory format of both files (kitti: one pose a line, matched by line; tum: matched by timestamp).
+    #[arg(long, default_value = "kitti", value_parser = ["kitti", "tum"])]
+    format: String,
 }
 
 #[derive(Args)]
@@ -118,6 +150,10 @@ fn parse_frames(s: &str) -> std::result::Result<FrameRange, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
 
+fn parse_odometry(s: &str) -> std::result::Result<OdometryKind, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
 fn parse_format(s: &str) -> std::result::Result<Format, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -157,14 +193,18 @@ fn run(cli: Cli) -> Result<()> {
                 (None, false, Some(addr)) => VizTarget::Connect(addr),
                 _ => VizTarget::None,
             };
+            let odometry = OdometryConfig::default().with_overrides(a.odometry_config.as_deref(), &a.set)?;
             let cfg = ReplayConfig {
                 source,
                 frames: a.source.frames.unwrap_or_default(),
                 out: a.out,
                 viz,
                 sensor,
+                odometry_kind: a.odometry,
+                odometry,
+                map_out: a.map_out,
+                map_voxel_m: a.map_voxel,
                 quiet: a.quiet,
-                ..ReplayConfig::default()
             };
             let report = replay(&cfg)?;
             if !a.quiet {
@@ -202,6 +242,11 @@ fn run(cli: Cli) -> Result<()> {
                 img.valid_count(),
                 img.rows * img.cols
             );
+            Ok(())
+        }
+        Command::Eval(a) => {
+            let report = evaluate_files(&a.gt, &a.est, a.format == "tum")?;
+            println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
             Ok(())
         }
         Command::Stats(a) => {

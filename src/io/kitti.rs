@@ -223,13 +223,7 @@ pub fn open_sequence(dir: &Path) -> Result<FileSequence> {
         }
         None => None,
     };
-    Ok(FileSequence::new(
-        format!("KITTI {}", dir.display()),
-        entries,
-        read_bin,
-        gt,
-        times,
-    ))
+    Ok(FileSequence::new(format!("KITTI {}", dir.display()), entries, read_bin, gt, times).kitti())
 }
 
 #[cfg(test)]

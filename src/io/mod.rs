@@ -34,6 +34,10 @@ pub trait ScanSource: Iterator<Item = Result<Scan>> + Send {
     fn len_hint(&self) -> Option<usize>;
     /// True when scans carry ground-truth poses.
     fn has_ground_truth(&self) -> bool;
+    /// True for KITTI odometry data, whose scans need the 0.205 degree vertical correction.
+    fn is_kitti(&self) -> bool {
+        false
+    }
 }
 
 /// On-disk scan formats.

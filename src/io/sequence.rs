@@ -29,6 +29,7 @@ pub struct FileSequence {
     gt: Option<Vec<Pose>>,
     times: Option<Vec<f64>>,
     next: usize,
+    kitti: bool,
 }
 
 impl FileSequence {
@@ -47,7 +48,14 @@ impl FileSequence {
             gt,
             times,
             next: 0,
+            kitti: false,
         }
+    }
+
+    /// Marks the sequence as KITTI odometry data.
+    pub fn kitti(mut self) -> Self {
+        self.kitti = true;
+        self
     }
 
     /// Keeps only the frames in `range`.
@@ -96,6 +104,10 @@ impl ScanSource for FileSequence {
 
     fn has_ground_truth(&self) -> bool {
         self.gt.is_some()
+    }
+
+    fn is_kitti(&self) -> bool {
+        self.kitti
     }
 }
 

@@ -1,8 +1,86 @@
 //! Trajectory accuracy: absolute trajectory error after SE(3) alignment, and frame-to-frame
 //! relative pose error (DESIGN.md §4).
 
+use crate::error::{Error, Result};
+use crate::io::poses::read_trajectory;
 use crate::scan::Pose;
 use nalgebra::{Matrix3, Rotation3, Translation3, UnitQuaternion, Vector3};
+use serde::Serialize;
+use std::path::Path;
+
+/// Every trajectory figure overlap-slam reports, as `eval` prints them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrajectoryReport {
+    /// Poses compared.
+    pub frames: usize,
+    /// Absolute trajectory error after SE(3) alignment, metres.
+    pub ate_rmse_m: Option<f64>,
+    /// Frame-to-frame translation error, percent of distance.
+    pub rpe_trans_pct: Option<f64>,
+    /// Frame-to-frame rotation error, degrees per metre.
+    pub rpe_rot_deg_per_m: Option<f64>,
+    /// KITTI devkit translation error, percent (null under 100 m of path).
+    pub t_rel_pct: Option<f64>,
+    /// KITTI devkit rotation error, degrees per 100 m (null under 100 m of path).
+    pub r_rel_deg_per_100m: Option<f64>,
+}
+
+/// All figures for an estimate against ground truth (same length, same order).
+pub fn evaluate(est: &[Pose], gt: &[Pose]) -> TrajectoryReport {
+    let rpe = rpe(est, gt);
+    let kitti = kitti_relative_error(est, gt);
+    TrajectoryReport {
+        frames: est.len().min(gt.len()),
+        ate_rmse_m: ate_rmse(est, gt),
+        rpe_trans_pct: rpe.map(|r| r.trans_pct),
+        rpe_rot_deg_per_m: rpe.map(|r| r.rot_deg_per_m),
+        t_rel_pct: kitti.map(|k| k.t_rel_pct),
+        r_rel_deg_per_100m: kitti.map(|k| k.r_rel_deg_per_100m),
+    }
+}
+
+/// Largest timestamp difference for two TUM poses to be matched, seconds.
+const TUM_MATCH_S: f64 = 0.02;
+
+/// Reads two trajectory files and evaluates them: KITTI files pair up line by line (the
+/// estimate may be shorter), TUM files by nearest timestamp.
+pub fn evaluate_files(gt_path: &Path, est_path: &Path, tum: bool) -> Result<TrajectoryReport> {
+    let gt = read_trajectory(gt_path)?;
+    let est = read_trajectory(est_path)?;
+    let (e, g): (Vec<Pose>, Vec<Pose>) = if tum {
+        let (Some(gs), Some(es)) = (&gt.stamps, &est.stamps) else {
+            let which = if gt.stamps.is_none() { gt_path } else { est_path };
+            return Err(Error::input(which, "not a TUM trajectory (8 columns with timestamps)"));
+        };
+        es.iter()
+            .zip(&est.poses)
+            .filter_map(|(t, p)| {
+                let k = gs.partition_point(|s| s < t);
+                [k.saturating_sub(1), k.min(gs.len() - 1)]
+                    .into_iter()
+                    .min_by(|a, b| (gs[*a] - t).abs().total_cmp(&(gs[*b] - t).abs()))
+                    .filter(|j| (gs[*j] - t).abs() <= TUM_MATCH_S)
+                    .map(|j| (*p, gt.poses[j]))
+            })
+            .unzip()
+    } else {
+        if est.poses.len() > gt.poses.len() {
+            return Err(Error::input(
+                est_path,
+                format!(
+                    "{} poses but the ground truth has only {}",
+                    est.poses.len(),
+                    gt.poses.len()
+                ),
+            ));
+        }
+        (est.poses.clone(), gt.poses[..est.poses.len()].to_vec())
+    };
+    if e.is_empty() {
+        return Err(Error::input(est_path, "no pose matches the ground truth"));
+    }
+    Ok(evaluate(&e, &g))
+}
 
 /// Rigid transform that best maps `est` positions onto `gt` positions (Umeyama/Horn, no scale).
 pub fn align_se3(est: &[Vector3<f64>], gt: &[Vector3<f64>]) -> Pose {
@@ -71,6 +149,50 @@ pub fn rpe(est: &[Pose], gt: &[Pose]) -> Option<RelativeError> {
     })
 }
 
+/// KITTI odometry devkit segment lengths, metres.
+pub const KITTI_SEGMENTS_M: [f64; 8] = [100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0];
+/// The devkit starts a segment every this many frames.
+pub const KITTI_SEGMENT_STEP: usize = 10;
+
+/// KITTI relative error averaged over all segments (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KittiError {
+    /// Translation error, percent.
+    pub t_rel_pct: f64,
+    /// Rotation error, degrees per 100 m.
+    pub r_rel_deg_per_100m: f64,
+    /// Segments averaged.
+    pub segments: usize,
+}
+
+/// The KITTI devkit's relative error; `None` when no 100 m segment fits in the ground truth.
+pub fn kitti_relative_error(est: &[Pose], gt: &[Pose]) -> Option<KittiError> {
+    let n = est.len().min(gt.len());
+    let mut dist = vec![0.0; n];
+    for i in 1..n {
+        dist[i] = dist[i - 1] + (gt[i].translation.vector - gt[i - 1].translation.vector).norm();
+    }
+    let (mut t_sum, mut r_sum, mut count) = (0.0, 0.0, 0usize);
+    for first in (0..n).step_by(KITTI_SEGMENT_STEP) {
+        for len in KITTI_SEGMENTS_M {
+            let Some(last) = (first..n).find(|&j| dist[j] > dist[first] + len) else {
+                continue;
+            };
+            let delta_gt = gt[first].inverse() * gt[last];
+            let delta_est = est[first].inverse() * est[last];
+            let error = delta_est.inverse() * delta_gt;
+            t_sum += error.translation.vector.norm() / len;
+            r_sum += error.rotation.angle() / len;
+            count += 1;
+        }
+    }
+    (count > 0).then(|| KittiError {
+        t_rel_pct: 100.0 * t_sum / count as f64,
+        r_rel_deg_per_100m: (r_sum / count as f64).to_degrees() * 100.0,
+        segments: count,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +234,37 @@ mod tests {
         // Each step 2 % too long: RPE translation is 2 %.
         let long = line(11, 1.02);
         assert!((rpe(&long, &gt).unwrap().trans_pct - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn kitti_error_of_a_known_drift() {
+        // 300 m straight at 1 m a frame; the estimate runs 1 % long. A segment ends at the first
+        // frame beyond start + len (101 m for len 100) but the devkit divides by len, so t_rel is
+        // (20 * 1.01 + 10 * 1.005) / 30 percent.
+        let gt = line(301, 1.0);
+        let est = line(301, 1.01);
+        let e = kitti_relative_error(&est, &gt).unwrap();
+        assert!(
+            (e.t_rel_pct - (20.0 * 1.01 + 10.0 * 1.005) / 30.0).abs() < 1e-9,
+            "{e:?}"
+        );
+        assert!(e.r_rel_deg_per_100m.abs() < 1e-9);
+        // Segments of 100 m start every 10 frames while a frame lies beyond start + len.
+        assert_eq!(e.segments, 30, "20 segments of 100 m and 10 of 200 m");
+        // A constant yaw rate error of 0.01 degree a frame: 1 degree per 100 m.
+        let turning: Vec<Pose> = (0..301)
+            .map(|i| {
+                Pose::new(
+                    Vector3::new(i as f64, 0.0, 0.0),
+                    Vector3::new(0.0, 0.0, (0.01 * i as f64).to_radians()),
+                )
+            })
+            .collect();
+        let r = kitti_relative_error(&turning, &gt).unwrap();
+        assert!((r.r_rel_deg_per_100m - 1.0).abs() < 0.02, "{r:?}");
+        assert!(
+            kitti_relative_error(&line(50, 1.0), &line(50, 1.0)).is_none(),
+            "under 100 m: none"
+        );
     }
 }

@@ -1,107 +1,281 @@
-//! LiDAR odometry. For now: frame-to-frame point-to-plane ICP with a constant-velocity guess,
-//! falling back to the motion model on frames whose geometry cannot be trusted.
+//! LiDAR odometry after KISS-ICP (Vizzo et al., RA-L 2023): deskew, range crop, double
+//! voxelization, constant-velocity prediction, robust point-to-point ICP against a voxel-hash
+//! local map, and an adaptive correspondence threshold. Frames that cannot be registered fall
+//! back to the motion model and are counted.
 
-use crate::registration::{IcpConfig, IcpResult, Target, point_to_plane, voxel_downsample};
+pub mod align;
+pub mod frame_to_frame;
+pub mod preprocess;
+pub mod threshold;
+pub mod voxel_map;
+
+use crate::error::{Error, Result};
+use crate::registration::voxel_downsample;
 use crate::scan::{Pose, Scan};
+use align::align_to_map;
 use nalgebra::Point3;
+use serde::{Deserialize, Serialize};
+use threshold::AdaptiveThreshold;
+use voxel_map::VoxelHashMap;
 
-/// Odometry settings; every default in one place.
-#[derive(Debug, Clone, Copy)]
+/// Odometry settings; every default is KISS-ICP's (DESIGN.md §3) unless marked otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OdometryConfig {
-    /// Points nearer than this are dropped (the vehicle itself), metres.
-    pub min_range_m: f64,
-    /// Points farther than this are dropped, metres.
+    /// Points beyond this range are dropped, metres (KISS-ICP: 100).
     pub max_range_m: f64,
-    /// Voxel size for the points being registered, metres.
-    pub source_voxel_m: f64,
-    /// Voxel size for the reference scan, metres.
-    pub target_voxel_m: f64,
-    /// Below this share of matched points the registration is not trusted.
-    pub min_fitness: f64,
-    /// Below this normal-matrix conditioning the geometry is degenerate.
-    pub min_conditioning: f64,
-    /// ICP settings.
-    pub icp: IcpConfig,
+    /// Points within this range are dropped, metres (KISS-ICP: 0).
+    pub min_range_m: f64,
+    /// Map voxel size, metres; 0 means max_range / 100 (KISS-ICP's rule).
+    pub voxel_size_m: f64,
+    /// Points kept per map voxel (KISS-ICP: 20).
+    pub max_points_per_voxel: usize,
+    /// Correct motion within the sweep when points carry timestamps (KISS-ICP: on).
+    pub deskew: bool,
+    /// Apply KITTI's 0.205 degree vertical correction; unset follows the source (on for KITTI).
+    pub kitti_correction: Option<bool>,
+    /// Seed of the adaptive threshold, metres (KISS-ICP: 2).
+    pub initial_threshold_m: f64,
+    /// Prediction errors below this do not update the threshold, metres (KISS-ICP: 0.1).
+    pub min_motion_m: f64,
+    /// Gauss-Newton iterations at most (KISS-ICP: 500).
+    pub max_iterations: usize,
+    /// Stop when the update norm falls below this (KISS-ICP: 1e-4).
+    pub convergence: f64,
+    /// Fewer registration points than this and the frame is degenerate (ours: 100).
+    pub min_points: usize,
+    /// Fewer matched points than this share of the source and the frame is degenerate (ours: 0.2).
+    pub min_match_share: f64,
 }
 
 impl Default for OdometryConfig {
     fn default() -> Self {
         Self {
-            min_range_m: 3.0,
-            max_range_m: 80.0,
-            source_voxel_m: 1.0,
-            target_voxel_m: 0.4,
-            min_fitness: 0.3,
-            min_conditioning: 1e-5,
-            icp: IcpConfig::default(),
+            max_range_m: 100.0,
+            min_range_m: 0.0,
+            voxel_size_m: 0.0,
+            max_points_per_voxel: 20,
+            deskew: true,
+            kitti_correction: None,
+            initial_threshold_m: 2.0,
+            min_motion_m: 0.1,
+            max_iterations: 500,
+            convergence: 1e-4,
+            min_points: 100,
+            min_match_share: 0.2,
         }
+    }
+}
+
+impl OdometryConfig {
+    /// The map voxel size in effect.
+    pub fn voxel_size(&self) -> f64 {
+        if self.voxel_size_m > 0.0 {
+            self.voxel_size_m
+        } else {
+            self.max_range_m / 100.0
+        }
+    }
+
+    /// This config with overrides from a TOML file and `key=value` pairs (values in TOML syntax),
+    /// in that order; `origin` names the overrides in errors.
+    pub fn with_overrides(&self, file: Option<&std::path::Path>, pairs: &[String]) -> Result<Self> {
+        let mut table = toml::Table::try_from(self).expect("config serialises");
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let extra: toml::Table = text
+                .parse()
+                .map_err(|e| Error::input(path, format!("invalid TOML: {e}")))?;
+            table.extend(extra);
+        }
+        for pair in pairs {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::Usage(format!("--set '{pair}': expected key=value")))?;
+            let value: toml::Value = format!("v = {}", value.trim())
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .ok_or_else(|| Error::Usage(format!("--set '{pair}': the value is not TOML")))?;
+            table.insert(key.trim().to_string(), value);
+        }
+        let cfg: Self = table
+            .try_into()
+            .map_err(|e| Error::Usage(format!("odometry settings: {e}")))?;
+        if !(cfg.max_range_m > cfg.min_range_m && cfg.voxel_size() > 0.0 && cfg.max_iterations > 0) {
+            return Err(Error::Usage(
+                "odometry settings: need max_range_m > min_range_m >= 0 and max_iterations > 0".into(),
+            ));
+        }
+        Ok(cfg)
+    }
+}
+
+/// Which odometry a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OdometryKind {
+    /// Scan-to-previous-scan point-to-plane ICP ([`frame_to_frame`]): the current default.
+    #[default]
+    FrameToFrame,
+    /// KISS-ICP-style scan-to-map odometry ([`Odometry`]).
+    Kiss,
+}
+
+impl std::str::FromStr for OdometryKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f2f" | "frame-to-frame" => Ok(Self::FrameToFrame),
+            "kiss" => Ok(Self::Kiss),
+            _ => Err(Error::Usage(format!("unknown odometry '{s}': expected f2f or kiss"))),
+        }
+    }
+}
+
+/// A stream of scans in, one pose per scan out.
+pub trait OdometryEstimator: Send {
+    /// Registers the next scan and returns its pose at the scan's timestamp.
+    fn register(&mut self, scan: &Scan) -> OdometryStep;
+    /// Points held in the estimator's local map or reference scan.
+    fn local_map_points(&self) -> usize;
+}
+
+/// The estimator for `kind`; `config` applies to the KISS-style odometry.
+pub fn estimator(kind: OdometryKind, config: OdometryConfig) -> Box<dyn OdometryEstimator> {
+    match kind {
+        OdometryKind::FrameToFrame => Box::new(frame_to_frame::FrameToFrame::new(Default::default())),
+        OdometryKind::Kiss => Box::new(Odometry::new(config)),
     }
 }
 
 /// What odometry concluded for one frame.
 #[derive(Debug, Clone, Copy)]
 pub struct OdometryStep {
-    /// Pose of the sensor in the odometry frame (frame 0 at the origin).
+    /// Pose of the sensor at the scan's timestamp (frame 0 at the origin).
     pub pose: Pose,
     /// Motion since the previous frame.
     pub delta: Pose,
-    /// The registration, absent on the first frame.
-    pub icp: Option<IcpResult>,
-    /// True when the registration was rejected and the motion model used instead.
+    /// Points used for registration.
+    pub source_points: usize,
+    /// Correspondences in the final ICP iteration.
+    pub correspondences: usize,
+    /// True when the registration was not trusted and the motion model was used instead.
     pub degenerate: bool,
 }
 
-/// Frame-to-frame odometry state.
-pub struct FrameToFrame {
+/// KISS-ICP-style odometry state.
+pub struct Odometry {
     config: OdometryConfig,
-    previous: Option<Target>,
-    pose: Pose,
-    velocity: Pose,
+    map: VoxelHashMap,
+    threshold: AdaptiveThreshold,
+    /// Registered pose of the last scan at its reference time (timestamp, or mid-sweep when deskewed).
+    last_reference: Pose,
+    /// Motion per second, as the last frame pair showed it.
+    last_delta: Pose,
+    last_period_s: f64,
+    last_timestamp: Option<f64>,
 }
 
-impl FrameToFrame {
+impl Odometry {
     /// Fresh odometry at the origin.
     pub fn new(config: OdometryConfig) -> Self {
         Self {
+            map: VoxelHashMap::new(config.voxel_size(), config.max_range_m, config.max_points_per_voxel),
+            threshold: AdaptiveThreshold::new(config.initial_threshold_m, config.min_motion_m, config.max_range_m),
             config,
-            previous: None,
-            pose: Pose::identity(),
-            velocity: Pose::identity(),
+            last_reference: Pose::identity(),
+            last_delta: Pose::identity(),
+            last_period_s: 0.1,
+            last_timestamp: None,
         }
     }
 
-    /// Points of `scan` inside the range window.
-    pub fn crop(&self, scan: &Scan) -> Vec<Point3<f64>> {
-        let (lo, hi) = (self.config.min_range_m, self.config.max_range_m);
-        scan.points_f64()
-            .into_iter()
-            .filter(|p| (lo..hi).contains(&p.coords.norm()))
-            .collect()
+    /// The settings in use.
+    pub fn config(&self) -> &OdometryConfig {
+        &self.config
     }
 
-    /// Registers the next scan and returns its pose.
+    /// Points in the local map (its memory is bounded by the range pruning).
+    pub fn map_points(&self) -> usize {
+        self.map.point_count()
+    }
+
+    /// Registers the next scan and returns its pose at the scan's timestamp.
     pub fn register(&mut self, scan: &Scan) -> OdometryStep {
-        let cropped = self.crop(scan);
-        let target = Target::new(&voxel_downsample(&cropped, self.config.target_voxel_m));
-        let Some(previous) = self.previous.replace(target) else {
-            return OdometryStep {
-                pose: self.pose,
-                delta: Pose::identity(),
-                icp: None,
-                degenerate: false,
-            };
+        // Frames may be missing: the constant-velocity prediction spans the real elapsed time.
+        let period = match self.last_timestamp {
+            Some(t) if scan.timestamp > t => scan.timestamp - t,
+            _ => self.last_period_s,
         };
-        let source = voxel_downsample(&cropped, self.config.source_voxel_m);
-        let icp = point_to_plane(&source, &previous, self.velocity, &self.config.icp);
-        let degenerate = icp.fitness < self.config.min_fitness || icp.conditioning < self.config.min_conditioning;
-        let delta = if degenerate { self.velocity } else { icp.transform };
-        self.velocity = delta;
-        self.pose *= delta;
+        let predicted_delta = preprocess::scale_motion(&self.last_delta, period / self.last_period_s);
+        // Deskewed scans are registered at mid-sweep: an error in the predicted motion then shifts
+        // the scan's two halves in opposite directions instead of biasing its pose, which keeps the
+        // velocity feedback stable (the sweep start would amplify errors, the end damps them less).
+        let deskewing = self.config.deskew && scan.point_time.is_some();
+        let reference_s = if deskewing { 0.5 * period } else { 0.0 };
+        let points = self.preprocess_with(scan, &predicted_delta, period, reference_s);
+        let v = self.config.voxel_size();
+        let frame = voxel_downsample(&points, 0.5 * v);
+        let source = voxel_downsample(&frame, 1.5 * v);
+        let sigma = self.threshold.sigma();
+        let prediction = self.last_reference * predicted_delta;
+
+        let first = self.map.is_empty();
+        let aligned = align_to_map(
+            &source,
+            &self.map,
+            prediction,
+            3.0 * sigma,
+            sigma,
+            self.config.max_iterations,
+            self.config.convergence,
+        );
+        let degenerate = !first
+            && (source.len() < self.config.min_points
+                || (aligned.correspondences as f64) < self.config.min_match_share * source.len() as f64);
+        let reference = if degenerate { prediction } else { aligned.pose };
+        if !degenerate {
+            self.threshold.update(&(prediction.inverse() * reference));
+        }
+        let world: Vec<Point3<f64>> = frame.iter().map(|p| reference * p).collect();
+        self.map.update(&world, &Point3::from(reference.translation.vector));
+        let delta = self.last_reference.inverse() * reference;
+        if self.last_timestamp.is_some() {
+            self.last_delta = delta;
+            self.last_period_s = period;
+        }
+        self.last_reference = reference;
+        self.last_timestamp = Some(scan.timestamp);
+        let pose = reference * preprocess::scale_motion(&delta, -reference_s / period);
         OdometryStep {
-            pose: self.pose,
+            pose,
             delta,
-            icp: Some(icp),
+            source_points: source.len(),
+            correspondences: aligned.correspondences,
             degenerate,
         }
+    }
+
+    fn preprocess_with(&self, scan: &Scan, frame_motion: &Pose, period: f64, reference_s: f64) -> Vec<Point3<f64>> {
+        let mut points = if self.config.deskew {
+            preprocess::deskew(scan, frame_motion, period, reference_s)
+        } else {
+            scan.points_f64()
+        };
+        if self.config.kitti_correction == Some(true) {
+            preprocess::kitti_vertical_correction(&mut points);
+        }
+        preprocess::crop(points, self.config.min_range_m, self.config.max_range_m)
+    }
+}
+
+impl OdometryEstimator for Odometry {
+    fn register(&mut self, scan: &Scan) -> OdometryStep {
+        Odometry::register(self, scan)
+    }
+
+    fn local_map_points(&self) -> usize {
+        self.map_points()
     }
 }

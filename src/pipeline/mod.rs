@@ -2,6 +2,7 @@
 //! projection and the viewer, and writes trajectories and metrics.
 
 pub mod inspect;
+pub mod map;
 pub mod replay;
 
 pub use replay::{ReplayConfig, ReplayReport, SourceSpec, replay};

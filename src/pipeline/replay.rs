@@ -5,15 +5,15 @@
 use crate::error::{Error, Result};
 use crate::io::{self, FrameRange, ScanSource, SourceOptions, atomic::write_atomic, poses};
 use crate::metrics;
-use crate::odometry::{FrameToFrame, OdometryConfig};
+use crate::odometry::{OdometryConfig, OdometryKind, estimator};
+use crate::pipeline::map::GlobalMap;
 use crate::projection::{ProjectionParams, project};
-use crate::registration::voxel::voxel_key;
 use crate::scan::{Pose, Scan};
 use crate::sensor::SensorModel;
 use crate::sim::{SimConfig, SimSource, Simulation};
 use crate::viz::{Viz, VizTarget};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,8 +40,14 @@ pub struct ReplayConfig {
     pub viz: VizTarget,
     /// Sensor model for the projected images.
     pub sensor: SensorModel,
-    /// Odometry settings.
+    /// Which odometry runs.
+    pub odometry_kind: OdometryKind,
+    /// Settings of the KISS-style odometry.
     pub odometry: OdometryConfig,
+    /// Write the global map here (`.ply` or `.pcd`).
+    pub map_out: Option<PathBuf>,
+    /// Voxel size of the exported map, metres.
+    pub map_voxel_m: f64,
     /// Hide the progress bar.
     pub quiet: bool,
 }
@@ -54,7 +60,10 @@ impl Default for ReplayConfig {
             out: None,
             viz: VizTarget::None,
             sensor: SensorModel::hdl64(),
+            odometry_kind: OdometryKind::default(),
             odometry: OdometryConfig::default(),
+            map_out: None,
+            map_voxel_m: 0.2,
             quiet: false,
         }
     }
@@ -77,6 +86,20 @@ pub struct ReplayReport {
     pub rpe_trans_pct: Option<f64>,
     /// Frame-to-frame rotation error, degrees per metre; null without ground truth.
     pub rpe_rot_deg_per_m: Option<f64>,
+    /// KITTI devkit translation error, percent; null without ground truth or under 100 m.
+    pub t_rel_pct: Option<f64>,
+    /// KITTI devkit rotation error, degrees per 100 m; null without ground truth or under 100 m.
+    pub r_rel_deg_per_100m: Option<f64>,
+    /// Median per-frame processing time (everything but reading the scan), milliseconds.
+    pub frame_ms_p50: f64,
+    /// 99th percentile of the per-frame processing time, milliseconds.
+    pub frame_ms_p99: f64,
+    /// Points in the odometry's local map at the end.
+    pub local_map_points: usize,
+    /// The odometry used.
+    pub odometry_kind: OdometryKind,
+    /// The KISS-style odometry settings (when `odometry_kind` is `kiss`).
+    pub odometry: OdometryConfig,
     /// Frames whose registration was rejected and replaced by the motion model.
     pub degenerate_frames: usize,
     /// Mean milliseconds per frame spent in each stage.
@@ -115,6 +138,7 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     let source = open_source(cfg)?;
     let name = source.name();
     let total = source.len_hint();
+    let is_kitti = source.is_kitti();
     if let Some(out) = &cfg.out {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     }
@@ -136,13 +160,18 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     });
 
     let started = Instant::now();
-    let mut odometry = FrameToFrame::new(cfg.odometry);
+    let mut odometry_cfg = cfg.odometry;
+    odometry_cfg.kitti_correction = Some(odometry_cfg.kitti_correction.unwrap_or(is_kitti));
+    let mut odometry = estimator(cfg.odometry_kind, odometry_cfg);
+    let mut frame_ms = Vec::new();
+    let mut export = cfg.map_out.as_ref().map(|_| GlobalMap::new(cfg.map_voxel_m));
     let mut stage_total: BTreeMap<String, f64> = BTreeMap::new();
     let (mut est, mut gt, mut stamps) = (Vec::new(), Vec::new(), Vec::new());
     let mut degenerate = 0;
-    let mut map = VizMap::default();
+    let mut map = GlobalMap::new(VIZ_MAP_VOXEL_M);
     for (item, source_ms) in rx {
         let scan = item?;
+        let frame_start = Instant::now();
         let mut timings = vec![("source", source_ms)];
         let t = Instant::now();
         let step = odometry.register(&scan);
@@ -158,16 +187,20 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
             viz.log_images(&image)?;
             map.add(&scan, &step.pose);
             if est.len() % VIZ_MAP_EVERY == 0 {
-                map.flush(&viz)?;
+                viz.log_map_batch(map.take_new())?;
             }
             timings.push(("viz", t.elapsed().as_secs_f64() * 1e3));
             for (stage, ms) in &timings {
                 viz.log_scalar(&format!("stage_ms/{stage}"), *ms)?;
             }
         }
+        if let Some(m) = export.as_mut() {
+            m.add(&scan, &step.pose);
+        }
         for (stage, ms) in timings {
             *stage_total.entry(stage.to_string()).or_default() += ms;
         }
+        frame_ms.push(frame_start.elapsed().as_secs_f64() * 1e3);
         est.push(step.pose);
         gt.push(scan.gt_pose);
         stamps.push(scan.timestamp);
@@ -180,21 +213,28 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     if est.is_empty() {
         return Err(Error::Usage(format!("{name}: no frames to replay")));
     }
-    map.flush(&viz)?;
+    viz.log_map_batch(map.take_new())?;
 
     let wall_s = started.elapsed().as_secs_f64();
     let ground_truth: Option<Vec<Pose>> = gt.iter().copied().collect();
-    let ate = ground_truth.as_ref().and_then(|g| metrics::ate_rmse(&est, g));
-    let rpe = ground_truth.as_ref().and_then(|g| metrics::rpe(&est, g));
+    let scores = ground_truth.as_ref().map(|g| metrics::evaluate(&est, g));
+    let score = |f: fn(&metrics::TrajectoryReport) -> Option<f64>| scores.as_ref().and_then(f);
     let frames = est.len();
     let report = ReplayReport {
         source: name,
         frames,
         wall_s,
         fps: frames as f64 / wall_s.max(1e-9),
-        ate_rmse_m: ate,
-        rpe_trans_pct: rpe.map(|r| r.trans_pct),
-        rpe_rot_deg_per_m: rpe.map(|r| r.rot_deg_per_m),
+        ate_rmse_m: score(|s| s.ate_rmse_m),
+        rpe_trans_pct: score(|s| s.rpe_trans_pct),
+        rpe_rot_deg_per_m: score(|s| s.rpe_rot_deg_per_m),
+        t_rel_pct: score(|s| s.t_rel_pct),
+        r_rel_deg_per_100m: score(|s| s.r_rel_deg_per_100m),
+        frame_ms_p50: percentile(&mut frame_ms, 0.5),
+        frame_ms_p99: percentile(&mut frame_ms, 0.99),
+        local_map_points: odometry.local_map_points(),
+        odometry_kind: cfg.odometry_kind,
+        odometry: odometry_cfg,
         degenerate_frames: degenerate,
         stage_ms: stage_total.into_iter().map(|(k, v)| (k, v / frames as f64)).collect(),
         poses: est,
@@ -202,6 +242,9 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     };
     if let Some(out) = &cfg.out {
         write_outputs(out, &report, &stamps)?;
+    }
+    if let (Some(path), Some(m)) = (&cfg.map_out, &export) {
+        m.write(path)?;
     }
     viz.finish()?;
     Ok(report)
@@ -236,32 +279,11 @@ fn progress_bar(total: Option<usize>, quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// A coarse world-frame map of everything seen, only for drawing; new voxels are sent in
-/// batches, each its own entity, so a recording holds every map point once.
-#[derive(Default)]
-struct VizMap {
-    occupied: HashSet<(i32, i32, i32)>,
-    pending: Vec<[f32; 3]>,
-    batches: usize,
-}
-
-impl VizMap {
-    fn add(&mut self, scan: &Scan, pose: &Pose) {
-        for p in scan.points.iter().step_by(4) {
-            let w = pose * nalgebra::Point3::new(p[0] as f64, p[1] as f64, p[2] as f64);
-            if self.occupied.insert(voxel_key(&w, VIZ_MAP_VOXEL_M)) {
-                self.pending.push([w.x as f32, w.y as f32, w.z as f32]);
-            }
-        }
+/// The `q` quantile of `values` (sorted in place), 0 when empty.
+fn percentile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
     }
-
-    fn flush(&mut self, viz: &Viz) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        viz.log_map_batch(self.batches, &self.pending)?;
-        self.batches += 1;
-        self.pending.clear();
-        Ok(())
-    }
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * q).round() as usize]
 }

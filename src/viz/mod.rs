@@ -34,6 +34,7 @@ pub struct Viz {
     save: Option<(PathBuf, PathBuf)>,
     estimate: Vec<[f32; 3]>,
     truth: Vec<[f32; 3]>,
+    map_batches: usize,
 }
 
 fn viz_err(e: impl std::fmt::Display) -> Error {
@@ -100,6 +101,7 @@ impl Viz {
             save,
             estimate: Vec::new(),
             truth: Vec::new(),
+            map_batches: 0,
         })
     }
 
@@ -163,9 +165,15 @@ impl Viz {
         Ok(())
     }
 
-    /// Logs one batch of new map points (world frame) as `world/map/NNNNN`; batches add up.
-    pub fn log_map_batch(&self, batch: usize, points: &[[f32; 3]]) -> Result<()> {
+    /// Logs one batch of new map points (world frame) as `world/map/NNNNN`; batches add up, so
+    /// a recording holds every map point once.
+    pub fn log_map_batch(&mut self, points: &[[f32; 3]]) -> Result<()> {
         let Some(rec) = &self.rec else { return Ok(()) };
+        if points.is_empty() {
+            return Ok(());
+        }
+        let batch = self.map_batches;
+        self.map_batches += 1;
         rec.log(
             format!("world/map/{batch:05}"),
             &rerun::Points3D::new(points.iter().copied())

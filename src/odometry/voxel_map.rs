@@ -1,0 +1,135 @@
+//! KISS-ICP's local map: a voxel hash holding at most N points per voxel, evenly spread, pruned to
+//! the neighbourhood of the sensor (Vizzo et al., RA-L 2023, Sec. III-E).
+
+use crate::registration::voxel::voxel_key;
+use nalgebra::Point3;
+use std::collections::HashMap;
+
+type Key = (i32, i32, i32);
+/// Fixed-seed hashing: fast, and the same map layout on every run.
+type Hasher = std::hash::BuildHasherDefault<ahash::AHasher>;
+
+/// Points of the local map, bucketed by voxel.
+#[derive(Debug, Clone)]
+pub struct VoxelHashMap {
+    voxel_size: f64,
+    max_range: f64,
+    max_points_per_voxel: usize,
+    /// Points closer than this to one already in the voxel are not added.
+    min_spacing_sq: f64,
+    voxels: HashMap<Key, Vec<Point3<f64>>, Hasher>,
+}
+
+impl VoxelHashMap {
+    /// An empty map; a voxel holds up to `max_points_per_voxel` points at least
+    /// `sqrt(voxel_size² / max_points_per_voxel)` apart (KISS-ICP's map resolution).
+    pub fn new(voxel_size: f64, max_range: f64, max_points_per_voxel: usize) -> Self {
+        let max_points_per_voxel = max_points_per_voxel.max(1);
+        Self {
+            voxel_size,
+            max_range,
+            max_points_per_voxel,
+            min_spacing_sq: voxel_size * voxel_size / max_points_per_voxel as f64,
+            voxels: HashMap::default(),
+        }
+    }
+
+    /// True when the map holds no point.
+    pub fn is_empty(&self) -> bool {
+        self.voxels.is_empty()
+    }
+
+    /// Number of occupied voxels.
+    pub fn voxel_count(&self) -> usize {
+        self.voxels.len()
+    }
+
+    /// Number of points stored.
+    pub fn point_count(&self) -> usize {
+        self.voxels.values().map(Vec::len).sum()
+    }
+
+    /// Adds world-frame points, then drops voxels farther than `max_range` from `origin`.
+    pub fn update(&mut self, points: &[Point3<f64>], origin: &Point3<f64>) {
+        for p in points {
+            let cell = self.voxels.entry(voxel_key(p, self.voxel_size)).or_default();
+            if cell.len() < self.max_points_per_voxel
+                && cell.iter().all(|q| (q - p).norm_squared() >= self.min_spacing_sq)
+            {
+                cell.push(*p);
+            }
+        }
+        let max_sq = self.max_range * self.max_range;
+        self.voxels
+            .retain(|_, pts| pts.first().is_some_and(|q| (q - origin).norm_squared() < max_sq));
+    }
+
+    /// The nearest map point among the 27 voxels around `p`, with its squared distance.
+    pub fn closest(&self, p: &Point3<f64>) -> Option<(Point3<f64>, f64)> {
+        let (x, y, z) = voxel_key(p, self.voxel_size);
+        let mut best: Option<(Point3<f64>, f64)> = None;
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                for dz in -1..=1 {
+                    let Some(cell) = self.voxels.get(&(x + dx, y + dy, z + dz)) else {
+                        continue;
+                    };
+                    for q in cell {
+                        let d = (q - p).norm_squared();
+                        if best.is_none_or(|(_, b)| d < b) {
+                            best = Some((*q, d));
+                        }
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// All map points, in voxel-key order (deterministic).
+    pub fn points(&self) -> Vec<Point3<f64>> {
+        let mut keys: Vec<&Key> = self.voxels.keys().collect();
+        keys.sort();
+        keys.into_iter().flat_map(|k| self.voxels[k].iter().copied()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_points_per_voxel_and_prunes_far_voxels() {
+        let mut map = VoxelHashMap::new(1.0, 10.0, 4);
+        let dense: Vec<Point3<f64>> = (0..100)
+            .map(|i| Point3::new(0.01 * i as f64, 0.005 * i as f64, 0.1))
+            .collect();
+        map.update(&dense, &Point3::origin());
+        assert_eq!(map.voxel_count(), 1);
+        assert!(map.point_count() <= 4);
+        // Points closer than sqrt(1/4) = 0.5 m to a kept one were refused.
+        let pts = map.points();
+        for (i, a) in pts.iter().enumerate() {
+            for b in &pts[i + 1..] {
+                assert!((a - b).norm() >= 0.5 - 1e-12);
+            }
+        }
+        map.update(&[Point3::new(50.0, 0.0, 0.0)], &Point3::origin());
+        assert_eq!(map.voxel_count(), 1, "the point 50 m away was pruned at once");
+        map.update(&[], &Point3::new(30.0, 0.0, 0.0));
+        assert!(map.is_empty(), "moving away prunes the old voxels");
+    }
+
+    #[test]
+    fn closest_searches_the_neighbouring_voxels() {
+        let mut map = VoxelHashMap::new(1.0, 100.0, 20);
+        map.update(
+            &[Point3::new(1.2, 0.0, 0.0), Point3::new(3.5, 0.0, 0.0)],
+            &Point3::origin(),
+        );
+        let (q, d2) = map.closest(&Point3::new(0.9, 0.0, 0.0)).unwrap();
+        assert_eq!(q, Point3::new(1.2, 0.0, 0.0));
+        assert!((d2 - 0.09).abs() < 1e-12);
+        assert!(map.closest(&Point3::new(-5.0, 0.0, 0.0)).is_none());
+    }
+}

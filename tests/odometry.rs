@@ -1,0 +1,238 @@
+//! Odometry behaviour on known motion, real KITTI frames, missing frames, and the settings and
+//! evaluation around it.
+
+mod common;
+
+use nalgebra::Vector3;
+use overlap_slam::io::{FrameRange, kitti::read_bin};
+use overlap_slam::metrics::ate_rmse;
+use overlap_slam::odometry::{Odometry, OdometryConfig, OdometryKind, estimator};
+use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
+use overlap_slam::projection::overlap::transform_points;
+use overlap_slam::scan::{Pose, Scan};
+use std::fs;
+
+/// The shipped real scan seen from a sensor at `pose` (the world frozen as in frame 0).
+fn seen_from(world: &Scan, pose: &Pose, index: usize) -> Scan {
+    Scan {
+        index,
+        timestamp: index as f64 * 0.1,
+        points: transform_points(&pose.inverse(), &world.points),
+        intensity: world.intensity.clone(),
+        ..Default::default()
+    }
+}
+
+fn run(kind: OdometryKind, truth: &[Pose]) -> (Vec<Pose>, usize) {
+    let world = read_bin(&common::sample_kitti().join("velodyne/000000.bin")).unwrap();
+    let mut odometry = estimator(kind, OdometryConfig::default());
+    let mut degenerate = 0;
+    let est = truth
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let step = odometry.register(&seen_from(&world, t, i));
+            degenerate += step.degenerate as usize;
+            step.pose
+        })
+        .collect();
+    (est, degenerate)
+}
+
+#[test]
+fn pure_translation_and_pure_rotation_are_recovered() {
+    let translation: Vec<Pose> = (0..20)
+        .map(|i| Pose::new(Vector3::new(0.8 * i as f64, 0.05 * i as f64, 0.0), Vector3::zeros()))
+        .collect();
+    let rotation: Vec<Pose> = (0..20)
+        .map(|i| Pose::new(Vector3::zeros(), Vector3::new(0.0, 0.0, (3.0 * i as f64).to_radians())))
+        .collect();
+    // (odometry, metres and degrees allowed at the end of 20 frames)
+    for (kind, metres, degrees) in [(OdometryKind::Kiss, 0.05, 0.1), (OdometryKind::FrameToFrame, 0.15, 0.2)] {
+        for (name, truth) in [("translation", &translation), ("rotation", &rotation)] {
+            let (est, degenerate) = run(kind, truth);
+            assert_eq!(degenerate, 0, "{kind:?} {name}");
+            let last = truth[19].inverse() * est[19];
+            assert!(
+                last.translation.vector.norm() < metres,
+                "{kind:?} {name}: end off by {:?}",
+                last.translation.vector
+            );
+            assert!(
+                last.rotation.angle().to_degrees() < degrees,
+                "{kind:?} {name}: {} deg",
+                last.rotation.angle().to_degrees()
+            );
+        }
+    }
+}
+
+#[test]
+fn too_few_points_fall_back_to_the_motion_model() {
+    let world = read_bin(&common::sample_kitti().join("velodyne/000000.bin")).unwrap();
+    let mut odometry = Odometry::new(OdometryConfig::default());
+    for i in 0..5 {
+        let step = odometry.register(&seen_from(
+            &world,
+            &Pose::new(Vector3::new(i as f64, 0.0, 0.0), Vector3::zeros()),
+            i,
+        ));
+        assert!(!step.degenerate);
+    }
+    // A nearly empty scan: nothing to register, so the constant-velocity guess carries on.
+    let sparse = Scan {
+        index: 5,
+        timestamp: 0.5,
+        points: vec![[5.0, 0.0, 0.0]; 3],
+        intensity: vec![0.0; 3],
+        ..Default::default()
+    };
+    let step = odometry.register(&sparse);
+    assert!(step.degenerate);
+    assert!(
+        (step.pose.translation.vector.x - 5.0).abs() < 0.05,
+        "{:?}",
+        step.pose.translation.vector
+    );
+}
+
+#[test]
+fn kiss_odometry_on_real_kitti_frames() {
+    let Some(dir) = common::shared_kitti() else { return };
+    let cfg = ReplayConfig {
+        source: SourceSpec::Path {
+            path: dir,
+            options: Default::default(),
+        },
+        odometry_kind: OdometryKind::Kiss,
+        quiet: true,
+        ..ReplayConfig::default()
+    };
+    let report = replay(&cfg).unwrap();
+    let ate = report.ate_rmse_m.unwrap();
+    assert!(
+        ate < 0.4,
+        "ATE {ate:.3} m (kiss-icp 1.3.0 measured 0.298 m on these frames)"
+    );
+    assert_eq!(
+        report.odometry.kitti_correction,
+        Some(true),
+        "the KITTI reader turns the correction on"
+    );
+    assert_eq!(report.degenerate_frames, 0);
+}
+
+#[test]
+fn a_ten_frame_gap_is_bridged() {
+    let Some(dir) = common::shared_kitti() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let seq = tmp.path().join("gap");
+    fs::create_dir_all(seq.join("velodyne")).unwrap();
+    for name in ["calib.txt", "poses.txt", "times.txt"] {
+        fs::copy(dir.join(name), seq.join(name)).unwrap();
+    }
+    for i in (0..40).filter(|i| !(15..25).contains(i)) {
+        let name = format!("{i:06}.bin");
+        std::os::unix::fs::symlink(dir.join("velodyne").join(&name), seq.join("velodyne").join(&name)).unwrap();
+    }
+    let cfg = ReplayConfig {
+        source: SourceSpec::Path {
+            path: seq,
+            options: Default::default(),
+        },
+        odometry_kind: OdometryKind::Kiss,
+        quiet: true,
+        ..ReplayConfig::default()
+    };
+    let report = replay(&cfg).unwrap();
+    assert_eq!(report.frames, 30);
+    let ate = report.ate_rmse_m.unwrap();
+    assert!(ate < 0.5, "ATE {ate:.3} m across a 1 s gap");
+    // The pose after the gap continues the drive: frame 25 is about 10 m past frame 14.
+    let gt = report.ground_truth.as_ref().unwrap();
+    let jump_est = (report.poses[15].translation.vector - report.poses[14].translation.vector).norm();
+    let jump_gt = (gt[15].translation.vector - gt[14].translation.vector).norm();
+    assert!((jump_est - jump_gt).abs() < 0.5, "{jump_est:.2} vs {jump_gt:.2}");
+}
+
+#[test]
+fn settings_come_from_toml_and_key_value_pairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("odo.toml");
+    fs::write(&file, "max_range_m = 60.0\ndeskew = false\n").unwrap();
+    let cfg = OdometryConfig::default()
+        .with_overrides(Some(&file), &["voxel_size_m=0.8".into(), "max_iterations = 50".into()])
+        .unwrap();
+    assert_eq!(
+        (cfg.max_range_m, cfg.deskew, cfg.voxel_size(), cfg.max_iterations),
+        (60.0, false, 0.8, 50)
+    );
+    assert_eq!(OdometryConfig::default().voxel_size(), 1.0, "KISS-ICP: max_range / 100");
+    for bad in ["nope=1", "max_range_m=abc", "max_range_m", "max_iterations=0"] {
+        assert!(
+            OdometryConfig::default().with_overrides(None, &[bad.into()]).is_err(),
+            "{bad}"
+        );
+    }
+    fs::write(&file, "max_range_m = [").unwrap();
+    let e = OdometryConfig::default()
+        .with_overrides(Some(&file), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("odo.toml") && e.contains("invalid TOML"), "{e}");
+}
+
+#[test]
+fn eval_and_map_export_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let map = tmp.path().join("map.ply");
+    let sample = common::sample_kitti();
+    let res = common::cli(&[
+        "replay",
+        sample.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--map-out",
+        map.to_str().unwrap(),
+    ]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let cloud = overlap_slam::io::ply::read_ply(&map).unwrap();
+    assert!(cloud.len() > 50_000, "{} map points", cloud.len());
+    assert!(cloud.intensity.iter().any(|i| *i > 0.0));
+
+    let gt = out.join("ground_truth_kitti.txt");
+    let est = out.join("poses_kitti.txt");
+    let same = common::cli(&["eval", "--gt", gt.to_str().unwrap(), "--est", gt.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(report["frames"], 8);
+    assert!(report["ate_rmse_m"].as_f64().unwrap() < 1e-6);
+    assert!(report["t_rel_pct"].is_null(), "8 frames are under 100 m");
+    let scored = common::cli(&["eval", "--gt", gt.to_str().unwrap(), "--est", est.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&scored.stdout).unwrap();
+    let ate = report["ate_rmse_m"].as_f64().unwrap();
+    assert!(ate > 0.0 && ate < 0.5, "{ate}");
+    let mismatch = common::cli(&[
+        "eval",
+        "--gt",
+        gt.to_str().unwrap(),
+        "--est",
+        est.to_str().unwrap(),
+        "--format",
+        "tum",
+    ]);
+    common::assert_input_error(&mismatch, &["ground_truth_kitti.txt", "not a TUM trajectory"]);
+}
+
+#[test]
+fn frame_ranges_apply_to_replay() {
+    let report = replay(&ReplayConfig {
+        frames: FrameRange { start: 3, end: Some(6) },
+        quiet: true,
+        ..ReplayConfig::default()
+    })
+    .unwrap();
+    assert_eq!(report.frames, 3);
+    assert!(ate_rmse(&report.poses, report.ground_truth.as_ref().unwrap()).unwrap() < 0.2);
+}
