@@ -64,21 +64,42 @@ impl VoxelHashMap {
             .retain(|_, pts| pts.first().is_some_and(|q| (q - origin).norm_squared() < max_sq));
     }
 
-    /// The nearest map point among the 27 voxels around `p`, with its squared distance.
+    /// The nearest map point among the 27 voxels around `p`, with its squared distance. A
+    /// neighbouring voxel is only opened when its box is nearer than the best point so far.
     pub fn closest(&self, p: &Point3<f64>) -> Option<(Point3<f64>, f64)> {
-        let (x, y, z) = voxel_key(p, self.voxel_size);
+        let key = voxel_key(p, self.voxel_size);
         let mut best: Option<(Point3<f64>, f64)> = None;
+        let scan_cell = |cell: &Vec<Point3<f64>>, best: &mut Option<(Point3<f64>, f64)>| {
+            for q in cell {
+                let d = (q - p).norm_squared();
+                if best.is_none_or(|(_, b)| d < b) {
+                    *best = Some((*q, d));
+                }
+            }
+        };
+        if let Some(cell) = self.voxels.get(&key) {
+            scan_cell(cell, &mut best);
+        }
+        // Distance from p to the lower and upper face of its own voxel, per axis.
+        let v = self.voxel_size;
+        let lower = [p.x - key.0 as f64 * v, p.y - key.1 as f64 * v, p.z - key.2 as f64 * v];
+        let gap = |axis: usize, step: i32| match step {
+            -1 => lower[axis],
+            1 => v - lower[axis],
+            _ => 0.0,
+        };
         for dx in -1..=1 {
             for dy in -1..=1 {
                 for dz in -1..=1 {
-                    let Some(cell) = self.voxels.get(&(x + dx, y + dy, z + dz)) else {
+                    if (dx, dy, dz) == (0, 0, 0) {
                         continue;
-                    };
-                    for q in cell {
-                        let d = (q - p).norm_squared();
-                        if best.is_none_or(|(_, b)| d < b) {
-                            best = Some((*q, d));
-                        }
+                    }
+                    let box_d2 = gap(0, dx).powi(2) + gap(1, dy).powi(2) + gap(2, dz).powi(2);
+                    if best.is_some_and(|(_, b)| box_d2 >= b) {
+                        continue;
+                    }
+                    if let Some(cell) = self.voxels.get(&(key.0 + dx, key.1 + dy, key.2 + dz)) {
+                        scan_cell(cell, &mut best);
                     }
                 }
             }
@@ -118,6 +139,33 @@ mod tests {
         assert_eq!(map.voxel_count(), 1, "the point 50 m away was pruned at once");
         map.update(&[], &Point3::new(30.0, 0.0, 0.0));
         assert!(map.is_empty(), "moving away prunes the old voxels");
+    }
+
+    #[test]
+    fn pruned_search_equals_brute_force() {
+        let mut state = 3u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 6.0 - 3.0
+        };
+        let pts: Vec<Point3<f64>> = (0..3000).map(|_| Point3::new(next(), next(), next())).collect();
+        let mut map = VoxelHashMap::new(0.7, 100.0, 20);
+        map.update(&pts, &Point3::origin());
+        let stored = map.points();
+        for _ in 0..2000 {
+            let q = Point3::new(next(), next(), next());
+            let key = voxel_key(&q, 0.7);
+            let brute = stored
+                .iter()
+                .filter(|s| {
+                    let k = voxel_key(s, 0.7);
+                    (k.0 - key.0).abs() <= 1 && (k.1 - key.1).abs() <= 1 && (k.2 - key.2).abs() <= 1
+                })
+                .map(|s| (s - q).norm_squared())
+                .fold(f64::INFINITY, f64::min);
+            let fast = map.closest(&q).map_or(f64::INFINITY, |(_, d)| d);
+            assert_eq!(fast, brute);
+        }
     }
 
     #[test]

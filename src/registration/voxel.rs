@@ -1,7 +1,8 @@
 //! Voxel-grid downsampling: keep the first point that falls in each cubic voxel.
 
 use nalgebra::Point3;
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 
 /// Integer voxel coordinates of a point.
 #[inline]
@@ -15,12 +16,9 @@ pub fn voxel_key(p: &Point3<f64>, voxel: f64) -> (i32, i32, i32) {
 
 /// One point per `voxel`-sized cube, the first one met, in input order.
 pub fn voxel_downsample(points: &[Point3<f64>], voxel: f64) -> Vec<Point3<f64>> {
-    let mut seen: HashMap<(i32, i32, i32), ()> = HashMap::with_capacity(points.len() / 4);
-    points
-        .iter()
-        .filter(|p| seen.insert(voxel_key(p, voxel), ()).is_none())
-        .copied()
-        .collect()
+    let mut seen: HashSet<(i32, i32, i32), BuildHasherDefault<ahash::AHasher>> =
+        HashSet::with_capacity_and_hasher(points.len() / 4, Default::default());
+    points.iter().filter(|p| seen.insert(voxel_key(p, voxel))).copied().collect()
 }
 
 #[cfg(test)]
