@@ -82,8 +82,8 @@ struct ReplayArgs {
     /// Voxel size of the exported map, metres.
     #[arg(long, default_value_t = 0.2)]
     map_voxel: f64,
-    /// Odometry: f2f (frame-to-frame point-to-plane ICP, default) or kiss (KISS-ICP-style, experimental).
-    #[arg(long, default_value = "f2f", value_parser = parse_odometry)]
+    /// Odometry: kiss (KISS-ICP-style scan-to-map, default) or f2f (frame-to-frame point-to-plane ICP).
+    #[arg(long, default_value = "kiss", value_parser = parse_odometry)]
     odometry: OdometryKind,
     /// KISS odometry settings from a TOML file (keys as in metrics.json's "odometry").
     #[arg(long)]
@@ -107,6 +107,9 @@ struct EvalArgs {
     /// Trajectory format of both files (kitti: one pose a line, matched by line; tum: matched by timestamp).
     #[arg(long, default_value = "kitti", value_parser = ["kitti", "tum"])]
     format: String,
+    /// KITTI calib.txt: both trajectories are camera-frame KITTI poses, scored in the LiDAR frame.
+    #[arg(long)]
+    calib: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -209,6 +212,7 @@ fn run(cli: Cli) -> Result<()> {
             let report = replay(&cfg)?;
             if !a.quiet {
                 let ate = report
+                    .accuracy
                     .ate_rmse_m
                     .map_or("n/a (no ground truth)".to_string(), |v| format!("{v:.3} m"));
                 println!(
@@ -245,7 +249,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Eval(a) => {
-            let report = evaluate_files(&a.gt, &a.est, a.format == "tum")?;
+            let report = evaluate_files(&a.gt, &a.est, a.format == "tum", a.calib.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
             Ok(())
         }

@@ -109,7 +109,7 @@ fn kiss_odometry_on_real_kitti_frames() {
         ..ReplayConfig::default()
     };
     let report = replay(&cfg).unwrap();
-    let ate = report.ate_rmse_m.unwrap();
+    let ate = report.accuracy.ate_rmse_m.unwrap();
     assert!(
         ate < 0.4,
         "ATE {ate:.3} m (kiss-icp 1.3.0 measured 0.298 m on these frames)"
@@ -146,7 +146,7 @@ fn a_ten_frame_gap_is_bridged() {
     };
     let report = replay(&cfg).unwrap();
     assert_eq!(report.frames, 30);
-    let ate = report.ate_rmse_m.unwrap();
+    let ate = report.accuracy.ate_rmse_m.unwrap();
     assert!(ate < 0.5, "ATE {ate:.3} m across a 1 s gap");
     // The pose after the gap continues the drive: frame 25 is about 10 m past frame 14.
     let gt = report.ground_truth.as_ref().unwrap();
@@ -235,4 +235,34 @@ fn frame_ranges_apply_to_replay() {
     .unwrap();
     assert_eq!(report.frames, 3);
     assert!(ate_rmse(&report.poses, report.ground_truth.as_ref().unwrap()).unwrap() < 0.2);
+}
+
+#[test]
+fn deskew_lowers_the_error_of_a_slowly_spinning_sensor() {
+    // At 5 Hz a sweep lasts 0.2 s, so the car moves almost 2 m while the head turns once.
+    let toml = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("calib/hdl64.toml"))
+        .unwrap()
+        .replace("rotation_hz = 10.0", "rotation_hz = 5.0");
+    let sensor = overlap_slam::sensor::SensorModel::parse(&toml, std::path::Path::new("hdl64-5hz.toml")).unwrap();
+    let ate = |deskew: bool| {
+        let cfg = ReplayConfig {
+            source: SourceSpec::Simulated(overlap_slam::sim::SimConfig {
+                sensor: sensor.clone(),
+                ..Default::default()
+            }),
+            frames: FrameRange {
+                start: 0,
+                end: Some(80),
+            },
+            odometry: OdometryConfig {
+                deskew,
+                ..Default::default()
+            },
+            quiet: true,
+            ..ReplayConfig::default()
+        };
+        replay(&cfg).unwrap().accuracy.ate_rmse_m.unwrap()
+    };
+    let (with, without) = (ate(true), ate(false));
+    assert!(with < 0.9 * without, "deskewed ATE {with:.3} m vs raw {without:.3} m");
 }

@@ -24,7 +24,7 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
     };
     let report = replay(&cfg).unwrap();
     assert_eq!(report.frames, 50);
-    let ate = report.ate_rmse_m.unwrap();
+    let ate = report.accuracy.ate_rmse_m.unwrap();
     assert!(ate < 0.5, "ATE {ate:.3} m");
     // The drive covers real distance, so the ATE is not trivially small.
     let gt = report.ground_truth.as_ref().unwrap();
@@ -79,7 +79,7 @@ fn real_kitti_frames_replay_with_an_ate() {
     };
     let report = replay(&cfg).unwrap();
     assert_eq!(report.frames, 61);
-    let ate = report.ate_rmse_m.unwrap();
+    let ate = report.accuracy.ate_rmse_m.unwrap();
     assert!(ate < 1.0, "ATE {ate:.3} m on KITTI 00 frames 0-60");
     assert_eq!(report.degenerate_frames, 0);
 }

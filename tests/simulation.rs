@@ -28,10 +28,17 @@ fn an_hdl64_sweep_looks_like_kitti() {
     let scan = sim.scan(10);
     assert!((90_000..135_000).contains(&scan.len()), "{} points", scan.len());
     let times = scan.point_time.as_ref().unwrap();
-    assert!(times.iter().all(|t| (0.0..0.1).contains(t)));
+    // The sweep is centred on the timestamp, facing forward then (KITTI's convention).
+    assert!(times.iter().all(|t| (-0.05..0.05).contains(t)));
     assert!(
-        times.last().unwrap() > &0.099,
+        times[0] < -0.049 && times.last().unwrap() > &0.049,
         "the sweep spans the whole rotation period"
+    );
+    let forward: Vec<usize> = (0..scan.len()).filter(|&i| times[i].abs() < 0.0005).collect();
+    assert!(
+        forward
+            .iter()
+            .all(|&i| scan.points[i][0] > 0.0 && scan.points[i][1].abs() < 0.05 * scan.points[i][0])
     );
     let rings = scan.ring.as_ref().unwrap();
     assert_eq!(*rings.iter().max().unwrap(), 63);

@@ -13,6 +13,15 @@ use std::path::Path;
 pub struct TrajectoryReport {
     /// Poses compared.
     pub frames: usize,
+    /// The figures.
+    #[serde(flatten)]
+    pub accuracy: Accuracy,
+}
+
+/// Accuracy of a trajectory against ground truth; every figure is `None` where it cannot be
+/// computed (no ground truth, or too short a path).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Accuracy {
     /// Absolute trajectory error after SE(3) alignment, metres.
     pub ate_rmse_m: Option<f64>,
     /// Frame-to-frame translation error, percent of distance.
@@ -31,11 +40,13 @@ pub fn evaluate(est: &[Pose], gt: &[Pose]) -> TrajectoryReport {
     let kitti = kitti_relative_error(est, gt);
     TrajectoryReport {
         frames: est.len().min(gt.len()),
-        ate_rmse_m: ate_rmse(est, gt),
-        rpe_trans_pct: rpe.map(|r| r.trans_pct),
-        rpe_rot_deg_per_m: rpe.map(|r| r.rot_deg_per_m),
-        t_rel_pct: kitti.map(|k| k.t_rel_pct),
-        r_rel_deg_per_100m: kitti.map(|k| k.r_rel_deg_per_100m),
+        accuracy: Accuracy {
+            ate_rmse_m: ate_rmse(est, gt),
+            rpe_trans_pct: rpe.map(|r| r.trans_pct),
+            rpe_rot_deg_per_m: rpe.map(|r| r.rot_deg_per_m),
+            t_rel_pct: kitti.map(|k| k.t_rel_pct),
+            r_rel_deg_per_100m: kitti.map(|k| k.r_rel_deg_per_100m),
+        },
     }
 }
 
@@ -43,10 +54,16 @@ pub fn evaluate(est: &[Pose], gt: &[Pose]) -> TrajectoryReport {
 const TUM_MATCH_S: f64 = 0.02;
 
 /// Reads two trajectory files and evaluates them: KITTI files pair up line by line (the
-/// estimate may be shorter), TUM files by nearest timestamp.
-pub fn evaluate_files(gt_path: &Path, est_path: &Path, tum: bool) -> Result<TrajectoryReport> {
-    let gt = read_trajectory(gt_path)?;
-    let est = read_trajectory(est_path)?;
+/// estimate may be shorter), TUM files by nearest timestamp. With `calib` (a KITTI calib.txt),
+/// both are camera-frame poses and are scored in the LiDAR frame.
+pub fn evaluate_files(gt_path: &Path, est_path: &Path, tum: bool, calib: Option<&Path>) -> Result<TrajectoryReport> {
+    let mut gt = read_trajectory(gt_path)?;
+    let mut est = read_trajectory(est_path)?;
+    if let Some(c) = calib {
+        let tr = crate::io::kitti::read_calib_tr(c)?;
+        gt.poses = crate::io::kitti::camera_to_lidar_poses(&gt.poses, &tr);
+        est.poses = crate::io::kitti::camera_to_lidar_poses(&est.poses, &tr);
+    }
     let (e, g): (Vec<Pose>, Vec<Pose>) = if tum {
         let (Some(gs), Some(es)) = (&gt.stamps, &est.stamps) else {
             let which = if gt.stamps.is_none() { gt_path } else { est_path };

@@ -34,6 +34,10 @@ pub struct OdometryConfig {
     pub deskew: bool,
     /// Apply KITTI's 0.205 degree vertical correction; unset follows the source (on for KITTI).
     pub kitti_correction: Option<bool>,
+    /// Give scans without per-point times a time from their azimuth (a full turn over the frame
+    /// period, the sensor facing forward at mid-sweep), so that they can be deskewed; unset
+    /// follows the source (on for KITTI, as KISS-ICP's KITTI loader does).
+    pub azimuth_times: Option<bool>,
     /// Seed of the adaptive threshold, metres (KISS-ICP: 2).
     pub initial_threshold_m: f64,
     /// Prediction errors below this do not update the threshold, metres (KISS-ICP: 0.1).
@@ -57,6 +61,7 @@ impl Default for OdometryConfig {
             max_points_per_voxel: 20,
             deskew: true,
             kitti_correction: None,
+            azimuth_times: None,
             initial_threshold_m: 2.0,
             min_motion_m: 0.1,
             max_iterations: 500,
@@ -115,11 +120,11 @@ impl OdometryConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum OdometryKind {
-    /// Scan-to-previous-scan point-to-plane ICP ([`frame_to_frame`]): the current default.
+    /// KISS-ICP-style scan-to-map odometry ([`Odometry`]): the default.
     #[default]
-    FrameToFrame,
-    /// KISS-ICP-style scan-to-map odometry ([`Odometry`]).
     Kiss,
+    /// Scan-to-previous-scan point-to-plane ICP ([`frame_to_frame`]).
+    FrameToFrame,
 }
 
 impl std::str::FromStr for OdometryKind {
@@ -165,6 +170,7 @@ pub struct OdometryStep {
 }
 
 /// KISS-ICP-style odometry state.
+#[derive(Clone)]
 pub struct Odometry {
     config: OdometryConfig,
     map: VoxelHashMap,
@@ -212,9 +218,16 @@ impl Odometry {
         // Deskewed scans are registered at mid-sweep: an error in the predicted motion then shifts
         // the scan's two halves in opposite directions instead of biasing its pose, which keeps the
         // velocity feedback stable (the sweep start would amplify errors, the end damps them less).
-        let deskewing = self.config.deskew && scan.point_time.is_some();
-        let reference_s = if deskewing { 0.5 * period } else { 0.0 };
-        let points = self.preprocess_with(scan, &predicted_delta, period, reference_s);
+        let times = match &scan.point_time {
+            Some(t) => Some(std::borrow::Cow::Borrowed(t.as_slice())),
+            None if self.config.azimuth_times == Some(true) => {
+                Some(std::borrow::Cow::Owned(preprocess::azimuth_times(&scan.points, period)))
+            }
+            None => None,
+        };
+        let times = times.filter(|_| self.config.deskew);
+        let reference_s = times.as_deref().map_or(0.0, preprocess::mid_sweep_s);
+        let points = self.preprocess_with(scan, times.as_deref(), &predicted_delta, period, reference_s);
         let v = self.config.voxel_size();
         let frame = voxel_downsample(&points, 0.5 * v);
         let source = voxel_downsample(&frame, 1.5 * v);
@@ -257,11 +270,17 @@ impl Odometry {
         }
     }
 
-    fn preprocess_with(&self, scan: &Scan, frame_motion: &Pose, period: f64, reference_s: f64) -> Vec<Point3<f64>> {
-        let mut points = if self.config.deskew {
-            preprocess::deskew(scan, frame_motion, period, reference_s)
-        } else {
-            scan.points_f64()
+    fn preprocess_with(
+        &self,
+        scan: &Scan,
+        times: Option<&[f32]>,
+        motion: &Pose,
+        period: f64,
+        reference_s: f64,
+    ) -> Vec<Point3<f64>> {
+        let mut points = match times {
+            Some(t) => preprocess::deskew(&scan.points, t, motion, period, reference_s),
+            None => scan.points_f64(),
         };
         if self.config.kitti_correction == Some(true) {
             preprocess::kitti_vertical_correction(&mut points);

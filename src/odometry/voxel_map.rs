@@ -145,7 +145,9 @@ mod tests {
     fn pruned_search_equals_brute_force() {
         let mut state = 3u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64 * 6.0 - 3.0
         };
         let pts: Vec<Point3<f64>> = (0..3000).map(|_| Point3::new(next(), next(), next())).collect();

@@ -80,16 +80,9 @@ pub struct ReplayReport {
     pub wall_s: f64,
     /// Frames per second.
     pub fps: f64,
-    /// Absolute trajectory error after SE(3) alignment, metres; null without ground truth.
-    pub ate_rmse_m: Option<f64>,
-    /// Frame-to-frame translation error, % of distance; null without ground truth.
-    pub rpe_trans_pct: Option<f64>,
-    /// Frame-to-frame rotation error, degrees per metre; null without ground truth.
-    pub rpe_rot_deg_per_m: Option<f64>,
-    /// KITTI devkit translation error, percent; null without ground truth or under 100 m.
-    pub t_rel_pct: Option<f64>,
-    /// KITTI devkit rotation error, degrees per 100 m; null without ground truth or under 100 m.
-    pub r_rel_deg_per_100m: Option<f64>,
+    /// Accuracy against ground truth (every figure null without it).
+    #[serde(flatten)]
+    pub accuracy: metrics::Accuracy,
     /// Median per-frame processing time (everything but reading the scan), milliseconds.
     pub frame_ms_p50: f64,
     /// 99th percentile of the per-frame processing time, milliseconds.
@@ -162,6 +155,7 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     let started = Instant::now();
     let mut odometry_cfg = cfg.odometry;
     odometry_cfg.kitti_correction = Some(odometry_cfg.kitti_correction.unwrap_or(is_kitti));
+    odometry_cfg.azimuth_times = Some(odometry_cfg.azimuth_times.unwrap_or(is_kitti));
     let mut odometry = estimator(cfg.odometry_kind, odometry_cfg);
     let mut frame_ms = Vec::new();
     let mut export = cfg.map_out.as_ref().map(|_| GlobalMap::new(cfg.map_voxel_m));
@@ -217,19 +211,16 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
 
     let wall_s = started.elapsed().as_secs_f64();
     let ground_truth: Option<Vec<Pose>> = gt.iter().copied().collect();
-    let scores = ground_truth.as_ref().map(|g| metrics::evaluate(&est, g));
-    let score = |f: fn(&metrics::TrajectoryReport) -> Option<f64>| scores.as_ref().and_then(f);
+    let accuracy = ground_truth
+        .as_ref()
+        .map_or_else(Default::default, |g| metrics::evaluate(&est, g).accuracy);
     let frames = est.len();
     let report = ReplayReport {
         source: name,
         frames,
         wall_s,
         fps: frames as f64 / wall_s.max(1e-9),
-        ate_rmse_m: score(|s| s.ate_rmse_m),
-        rpe_trans_pct: score(|s| s.rpe_trans_pct),
-        rpe_rot_deg_per_m: score(|s| s.rpe_rot_deg_per_m),
-        t_rel_pct: score(|s| s.t_rel_pct),
-        r_rel_deg_per_100m: score(|s| s.r_rel_deg_per_100m),
+        accuracy,
         frame_ms_p50: percentile(&mut frame_ms, 0.5),
         frame_ms_p99: percentile(&mut frame_ms, 0.99),
         local_map_points: odometry.local_map_points(),

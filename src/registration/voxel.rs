@@ -18,7 +18,11 @@ pub fn voxel_key(p: &Point3<f64>, voxel: f64) -> (i32, i32, i32) {
 pub fn voxel_downsample(points: &[Point3<f64>], voxel: f64) -> Vec<Point3<f64>> {
     let mut seen: HashSet<(i32, i32, i32), BuildHasherDefault<ahash::AHasher>> =
         HashSet::with_capacity_and_hasher(points.len() / 4, Default::default());
-    points.iter().filter(|p| seen.insert(voxel_key(p, voxel))).copied().collect()
+    points
+        .iter()
+        .filter(|p| seen.insert(voxel_key(p, voxel)))
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]

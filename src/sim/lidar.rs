@@ -71,14 +71,16 @@ impl SimLidar {
         &self.sensor
     }
 
-    /// Simulates the sweep that starts at time `t0`; `pose_at(t)` is the sensor's world pose at
-    /// time `t`. Points are in the sensor frame at their own firing time, as a real sensor
-    /// reports them; `point_time` counts seconds since `t0`.
+    /// Simulates the sweep centred on time `t0`: it starts and ends behind the vehicle and faces
+    /// forward at `t0`, as KITTI's scans do (their timestamps and poses are the cameras', which
+    /// fire as the LiDAR faces forward). `pose_at(t)` is the sensor's world pose at time `t`.
+    /// Points are in the sensor frame at their own firing time, as a real sensor reports them;
+    /// `point_time` counts seconds from `t0` (negative for the first half of the sweep).
     pub fn sweep(&self, world: &World, pose_at: &(dyn Fn(f64) -> Pose + Sync), t0: f64, seed: u64) -> Scan {
         let steps = self.sensor.azimuth_steps();
         let period = self.sensor.sweep_period_s();
-        let mid = pose_at(t0 + period / 2.0);
-        let start = pose_at(t0);
+        let mid = pose_at(t0);
+        let start = pose_at(t0 - period / 2.0);
         let travel = (mid.translation.vector - start.translation.vector).norm();
         let bins = self.cull(world, &mid, travel + 0.5);
         let noise = Normal::new(0.0, self.sensor.range_noise_m.max(1e-9)).expect("finite sigma");
@@ -86,7 +88,7 @@ impl SimLidar {
         let columns: Vec<Vec<Return>> = (0..steps)
             .into_par_iter()
             .map(|k| {
-                let dt = k as f64 * period / steps as f64;
+                let dt = (k as f64 / steps as f64 - 0.5) * period;
                 let pose = pose_at(t0 + dt);
                 // Clockwise spin starting behind the vehicle, as Velodynes report in KITTI.
                 let azimuth = PI - k as f64 * TAU / steps as f64;
