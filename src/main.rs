@@ -170,11 +170,18 @@ impl SourceArgs {
         }
     }
 
-    fn sim(&self, sensor: &SensorModel) -> SimConfig {
-        SimConfig {
-            seed: self.seed,
-            sensor: sensor.clone(),
-            ..SimConfig::default()
+    /// The path to read, or the simulated drive for `sensor` when no path was given.
+    fn spec(&self, sensor: &SensorModel) -> SourceSpec {
+        match &self.path {
+            Some(path) => SourceSpec::Path {
+                path: path.clone(),
+                options: self.options(),
+            },
+            None => SourceSpec::Simulated(SimConfig {
+                seed: self.seed,
+                sensor: sensor.clone(),
+                ..SimConfig::default()
+            }),
         }
     }
 }
@@ -183,13 +190,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Replay(a) => {
             let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
-            let source = match &a.source.path {
-                Some(path) => SourceSpec::Path {
-                    path: path.clone(),
-                    options: a.source.options(),
-                },
-                None => SourceSpec::Simulated(a.source.sim(&sensor)),
-            };
+            let source = a.source.spec(&sensor);
             let viz = match (a.rrd, a.spawn, a.connect) {
                 (Some(path), _, _) => VizTarget::Save(path),
                 (None, true, _) => VizTarget::Spawn,
@@ -238,7 +239,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Project(a) => {
             let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
-            let mut source = inspect::open_any(a.source.path.as_deref(), &a.source.options(), &a.source.sim(&sensor))?;
+            let mut source = a.source.spec(&sensor).open(a.source.frames.unwrap_or_default())?;
             let img = inspect::project_to_pngs(source.as_mut(), &ProjectionParams::from_sensor(&sensor), &a.out)?;
             println!(
                 "wrote range.png, normal.png, intensity.png to {} ({} of {} pixels valid)",
@@ -255,7 +256,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Stats(a) => {
             let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
-            let mut source = inspect::open_any(a.source.path.as_deref(), &a.source.options(), &a.source.sim(&sensor))?;
+            let mut source = a.source.spec(&sensor).open(a.source.frames.unwrap_or_default())?;
             let stats = inspect::projection_stats(source.as_mut(), &ProjectionParams::from_sensor(&sensor))?;
             inspect::write_stats(&stats, &a.out)?;
             println!(

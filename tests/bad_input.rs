@@ -138,4 +138,12 @@ fn bad_arguments_are_usage_errors() {
         &cli(&["replay", "--sensor", "nope", "--quiet"]),
         &["unknown sensor 'nope'"],
     );
+    assert_input_error(
+        &cli(&["replay", "--map-voxel", "0", "--quiet"]),
+        &["map voxel size must be positive"],
+    );
+    assert_input_error(
+        &cli(&["replay", "--set", "voxel_size_m=-x", "--quiet"]),
+        &["--set", "not TOML"],
+    );
 }

@@ -99,15 +99,7 @@ fn too_few_points_fall_back_to_the_motion_model() {
 #[test]
 fn kiss_odometry_on_real_kitti_frames() {
     let Some(dir) = common::shared_kitti() else { return };
-    let cfg = ReplayConfig {
-        source: SourceSpec::Path {
-            path: dir,
-            options: Default::default(),
-        },
-        odometry_kind: OdometryKind::Kiss,
-        quiet: true,
-        ..ReplayConfig::default()
-    };
+    let cfg = common::path_replay(dir);
     let report = replay(&cfg).unwrap();
     let ate = report.accuracy.ate_rmse_m.unwrap();
     assert!(
@@ -135,15 +127,7 @@ fn a_ten_frame_gap_is_bridged() {
         let name = format!("{i:06}.bin");
         std::os::unix::fs::symlink(dir.join("velodyne").join(&name), seq.join("velodyne").join(&name)).unwrap();
     }
-    let cfg = ReplayConfig {
-        source: SourceSpec::Path {
-            path: seq,
-            options: Default::default(),
-        },
-        odometry_kind: OdometryKind::Kiss,
-        quiet: true,
-        ..ReplayConfig::default()
-    };
+    let cfg = common::path_replay(seq);
     let report = replay(&cfg).unwrap();
     assert_eq!(report.frames, 30);
     let ate = report.accuracy.ate_rmse_m.unwrap();

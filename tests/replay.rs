@@ -3,7 +3,7 @@
 mod common;
 
 use overlap_slam::io::FrameRange;
-use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
+use overlap_slam::pipeline::{ReplayConfig, replay};
 use overlap_slam::viz::VizTarget;
 use std::fs;
 
@@ -69,14 +69,7 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
 #[test]
 fn real_kitti_frames_replay_with_an_ate() {
     let Some(dir) = common::shared_kitti() else { return };
-    let cfg = ReplayConfig {
-        source: SourceSpec::Path {
-            path: dir,
-            options: Default::default(),
-        },
-        quiet: true,
-        ..ReplayConfig::default()
-    };
+    let cfg = common::path_replay(dir);
     let report = replay(&cfg).unwrap();
     assert_eq!(report.frames, 61);
     let ate = report.accuracy.ate_rmse_m.unwrap();

@@ -94,7 +94,10 @@ pub fn kitti_vertical_correction(points: &mut [Point3<f64>]) {
 pub fn crop(points: Vec<Point3<f64>>, min_range: f64, max_range: f64) -> Vec<Point3<f64>> {
     points
         .into_iter()
-        .filter(|p| (p.coords.norm() > min_range) && p.coords.norm() < max_range)
+        .filter(|p| {
+            let r = p.coords.norm();
+            r > min_range && r < max_range
+        })
         .collect()
 }
 

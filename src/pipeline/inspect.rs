@@ -3,24 +3,15 @@
 
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
-use crate::io::{self, FrameRange, ScanSource, SourceOptions};
+use crate::io::{FrameRange, ScanSource};
 use crate::projection::png::write_projection_pngs;
 use crate::projection::stats::{ProjectionStats, StatsAccumulator};
 use crate::projection::{ProjectionParams, RangeImage, project};
-use crate::sim::{SimConfig, SimSource, Simulation, write_kitti_flat};
+use crate::sim::{SimConfig, Simulation, write_kitti_flat};
 use std::path::Path;
-use std::sync::Arc;
 
 /// Rows are repeated this many times in written PNGs so a 64-row image is comfortable to read.
 pub const PNG_ROW_STRETCH: usize = 4;
-
-/// Opens either a path or, when `path` is `None`, the simulated drive of `sim`.
-pub fn open_any(path: Option<&Path>, options: &SourceOptions, sim: &SimConfig) -> Result<Box<dyn ScanSource>> {
-    Ok(match path {
-        Some(p) => Box::new(io::open(p, options)?),
-        None => Box::new(SimSource::new(Arc::new(Simulation::new(sim)), options.frames)),
-    })
-}
 
 /// Projects the first scan of `source` and writes `range.png`, `normal.png`, `intensity.png` to `out`.
 pub fn project_to_pngs(source: &mut dyn ScanSource, params: &ProjectionParams, out: &Path) -> Result<RangeImage> {

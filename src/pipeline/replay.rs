@@ -110,25 +110,31 @@ const VIZ_MAP_VOXEL_M: f64 = 0.5;
 /// The drawn map is refreshed every this many frames.
 const VIZ_MAP_EVERY: usize = 10;
 
-fn open_source(cfg: &ReplayConfig) -> Result<Box<dyn ScanSource>> {
-    Ok(match &cfg.source {
-        SourceSpec::Simulated(sim) => {
-            let sim = Arc::new(Simulation::new(sim));
-            Box::new(SimSource::new(sim, cfg.frames))
-        }
-        SourceSpec::Path { path, options } => {
-            let options = SourceOptions {
-                frames: cfg.frames,
-                ..options.clone()
-            };
-            Box::new(io::open(path, &options)?)
-        }
-    })
+impl SourceSpec {
+    /// Opens frames `frames` of the source.
+    pub fn open(&self, frames: FrameRange) -> Result<Box<dyn ScanSource>> {
+        Ok(match self {
+            SourceSpec::Simulated(sim) => Box::new(SimSource::new(Arc::new(Simulation::new(sim)), frames)),
+            SourceSpec::Path { path, options } => Box::new(io::open(
+                path,
+                &SourceOptions {
+                    frames,
+                    ..options.clone()
+                },
+            )?),
+        })
+    }
 }
 
 /// Replays a source end to end.
 pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
-    let source = open_source(cfg)?;
+    if cfg.map_voxel_m.is_nan() || cfg.map_voxel_m <= 0.0 {
+        return Err(Error::Usage(format!(
+            "map voxel size must be positive, got {}",
+            cfg.map_voxel_m
+        )));
+    }
+    let source = cfg.source.open(cfg.frames)?;
     let name = source.name();
     let total = source.len_hint();
     let is_kitti = source.is_kitti();

@@ -139,11 +139,6 @@ impl Simulation {
         self.origin_inv * self.world_pose(self.frame_time(i))
     }
 
-    /// The world frame expressed in frame 0's frame (to draw the world beside the trajectory).
-    pub fn world_in_first_frame(&self) -> Pose {
-        self.origin_inv
-    }
-
     /// Simulates frame `i`.
     pub fn scan(&self, i: usize) -> Scan {
         let t0 = self.frame_time(i);

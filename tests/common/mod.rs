@@ -24,6 +24,18 @@ pub fn sample_kitti() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/kitti-00-sample")
 }
 
+/// A quiet replay of the scans at `path` with the default (KISS) odometry.
+pub fn path_replay(path: PathBuf) -> overlap_slam::pipeline::ReplayConfig {
+    overlap_slam::pipeline::ReplayConfig {
+        source: overlap_slam::pipeline::SourceSpec::Path {
+            path,
+            options: Default::default(),
+        },
+        quiet: true,
+        ..Default::default()
+    }
+}
+
 /// Runs the `overlap-slam` binary.
 pub fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_overlap-slam"))
