@@ -8,7 +8,7 @@ use overlap_slam::pipeline::inspect;
 use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
 use overlap_slam::projection::ProjectionParams;
 use overlap_slam::sensor::SensorModel;
-use overlap_slam::sim::SimConfig;
+use overlap_slam::sim::{Scene, SimConfig};
 use overlap_slam::viz::VizTarget;
 use overlap_slam::{Error, Result};
 use std::path::PathBuf;
@@ -58,6 +58,9 @@ struct SourceArgs {
     /// Seed of the simulated drive (when no path is given).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Scene of the simulated drive: street, corridor, open-field.
+    #[arg(long, default_value = "street")]
+    scene: Scene,
 }
 
 #[derive(Args)]
@@ -120,6 +123,9 @@ struct SynthArgs {
     /// World and noise seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Scene: street, corridor, open-field.
+    #[arg(long, default_value = "street")]
+    scene: Scene,
     /// Number of frames; default drives until both revisits are done.
     #[arg(long)]
     frames: Option<usize>,
@@ -179,6 +185,7 @@ impl SourceArgs {
             },
             None => SourceSpec::Simulated(SimConfig {
                 seed: self.seed,
+                scene: self.scene,
                 sensor: sensor.clone(),
                 ..SimConfig::default()
             }),
@@ -227,6 +234,7 @@ fn run(cli: Cli) -> Result<()> {
             let sensor = SensorModel::from_name_or_path(&a.sensor)?;
             let config = SimConfig {
                 seed: a.seed,
+                scene: a.scene,
                 frames: a.frames,
                 sensor,
                 ..SimConfig::default()

@@ -4,6 +4,7 @@
 //! back to the motion model and are counted.
 
 pub mod align;
+pub mod degeneracy;
 pub mod frame_to_frame;
 pub mod preprocess;
 pub mod threshold;
@@ -13,9 +14,10 @@ use crate::error::{Error, Result};
 use crate::registration::voxel_downsample;
 use crate::scan::{Pose, Scan};
 use align::align_to_map;
+use degeneracy::Constraints;
 use nalgebra::Point3;
 use serde::{Deserialize, Serialize};
-use threshold::AdaptiveThreshold;
+use threshold::{AdaptiveThreshold, model_error};
 use voxel_map::VoxelHashMap;
 
 /// Odometry settings; every default is KISS-ICP's (DESIGN.md §3) unless marked otherwise.
@@ -32,6 +34,9 @@ pub struct OdometryConfig {
     pub max_points_per_voxel: usize,
     /// Correct motion within the sweep when points carry timestamps (KISS-ICP: on).
     pub deskew: bool,
+    /// Deskew again with the registered motion and re-register when the prediction was off by
+    /// more than the adaptive threshold (ours: on; KISS-ICP has no such step).
+    pub redeskew: bool,
     /// Apply KITTI's 0.205 degree vertical correction; unset follows the source (on for KITTI).
     pub kitti_correction: Option<bool>,
     /// Give scans without per-point times a time from their azimuth (a full turn over the frame
@@ -48,6 +53,11 @@ pub struct OdometryConfig {
     pub convergence: f64,
     /// Fewer registration points than this and the frame is degenerate (ours: 100).
     pub min_points: usize,
+    /// A direction of motion that fewer than this share of the registered points constrain (their
+    /// map surface faces it) is degenerate: a tunnel's axis, an open field's plane. Along it the
+    /// motion model's value is kept, and the frame is counted; directions with under four times
+    /// this support blend the two (ours: 0.005; 0 turns the check off).
+    pub min_support: f64,
     /// Fewer matched points than this share of the source and the frame is degenerate (ours: 0.2).
     pub min_match_share: f64,
 }
@@ -60,6 +70,7 @@ impl Default for OdometryConfig {
             voxel_size_m: 0.0,
             max_points_per_voxel: 20,
             deskew: true,
+            redeskew: true,
             kitti_correction: None,
             azimuth_times: None,
             initial_threshold_m: 2.0,
@@ -68,6 +79,7 @@ impl Default for OdometryConfig {
             convergence: 1e-4,
             min_points: 100,
             min_match_share: 0.2,
+            min_support: 0.005,
         }
     }
 }
@@ -235,19 +247,47 @@ impl Odometry {
         let prediction = self.last_reference * predicted_delta;
 
         let first = self.map.is_empty();
-        let aligned = align_to_map(
-            &source,
-            &self.map,
-            prediction,
-            3.0 * sigma,
-            sigma,
-            self.config.max_iterations,
-            self.config.convergence,
-        );
-        let degenerate = !first
+        let align = |source: &[Point3<f64>], initial: Pose| {
+            align_to_map(
+                source,
+                &self.map,
+                initial,
+                3.0 * sigma,
+                sigma,
+                self.config.max_iterations,
+                self.config.convergence,
+            )
+        };
+        let mut aligned = align(&source, prediction);
+        // A sudden change of motion (a turn begins or ends) makes the prediction, and with it the
+        // deskew, wrong: when the registration lands farther than sigma from the prediction, the
+        // scan is deskewed again with the motion just found and registered once more (ours).
+        let deviation = model_error(&(prediction.inverse() * aligned.pose), self.config.max_range_m);
+        if self.config.redeskew && times.is_some() && !first && deviation > sigma {
+            let motion = self.last_reference.inverse() * aligned.pose;
+            let points = self.preprocess_with(scan, times.as_deref(), &motion, period, reference_s);
+            let source = voxel_downsample(&voxel_downsample(&points, 0.5 * v), 1.5 * v);
+            aligned = align(&source, aligned.pose);
+        }
+        let starved = !first
             && (source.len() < self.config.min_points
                 || (aligned.correspondences as f64) < self.config.min_match_share * source.len() as f64);
-        let reference = if degenerate { prediction } else { aligned.pose };
+        let constraints = (!first && !starved && self.config.min_support > 0.0)
+            .then(|| Constraints::analyse(&source, &aligned.pose, &self.map, self.config.min_support));
+        if let Some(c) = &constraints {
+            log::debug!(
+                "frame {}: {} normals, weakest direction support {:.4}",
+                scan.index,
+                c.normals,
+                c.weakest
+            );
+        }
+        let degenerate = starved || constraints.as_ref().is_some_and(|c| c.degenerate);
+        let reference = match &constraints {
+            _ if starved => prediction,
+            Some(c) if !c.partial.is_empty() => c.constrain(&prediction, &aligned.pose),
+            _ => aligned.pose,
+        };
         if !degenerate {
             self.threshold.update(&(prediction.inverse() * reference));
         }

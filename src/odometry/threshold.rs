@@ -32,13 +32,18 @@ impl AdaptiveThreshold {
     /// Adds the deviation between the prediction and the registered pose: the largest
     /// displacement it causes within `max_range` (translation plus the chord of the rotation).
     pub fn update(&mut self, deviation: &Pose) {
-        let theta = deviation.rotation.angle();
-        let delta = deviation.translation.vector.norm() + 2.0 * self.max_range_m * (theta / 2.0).sin();
+        let delta = model_error(deviation, self.max_range_m);
         if delta > self.min_motion_m {
             self.sse += delta * delta;
             self.samples += 1;
         }
     }
+}
+
+/// The largest displacement `deviation` causes within `max_range`: its translation plus the chord
+/// its rotation sweeps at that range.
+pub fn model_error(deviation: &Pose, max_range: f64) -> f64 {
+    deviation.translation.vector.norm() + 2.0 * max_range * (deviation.rotation.angle() / 2.0).sin()
 }
 
 #[cfg(test)]

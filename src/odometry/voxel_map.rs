@@ -2,7 +2,7 @@
 //! the neighbourhood of the sensor (Vizzo et al., RA-L 2023, Sec. III-E).
 
 use crate::registration::voxel::voxel_key;
-use nalgebra::Point3;
+use nalgebra::{Matrix3, Point3, Vector3};
 use std::collections::HashMap;
 
 type Key = (i32, i32, i32);
@@ -105,6 +105,25 @@ impl VoxelHashMap {
             }
         }
         best
+    }
+
+    /// Normal of the surface the map holds in `p`'s voxel, when its points lie on a plane (at
+    /// least 5 points, thickness under a third of the next spread); `None` otherwise.
+    pub fn surface_normal(&self, p: &Point3<f64>) -> Option<Vector3<f64>> {
+        let cell = self.voxels.get(&voxel_key(p, self.voxel_size))?;
+        if cell.len() < 5 {
+            return None;
+        }
+        let mean = cell.iter().map(|q| q.coords).sum::<Vector3<f64>>() / cell.len() as f64;
+        let cov = cell.iter().fold(Matrix3::zeros(), |acc, q| {
+            let d = q.coords - mean;
+            acc + d * d.transpose()
+        });
+        let eigen = cov.symmetric_eigen();
+        let mut order = [0, 1, 2];
+        order.sort_by(|&a, &b| eigen.eigenvalues[a].total_cmp(&eigen.eigenvalues[b]));
+        let (thin, next) = (eigen.eigenvalues[order[0]], eigen.eigenvalues[order[1]]);
+        (thin < next / 9.0).then(|| eigen.eigenvectors.column(order[0]).into_owned())
     }
 
     /// All map points, in voxel-key order (deterministic).

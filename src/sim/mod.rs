@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use route::{DriveParams, LoopRoad, Route};
 use std::path::Path;
 use std::sync::Arc;
+pub use world::Scene;
 use world::World;
 
 /// KITTI sequence 00's calibration, written beside simulated sequences so that they load (and
@@ -40,6 +41,8 @@ pub struct SimConfig {
     pub sensor: SensorModel,
     /// How the car drives.
     pub drive: DriveParams,
+    /// What surrounds the road.
+    pub scene: Scene,
 }
 
 impl Default for SimConfig {
@@ -49,6 +52,7 @@ impl Default for SimConfig {
             frames: None,
             sensor: SensorModel::hdl64(),
             drive: DriveParams::default(),
+            scene: Scene::Street,
         }
     }
 }
@@ -72,7 +76,11 @@ impl Simulation {
         let lx = rng.random_range(60.0..120.0);
         let ly = rng.random_range(40.0..75.0);
         let r = rng.random_range(10.0..16.0);
-        let road = LoopRoad::rounded_rectangle(lx, ly, r);
+        let road = match config.scene {
+            Scene::Street => LoopRoad::rounded_rectangle(lx, ly, r),
+            // Long straights, so that the bends stay out of the sensor's reach for a while.
+            Scene::Tunnel | Scene::OpenField => LoopRoad::rounded_rectangle(800.0, 60.0, 14.0),
+        };
         let period = config.sensor.sweep_period_s();
         // Plan for the longest drive we may need; the default stops once back on the revisited stretch.
         let lap_time = road.perimeter() / config.drive.turn_mps.max(1.0);
@@ -88,7 +96,7 @@ impl Simulation {
             }
             f
         });
-        let world = World::generate(config.seed, road);
+        let world = World::generate(config.seed, road, config.scene);
         let lidar = SimLidar::new(config.sensor.clone(), config.seed);
         let tilt = lidar::MOUNT_TILT_RAD;
         let mount = Pose::new(

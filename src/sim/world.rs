@@ -134,6 +134,37 @@ pub struct World {
     seed: u64,
 }
 
+/// Arc lengths where the tunnel scene's tunnel begins and ends, metres: 80 m of street first, so
+/// the odometry knows its speed, then 290 m, so that the middle lies beyond a 100 m LiDAR's reach
+/// of both portals.
+pub const TUNNEL_S: [f64; 2] = [80.0, 370.0];
+
+/// What surrounds the road: the default street scene, or one of the places where LiDAR odometry
+/// is known to struggle, to test its degeneracy handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scene {
+    /// Buildings, walls, parked cars, poles, signs and trees along the road, background beyond.
+    #[default]
+    Street,
+    /// The street scene with a long straight tunnel (smooth walls and roof) a little after the
+    /// start: inside, far from both portals, nothing marks progress along the road.
+    Tunnel,
+    /// Flat, empty ground: nothing marks position or heading.
+    OpenField,
+}
+
+impl std::str::FromStr for Scene {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "street" => Ok(Self::Street),
+            "tunnel" => Ok(Self::Tunnel),
+            "open-field" => Ok(Self::OpenField),
+            _ => Err(format!("unknown scene '{s}' (street, tunnel, open-field)")),
+        }
+    }
+}
+
 /// Kind of roadside a stretch of road runs through.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Zone {
@@ -143,10 +174,10 @@ enum Zone {
 }
 
 impl World {
-    /// Builds the world for `seed` around `road`.
-    pub fn generate(seed: u64, road: LoopRoad) -> Self {
+    /// Builds the `scene` for `seed` around `road`.
+    pub fn generate(seed: u64, road: LoopRoad, scene: Scene) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5157_0001);
-        let ground = Ground {
+        let mut ground = Ground {
             slope: [rng.random_range(-0.012..0.012), rng.random_range(-0.012..0.012)],
             amplitude: rng.random_range(0.4..1.5),
             wave: [
@@ -155,6 +186,10 @@ impl World {
             ],
             phase: [rng.random_range(0.0..6.3), rng.random_range(0.0..6.3)],
         };
+        if scene != Scene::Street {
+            (ground.slope, ground.amplitude) = ([0.0; 2], 0.0);
+        }
+        let tunnel = (scene == Scene::Tunnel).then_some(TUNNEL_S);
         let mut world = Self {
             road,
             ground,
@@ -165,9 +200,20 @@ impl World {
             world: &mut world,
             rng,
             footprints: Vec::new(),
+            keep_clear: [f64::NAN; 2],
         };
-        builder.dress_roadsides();
-        builder.scatter_background();
+        match tunnel {
+            _ if scene == Scene::OpenField => {}
+            Some([s0, s1]) => {
+                builder.tunnel(s0, s1);
+                builder.dress_roadsides([s0 - 5.0, s1 + 5.0]);
+                builder.scatter_background();
+            }
+            None => {
+                builder.dress_roadsides([f64::NAN; 2]);
+                builder.scatter_background();
+            }
+        }
         world
     }
 
@@ -261,6 +307,8 @@ struct Builder<'a> {
     rng: ChaCha8Rng,
     /// Bounding circles of placed buildings and walls.
     footprints: Vec<([f64; 2], f64)>,
+    /// Arc lengths of road that get no roadside objects (NaN: none).
+    keep_clear: [f64; 2],
 }
 
 impl Builder<'_> {
@@ -297,7 +345,9 @@ impl Builder<'_> {
         self.world.objects.push(Object::new(Shape::Box(b), refl));
     }
 
-    fn dress_roadsides(&mut self) {
+    /// Roadside objects along the whole loop, except between the arc lengths of `keep_clear`.
+    fn dress_roadsides(&mut self, keep_clear: [f64; 2]) {
+        self.keep_clear = keep_clear;
         let perimeter = self.world.road.perimeter();
         for side in [-1.0, 1.0] {
             let mut s = 0.0;
@@ -311,6 +361,41 @@ impl Builder<'_> {
                 self.dress_stretch(side, s, s + len, zone);
                 s += len;
             }
+        }
+    }
+
+    /// Walls on both sides and a roof over the road between arc lengths `s0` and `s1`, in short
+    /// overlapping pieces (no seams).
+    fn tunnel(&mut self, s0: f64, s1: f64) {
+        const PIECE_M: f64 = 2.0;
+        const HALF_WIDTH_M: f64 = ROAD_HALF_WIDTH_M + 1.5;
+        const HEIGHT_M: f64 = 5.5;
+        for k in 0..((s1 - s0) / PIECE_M).ceil() as usize {
+            let s = s0 + (k as f64 + 0.5) * PIECE_M;
+            for side in [-1.0, 1.0] {
+                let (center, yaw) = self.beside(s, side * (HALF_WIDTH_M + 0.15));
+                let half = [PIECE_M / 2.0 + 0.02, 0.15];
+                self.add_box(
+                    UprightBox {
+                        center,
+                        half,
+                        yaw,
+                        z: [-2.0, HEIGHT_M + 0.3],
+                    },
+                    0.3,
+                );
+            }
+            let (center, yaw) = self.beside(s, 0.0);
+            let half = [PIECE_M / 2.0 + 0.02, HALF_WIDTH_M + 0.3];
+            self.add_box(
+                UprightBox {
+                    center,
+                    half,
+                    yaw,
+                    z: [HEIGHT_M, HEIGHT_M + 0.3],
+                },
+                0.3,
+            );
         }
     }
 
@@ -384,6 +469,9 @@ impl Builder<'_> {
     }
 
     fn building(&mut self, side: f64, s: f64, lateral: f64, half: [f64; 2], height: f64) {
+        if (self.keep_clear[0]..=self.keep_clear[1]).contains(&s) {
+            return;
+        }
         let (center, yaw) = self.beside(s, side * lateral);
         let g = self.ground_z(center);
         let b = UprightBox {
@@ -400,6 +488,9 @@ impl Builder<'_> {
     }
 
     fn wall(&mut self, side: f64, s: f64, lateral: f64, half_len: f64, height: f64) {
+        if (self.keep_clear[0]..=self.keep_clear[1]).contains(&s) {
+            return;
+        }
         let (center, yaw) = self.beside(s, side * lateral);
         let g = self.ground_z(center);
         let b = UprightBox {
@@ -416,6 +507,9 @@ impl Builder<'_> {
     }
 
     fn parked_car(&mut self, side: f64, s: f64) {
+        if (self.keep_clear[0]..=self.keep_clear[1]).contains(&s) {
+            return;
+        }
         let lateral = side * self.rng.random_range(5.0..5.4);
         let (center, yaw) = self.beside(s, lateral);
         let yaw = yaw + self.rng.random_range(-0.05..0.05);
@@ -444,6 +538,9 @@ impl Builder<'_> {
     }
 
     fn pole(&mut self, side: f64, s: f64) {
+        if (self.keep_clear[0]..=self.keep_clear[1]).contains(&s) {
+            return;
+        }
         let lateral = side * self.rng.random_range(6.4..7.0);
         let (center, yaw) = self.beside(s, lateral);
         let g = self.ground_z(center);
@@ -468,6 +565,9 @@ impl Builder<'_> {
     }
 
     fn tree(&mut self, side: f64, s: f64, lateral: f64) {
+        if (self.keep_clear[0]..=self.keep_clear[1]).contains(&s) {
+            return;
+        }
         let (center, _) = self.beside(s, side * lateral);
         if self.world.road_distance(center[0], center[1]) < PARKING_EDGE_M + 0.5
             || self
@@ -553,9 +653,10 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::f64::consts::{FRAC_PI_2, PI};
 
     fn world() -> World {
-        World::generate(7, LoopRoad::rounded_rectangle(120.0, 70.0, 14.0))
+        World::generate(7, LoopRoad::rounded_rectangle(120.0, 70.0, 14.0), Scene::Street)
     }
 
     #[test]
@@ -589,5 +690,33 @@ mod tests {
         let (t, n) = w.ground.intersect([o.x, o.y, o.z], [0.0, 0.0, -1.0], 100.0).unwrap();
         assert!((t - 1.73).abs() < 0.05, "{t}");
         assert!(n[2] > 0.99);
+    }
+
+    #[test]
+    fn the_tunnel_encloses_the_road_and_hides_progress_along_it() {
+        let road = LoopRoad::rounded_rectangle(800.0, 60.0, 14.0);
+        let w = World::generate(3, road.clone(), Scene::Tunnel);
+        let all: Vec<(u32, f32)> = (0..w.objects.len() as u32).map(|k| (k, 0.0)).collect();
+        let middle = (TUNNEL_S[0] + TUNNEL_S[1]) / 2.0;
+        let (c, heading, _) = road.at(middle);
+        let o = [c[0], c[1], 1.7];
+        let ray = |yaw: f64, pitch: f64| {
+            let d = [
+                pitch.cos() * (heading + yaw).cos(),
+                pitch.cos() * (heading + yaw).sin(),
+                pitch.sin(),
+            ];
+            w.cast(o, d, 100.0, &all, 0.5).map(|h| h.t)
+        };
+        let up = ray(0.0, FRAC_PI_2).expect("roof");
+        assert!((up - 3.8).abs() < 0.01, "roof {up}");
+        for side in [FRAC_PI_2, -FRAC_PI_2] {
+            let t = ray(side, 0.0).expect("wall");
+            assert!((t - (ROAD_HALF_WIDTH_M + 1.5)).abs() < 0.01, "wall {t}");
+        }
+        assert_eq!(ray(0.0, 0.0), None, "nothing ahead within 100 m");
+        assert_eq!(ray(PI, 0.0), None, "nothing behind within 100 m");
+        let open = World::generate(3, road, Scene::OpenField);
+        assert!(open.objects.is_empty() && open.ground.amplitude == 0.0);
     }
 }
