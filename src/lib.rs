@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod io;
+pub mod loops;
 pub mod metrics;
 pub mod odometry;
 pub mod pipeline;

@@ -4,8 +4,8 @@ use clap::{Args, Parser, Subcommand};
 use overlap_slam::io::{Format, FrameRange, SourceOptions};
 use overlap_slam::metrics::evaluate_files;
 use overlap_slam::odometry::{OdometryConfig, OdometryKind};
-use overlap_slam::pipeline::inspect;
 use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
+use overlap_slam::pipeline::{gt_pairs, inspect};
 use overlap_slam::projection::ProjectionParams;
 use overlap_slam::sensor::SensorModel;
 use overlap_slam::sim::{Scene, SimConfig};
@@ -36,6 +36,8 @@ enum Command {
     Stats(StatsArgs),
     /// Score an estimated trajectory against ground truth (ATE, RPE, KITTI t_rel / r_rel) as JSON.
     Eval(EvalArgs),
+    /// Label scan pairs with ground-truth overlap and yaw (CSV), optionally balanced over overlap.
+    GtPairs(GtPairsArgs),
 }
 
 /// Where scans come from and how to read them.
@@ -155,6 +157,33 @@ struct StatsArgs {
     out: PathBuf,
 }
 
+#[derive(Args)]
+struct GtPairsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Output CSV: query,reference,overlap,yaw_deg,yaw_bin.
+    #[arg(long)]
+    out: PathBuf,
+    /// Keep every N-th scan.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// Skip pairs fewer than this many frames apart.
+    #[arg(long, default_value_t = 1)]
+    min_gap: usize,
+    /// Balance over overlap as OverlapNet does: bins under 0.4 cut to the size of the 0.4-0.5 bin.
+    #[arg(long, conflicts_with = "per_bin")]
+    balance: bool,
+    /// Balance over overlap: keep at most this many pairs per 0.1-wide bin.
+    #[arg(long)]
+    per_bin: Option<usize>,
+    /// Seed of the balanced sampling.
+    #[arg(long, default_value_t = 0)]
+    sample_seed: u64,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
 fn parse_frames(s: &str) -> std::result::Result<FrameRange, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -183,9 +212,11 @@ impl SourceArgs {
                 path: path.clone(),
                 options: self.options(),
             },
+            // A frame range that ends beyond the default drive lengthens the drive.
             None => SourceSpec::Simulated(SimConfig {
                 seed: self.seed,
                 scene: self.scene,
+                frames: self.frames.and_then(|f| f.end),
                 sensor: sensor.clone(),
                 ..SimConfig::default()
             }),
@@ -260,6 +291,34 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => {
             let report = evaluate_files(&a.gt, &a.est, a.format == "tum", a.calib.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+            Ok(())
+        }
+        Command::GtPairs(a) => {
+            let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
+            let report = gt_pairs::gt_pairs(&gt_pairs::GtPairsConfig {
+                source: a.source.spec(&sensor),
+                frames: a.source.frames.unwrap_or_default(),
+                every: a.every,
+                sensor,
+                min_gap: a.min_gap,
+                balance: match (a.balance, a.per_bin) {
+                    (_, Some(n)) => Some(gt_pairs::Balance::PerBin(n)),
+                    (true, None) => Some(gt_pairs::Balance::OverlapNet),
+                    (false, None) => None,
+                },
+                seed: a.sample_seed,
+                out: a.out.clone(),
+                quiet: a.quiet,
+            })?;
+            println!(
+                "{} scans, {} pairs labelled, {} written to {} in {:.1} s; per 0.1 of overlap: {:?}",
+                report.scans,
+                report.labelled,
+                report.written,
+                a.out.display(),
+                report.wall_s,
+                report.histogram
+            );
             Ok(())
         }
         Command::Stats(a) => {

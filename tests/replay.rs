@@ -43,6 +43,10 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
         assert!(metrics["stage_ms"][stage].as_f64().unwrap() > 0.0, "{stage}");
     }
     assert!(metrics["fps"].as_f64().unwrap() > 0.0 && metrics["wall_s"].as_f64().unwrap() > 0.0);
+    if cfg!(target_os = "linux") {
+        let rss = metrics["peak_rss_mb"].as_f64().unwrap();
+        assert!(rss > 5.0 && rss < 4096.0, "{rss} MB");
+    }
 
     // The recording decodes and holds the scan, both trajectories and the three images.
     let entities = common_rrd::entity_paths(&rrd);

@@ -1,6 +1,8 @@
 //! The pipeline: stages composed into runs. `replay` streams a source through odometry,
-//! projection and the viewer, and writes trajectories and metrics.
+//! projection and the viewer, and writes trajectories and metrics; `gt_pairs` labels scan pairs
+//! for the loop detectors.
 
+pub mod gt_pairs;
 pub mod inspect;
 pub mod map;
 pub mod replay;

@@ -89,11 +89,17 @@ pub struct ReplayReport {
     pub frame_ms_p99: f64,
     /// Points in the odometry's local map at the end.
     pub local_map_points: usize,
+    /// Peak resident memory of the process, MB (from /proc on Linux; null elsewhere).
+    pub peak_rss_mb: Option<f64>,
+    /// Resident memory and local-map size after every 100th frame: shows whether memory stays
+    /// flat on a long run.
+    pub memory_by_frame: BTreeMap<usize, MemorySample>,
     /// The odometry used.
     pub odometry_kind: OdometryKind,
     /// The KISS-style odometry settings (when `odometry_kind` is `kiss`).
     pub odometry: OdometryConfig,
-    /// Frames whose registration was rejected and replaced by the motion model.
+    /// Frames where the motion model replaced the registration, wholly (too few points or
+    /// matches) or along the directions the scene does not constrain.
     pub degenerate_frames: usize,
     /// Mean milliseconds per frame spent in each stage.
     pub stage_ms: BTreeMap<String, f64>,
@@ -103,6 +109,27 @@ pub struct ReplayReport {
     /// Ground-truth poses when the source has them; not serialised.
     #[serde(skip)]
     pub ground_truth: Option<Vec<Pose>>,
+}
+
+/// A memory figure of this process from /proc/self/status (`VmRSS`, `VmHWM`...), MB, where the
+/// system has it.
+fn proc_status_mb(key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Memory is sampled every this many frames (`memory_by_frame`).
+const MEMORY_SAMPLE_EVERY: usize = 100;
+
+/// Memory in use after a frame.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemorySample {
+    /// Resident memory of the process, MB (from /proc on Linux; null elsewhere).
+    pub rss_mb: Option<f64>,
+    /// Points in the odometry's local map.
+    pub local_map_points: usize,
 }
 
 /// Voxel size of the map drawn in the viewer, metres.
@@ -143,7 +170,7 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     }
     let mut viz = Viz::open(&cfg.viz)?;
     let params = ProjectionParams::from_sensor(&cfg.sensor);
-    let progress = progress_bar(total, cfg.quiet);
+    let progress = progress_bar(total, cfg.quiet, "frames");
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<(Result<Scan>, f64)>(4);
     let reader = std::thread::spawn(move || {
@@ -168,6 +195,7 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     let mut stage_total: BTreeMap<String, f64> = BTreeMap::new();
     let (mut est, mut gt, mut stamps) = (Vec::new(), Vec::new(), Vec::new());
     let mut degenerate = 0;
+    let mut memory_samples = BTreeMap::new();
     let mut map = GlobalMap::new(VIZ_MAP_VOXEL_M);
     for (item, source_ms) in rx {
         let scan = item?;
@@ -204,6 +232,13 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         est.push(step.pose);
         gt.push(scan.gt_pose);
         stamps.push(scan.timestamp);
+        if est.len() % MEMORY_SAMPLE_EVERY == 0 {
+            let sample = MemorySample {
+                rss_mb: proc_status_mb("VmRSS:"),
+                local_map_points: odometry.local_map_points(),
+            };
+            memory_samples.insert(est.len(), sample);
+        }
         progress.inc(1);
     }
     reader
@@ -230,6 +265,8 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         frame_ms_p50: percentile(&mut frame_ms, 0.5),
         frame_ms_p99: percentile(&mut frame_ms, 0.99),
         local_map_points: odometry.local_map_points(),
+        peak_rss_mb: proc_status_mb("VmHWM:"),
+        memory_by_frame: memory_samples,
         odometry_kind: cfg.odometry_kind,
         odometry: odometry_cfg,
         degenerate_frames: degenerate,
@@ -259,7 +296,8 @@ fn write_outputs(out: &std::path::Path, report: &ReplayReport, stamps: &[f64]) -
     })
 }
 
-fn progress_bar(total: Option<usize>, quiet: bool) -> indicatif::ProgressBar {
+/// A progress bar counting `unit`s (hidden when `quiet`).
+pub(crate) fn progress_bar(total: Option<usize>, quiet: bool, unit: &str) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }
@@ -268,9 +306,9 @@ fn progress_bar(total: Option<usize>, quiet: bool) -> indicatif::ProgressBar {
         None => indicatif::ProgressBar::new_spinner(),
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames ({per_sec}, eta {eta})",
-        )
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+        ))
         .expect("valid template"),
     );
     bar

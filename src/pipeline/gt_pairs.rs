@@ -1,0 +1,118 @@
+//! `gt-pairs`: ground-truth overlap and yaw for pairs of scans of a posed sequence, written as
+//! CSV (`query,reference,overlap,yaw_deg,yaw_bin`): the labels OverlapNet trains on and the loop
+//! evaluation judges against.
+
+use super::replay::{SourceSpec, progress_bar};
+use crate::error::{Error, Result};
+use crate::io::FrameRange;
+use crate::io::atomic::write_atomic;
+pub use crate::loops::pairs::Balance;
+use crate::loops::pairs::{LabelScan, OVERLAP_BIN, PairLabel, all_pairs, balanced, label, overlap_bin};
+use crate::projection::{ProjectionParams, project};
+use crate::sensor::SensorModel;
+use rayon::prelude::*;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What to label.
+#[derive(Debug, Clone)]
+pub struct GtPairsConfig {
+    /// The sequence (it must carry ground-truth poses).
+    pub source: SourceSpec,
+    /// Frames to read.
+    pub frames: FrameRange,
+    /// Keep every `every`-th scan read (1: all).
+    pub every: usize,
+    /// The sensor, for the projection window.
+    pub sensor: SensorModel,
+    /// Pairs whose frames are fewer than this apart are skipped.
+    pub min_gap: usize,
+    /// Balance the pairs over overlap (`None`: keep all).
+    pub balance: Option<Balance>,
+    /// Seed of the balanced sampling.
+    pub seed: u64,
+    /// The CSV to write.
+    pub out: PathBuf,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// What `gt_pairs` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GtPairsReport {
+    /// Scans labelled.
+    pub scans: usize,
+    /// Pairs labelled.
+    pub labelled: usize,
+    /// Pairs written (after balancing).
+    pub written: usize,
+    /// Written pairs per 0.1-wide overlap bin.
+    pub histogram: Vec<usize>,
+    /// Seconds spent.
+    pub wall_s: f64,
+}
+
+/// Reads the scans, labels every pair at least `min_gap` frames apart, optionally balances them,
+/// and writes the CSV atomically.
+pub fn gt_pairs(cfg: &GtPairsConfig) -> Result<GtPairsReport> {
+    let start = Instant::now();
+    let params = ProjectionParams::from_sensor(&cfg.sensor);
+    let source = cfg.source.open(cfg.frames)?;
+    if !source.has_ground_truth() {
+        return Err(Error::Usage(format!(
+            "{}: gt-pairs needs ground-truth poses",
+            source.name()
+        )));
+    }
+    let name = source.name();
+    let scans: Vec<crate::scan::Scan> = source.step_by(cfg.every.max(1)).collect::<Result<_>>()?;
+    let frames: Vec<usize> = scans.iter().map(|s| s.index).collect();
+    let labelled_scans: Vec<LabelScan> = scans
+        .into_par_iter()
+        .map(|s| {
+            let pose = s
+                .gt_pose
+                .ok_or_else(|| Error::Usage(format!("{name}: frame {} has no pose", s.index)))?;
+            Ok(LabelScan::new(&project(&s.points, &[], &params), pose))
+        })
+        .collect::<Result<_>>()?;
+    // The gap counts source frames, whatever `every` kept.
+    let pairs: Vec<(usize, usize)> = all_pairs(frames.len(), 1)
+        .into_iter()
+        .filter(|&(q, r)| frames[q] - frames[r] >= cfg.min_gap)
+        .collect();
+    let bar = progress_bar(Some(pairs.len()), cfg.quiet, "pairs");
+    let mut labels: Vec<PairLabel> = pairs
+        .par_iter()
+        .map(|&p| {
+            let l = label(&labelled_scans, p, &params);
+            bar.inc(1);
+            l
+        })
+        .collect();
+    bar.finish_and_clear();
+    let labelled = labels.len();
+    if let Some(balance) = cfg.balance {
+        labels = balanced(&labels, balance, cfg.seed);
+    }
+    let mut histogram = vec![0; (1.0 / OVERLAP_BIN).round() as usize];
+    for l in &labels {
+        histogram[overlap_bin(l.overlap)] += 1;
+    }
+    write_atomic(&cfg.out, |w| {
+        writeln!(w, "query,reference,overlap,yaw_deg,yaw_bin")?;
+        for l in &labels {
+            let (q, r) = (frames[l.query], frames[l.reference]);
+            writeln!(w, "{q},{r},{:.4},{:.2},{}", l.overlap, l.yaw_deg, l.yaw_bin())?;
+        }
+        Ok(())
+    })?;
+    Ok(GtPairsReport {
+        scans: frames.len(),
+        labelled,
+        written: labels.len(),
+        histogram,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
+}
