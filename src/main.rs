@@ -5,7 +5,7 @@ use overlap_slam::io::{Format, FrameRange, SourceOptions};
 use overlap_slam::metrics::evaluate_files;
 use overlap_slam::odometry::{OdometryConfig, OdometryKind};
 use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
-use overlap_slam::pipeline::{gt_pairs, inspect};
+use overlap_slam::pipeline::{eval_loops, gt_pairs, inspect};
 use overlap_slam::projection::ProjectionParams;
 use overlap_slam::sensor::SensorModel;
 use overlap_slam::sim::{Scene, SimConfig};
@@ -38,6 +38,8 @@ enum Command {
     Eval(EvalArgs),
     /// Label scan pairs with ground-truth overlap and yaw (CSV), optionally balanced over overlap.
     GtPairs(GtPairsArgs),
+    /// Judge a loop detector on a posed sequence: PR curve, AUC, F1max, recall@1, yaw error.
+    EvalLoops(EvalLoopsArgs),
 }
 
 /// Where scans come from and how to read them.
@@ -184,6 +186,33 @@ struct GtPairsArgs {
     quiet: bool,
 }
 
+#[derive(Args)]
+struct EvalLoopsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Loop detector: scancontext (overlapnet once its weights ship).
+    #[arg(long, default_value = "scancontext")]
+    method: eval_loops::LoopMethod,
+    /// Output folder: loops_eval.json, pr_curve.csv, pr_curve.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Keep every N-th scan.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// Judge only pairs at least this many frames apart (OverlapNet's protocol: 100).
+    #[arg(long, default_value_t = 100)]
+    min_gap: usize,
+    /// Ground-truth overlap above which a pair is a loop (OverlapNet's protocol: 0.3).
+    #[arg(long, default_value_t = 0.3)]
+    loop_overlap: f32,
+    /// Scans turned by known angles to judge the yaw on.
+    #[arg(long, default_value_t = 50)]
+    rotated_copies: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
 fn parse_frames(s: &str) -> std::result::Result<FrameRange, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -318,6 +347,36 @@ fn run(cli: Cli) -> Result<()> {
                 a.out.display(),
                 report.wall_s,
                 report.histogram
+            );
+            Ok(())
+        }
+        Command::EvalLoops(a) => {
+            let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
+            let r = eval_loops::eval_loops(&eval_loops::EvalLoopsConfig {
+                source: a.source.spec(&sensor),
+                frames: a.source.frames.unwrap_or_default(),
+                every: a.every,
+                sensor,
+                method: a.method,
+                min_gap: a.min_gap,
+                loop_overlap: a.loop_overlap,
+                rotated_copies: a.rotated_copies,
+                seed: 0,
+                out: a.out.clone(),
+                quiet: a.quiet,
+            })?;
+            let deg = |v: Option<f64>| v.map_or("n/a".to_string(), |d| format!("{d:.2}°"));
+            println!(
+                "{} scans, {} pairs ({} loops): AUC {:.3}, F1max {:.3}, recall@1 {:.3}, yaw error {} (turned copies {}); results in {}",
+                r.scans,
+                r.scores.pairs,
+                r.scores.loops,
+                r.scores.auc,
+                r.scores.f1_max,
+                r.scores.recall_at_1,
+                deg(r.scores.yaw_err_mean_deg),
+                deg(r.yaw_rotated_err_mean_deg),
+                a.out.display()
             );
             Ok(())
         }

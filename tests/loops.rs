@@ -98,3 +98,62 @@ fn scan_context_recognises_a_real_scan_turned_and_moved() {
     let far = a.compare(&ScanContext::new(&other.points));
     assert!(m.distance < far.distance, "{m:?} vs {far:?}");
 }
+
+#[test]
+fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("eval");
+    let sample = common::sample_kitti();
+    // The sample's frames are 0-7 of a straight drive: pairs 2-3 frames apart overlap by 0.49-0.56,
+    // the rest by 0.31-0.44, so a 0.45 threshold makes 11 loops among the 21 pairs.
+    let args = [
+        "eval-loops",
+        sample.to_str().unwrap(),
+        "--min-gap",
+        "2",
+        "--loop-overlap",
+        "0.45",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ];
+    let out = common::cli(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out_dir.join("loops_eval.json")).unwrap()).unwrap();
+    assert_eq!(report["method"], "scancontext");
+    assert_eq!(report["pairs"], 21, "pairs of 8 frames at least 2 apart");
+    assert_eq!(report["loops"], 11);
+    for key in ["auc", "f1_max", "recall_at_1"] {
+        let v = report[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    assert!(report["overlap_mae"].is_null(), "Scan Context predicts no overlap");
+    // Sectors are 6 degrees wide: turned copies come back within half a sector on average.
+    let turned = report["yaw_rotated_err_mean_deg"].as_f64().unwrap();
+    assert!(turned < 3.0, "{turned}");
+    assert!(report["descriptor_scans_per_s"].as_f64().unwrap() > 0.0);
+    let csv = fs::read_to_string(out_dir.join("pr_curve.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("threshold,precision,recall"));
+    let last: Vec<f64> = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(last[2], 1.0, "the curve ends at full recall");
+    let png = fs::read(out_dir.join("pr_curve.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+
+    let unknown = common::cli(&[
+        "eval-loops",
+        sample.to_str().unwrap(),
+        "--method",
+        "overlapnet",
+        "--out",
+        "x",
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not shipped yet"));
+}

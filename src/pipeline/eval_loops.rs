@@ -1,0 +1,228 @@
+//! `eval-loops`: how well a loop detector finds revisits in a posed sequence. Every pair of scans
+//! at least `min_gap` frames apart is scored by the detector and judged against its ground-truth
+//! overlap (a loop above 0.3); yaw is also judged on copies of scans turned by known angles.
+//! Writes `loops_eval.json`, `pr_curve.csv` and `pr_curve.png`.
+
+use super::replay::{SourceSpec, progress_bar};
+use crate::error::{Error, Result};
+use crate::io::FrameRange;
+use crate::io::atomic::write_atomic;
+use crate::loops::evaluation::{LoopScores, PrPoint, ScoredPair, angle_diff_deg, pr_curve, score};
+use crate::loops::pairs::{LabelScan, all_pairs, label};
+use crate::loops::plot::pr_plot;
+use crate::loops::scan_context::ScanContext;
+use crate::projection::overlap::{relative_yaw_deg, transform_points};
+use crate::projection::{ProjectionParams, project};
+use crate::scan::{Pose, Scan};
+use crate::sensor::SensorModel;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Loop detectors that can be evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoopMethod {
+    /// Scan Context (Kim & Kim, IROS 2018).
+    ScanContext,
+}
+
+impl std::str::FromStr for LoopMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "scancontext" => Ok(Self::ScanContext),
+            "overlapnet" => Err("overlapnet: the model is not shipped yet; use scancontext".into()),
+            _ => Err(format!("unknown loop detector '{s}' (scancontext)")),
+        }
+    }
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalLoopsConfig {
+    /// The sequence (it must carry ground-truth poses).
+    pub source: SourceSpec,
+    /// Frames to read.
+    pub frames: FrameRange,
+    /// Keep every `every`-th scan read (1: all).
+    pub every: usize,
+    /// The sensor, for the ground-truth projection.
+    pub sensor: SensorModel,
+    /// The detector.
+    pub method: LoopMethod,
+    /// Pairs fewer than this many frames apart are not judged (OverlapNet's protocol: 100).
+    pub min_gap: usize,
+    /// Ground-truth overlap above which a pair is a loop (OverlapNet's protocol: 0.3).
+    pub loop_overlap: f32,
+    /// Scans turned by known angles to judge yaw on.
+    pub rotated_copies: usize,
+    /// Seed of those angles.
+    pub seed: u64,
+    /// Output folder.
+    pub out: PathBuf,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// `loops_eval.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoopsEvalReport {
+    /// The detector.
+    pub method: LoopMethod,
+    /// What was read.
+    pub source: String,
+    /// Scans used.
+    pub scans: usize,
+    /// Pairs closer than this many frames were left out.
+    pub min_gap: usize,
+    /// Ground-truth overlap above which a pair counted as a loop.
+    pub loop_overlap: f32,
+    /// AUC, F1max, recall@1 and yaw errors on the judged pairs.
+    #[serde(flatten)]
+    pub scores: LoopScores,
+    /// Mean absolute error of the predicted overlap (null for detectors that predict none).
+    pub overlap_mae: Option<f64>,
+    /// Mean absolute yaw error on scans turned by known angles, degrees.
+    pub yaw_rotated_err_mean_deg: Option<f64>,
+    /// Median of the same.
+    pub yaw_rotated_err_median_deg: Option<f64>,
+    /// Descriptors computed per second (all threads).
+    pub descriptor_scans_per_s: f64,
+    /// Pairs compared per second (all threads).
+    pub head_pairs_per_s: f64,
+    /// Seconds for the whole evaluation.
+    pub wall_s: f64,
+}
+
+/// Runs the evaluation and writes its three files into `cfg.out`.
+pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
+    let start = Instant::now();
+    let params = ProjectionParams::from_sensor(&cfg.sensor);
+    let source = cfg.source.open(cfg.frames)?;
+    if !source.has_ground_truth() {
+        return Err(Error::Usage(format!(
+            "{}: eval-loops needs ground-truth poses",
+            source.name()
+        )));
+    }
+    let name = source.name();
+    let scans: Vec<Scan> = source.step_by(cfg.every.max(1)).collect::<Result<_>>()?;
+    if scans.is_empty() {
+        return Err(Error::Usage(format!("{name}: no scans to evaluate")));
+    }
+    let yaw_errors = rotated_copy_errors(&scans, cfg.rotated_copies, cfg.seed);
+    let described = Instant::now();
+    let descriptors: Vec<ScanContext> = scans.par_iter().map(|s| ScanContext::new(&s.points)).collect();
+    let descriptor_scans_per_s = scans.len() as f64 / described.elapsed().as_secs_f64().max(1e-9);
+    let frames: Vec<usize> = scans.iter().map(|s| s.index).collect();
+    let labels: Vec<LabelScan> = scans
+        .into_par_iter()
+        .map(|s| {
+            let pose = s
+                .gt_pose
+                .ok_or_else(|| Error::Usage(format!("{name}: frame {} has no pose", s.index)))?;
+            Ok(LabelScan::new(&project(&s.points, &[], &params), pose))
+        })
+        .collect::<Result<_>>()?;
+    let pairs: Vec<(usize, usize)> = all_pairs(frames.len(), 1)
+        .into_iter()
+        .filter(|&(q, r)| frames[q] - frames[r] >= cfg.min_gap)
+        .collect();
+    let bar = progress_bar(Some(pairs.len()), cfg.quiet, "pairs");
+    let compared = Instant::now();
+    let matches: Vec<_> = pairs
+        .par_iter()
+        .map(|&(q, r)| descriptors[q].compare(&descriptors[r]))
+        .collect();
+    let head_pairs_per_s = pairs.len() as f64 / compared.elapsed().as_secs_f64().max(1e-9);
+    let scored: Vec<ScoredPair> = pairs
+        .par_iter()
+        .zip(&matches)
+        .map(|(&(q, r), m)| {
+            let truth = label(&labels, (q, r), &params);
+            bar.inc(1);
+            ScoredPair {
+                query: q,
+                score: 1.0 - m.distance,
+                overlap: truth.overlap,
+                positive: truth.overlap > cfg.loop_overlap,
+                yaw_deg: m.yaw_deg,
+                gt_yaw_deg: truth.yaw_deg,
+            }
+        })
+        .collect();
+    bar.finish_and_clear();
+    let curve = pr_curve(&scored);
+    let report = LoopsEvalReport {
+        method: cfg.method,
+        source: name,
+        scans: frames.len(),
+        min_gap: cfg.min_gap,
+        loop_overlap: cfg.loop_overlap,
+        scores: score(&scored),
+        overlap_mae: None,
+        yaw_rotated_err_mean_deg: mean(&yaw_errors),
+        yaw_rotated_err_median_deg: median(&yaw_errors),
+        descriptor_scans_per_s,
+        head_pairs_per_s,
+        wall_s: start.elapsed().as_secs_f64(),
+    };
+    write_outputs(cfg, &report, &curve)?;
+    Ok(report)
+}
+
+/// Yaw errors of the detector on up to `copies` scans, each compared with itself turned by a
+/// seeded random angle.
+fn rotated_copy_errors(scans: &[Scan], copies: usize, seed: u64) -> Vec<f64> {
+    let step = scans.len().div_ceil(copies.max(1)).max(1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let cases: Vec<(&Scan, f64)> = scans
+        .iter()
+        .step_by(step)
+        .take(copies)
+        .map(|s| (s, rng.random_range(-180.0..180.0)))
+        .collect();
+    cases
+        .par_iter()
+        .map(|(s, yaw)| {
+            let turned = Pose::new(nalgebra::Vector3::zeros(), nalgebra::Vector3::z() * yaw.to_radians());
+            let copy = transform_points(&turned.inverse(), &s.points);
+            let m = ScanContext::new(&s.points).compare(&ScanContext::new(&copy));
+            let truth = relative_yaw_deg(&Pose::identity(), &turned) as f32;
+            angle_diff_deg(m.yaw_deg, truth) as f64
+        })
+        .collect()
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s.get(s.len() / 2).copied()
+}
+
+/// `loops_eval.json`, `pr_curve.csv` (at most 1000 evenly spaced points) and `pr_curve.png`.
+fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoint]) -> Result<()> {
+    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
+    let json = serde_json::to_string_pretty(report).expect("report serialises");
+    write_atomic(&cfg.out.join("loops_eval.json"), |w| w.write_all(json.as_bytes()))?;
+    let step = curve.len().div_ceil(1000).max(1);
+    write_atomic(&cfg.out.join("pr_curve.csv"), |w| {
+        writeln!(w, "threshold,precision,recall")?;
+        for (k, p) in curve.iter().enumerate() {
+            if k % step == 0 || k + 1 == curve.len() {
+                writeln!(w, "{:.5},{:.5},{:.5}", p.threshold, p.precision, p.recall)?;
+            }
+        }
+        Ok(())
+    })?;
+    pr_plot(curve, 400).write_png(&cfg.out.join("pr_curve.png"))
+}
