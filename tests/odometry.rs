@@ -285,7 +285,7 @@ fn a_tunnel_is_detected_and_crossed_on_the_motion_model() {
         "{} degenerate frames",
         guarded.degenerate_frames
     );
-    assert!(ate < 2.0, "ATE {ate:.2} m through the tunnel");
+    assert!(ate < 3.0, "ATE {ate:.2} m through the tunnel");
     // Without the check, point-to-point ICP sticks to the tunnel walls' sampling pattern.
     let unguarded = replay_sim(
         sim,

@@ -55,7 +55,7 @@ pub struct OdometryConfig {
     pub min_points: usize,
     /// A direction of motion that fewer than this share of the registered points constrain (their
     /// map surface faces it) is degenerate: a tunnel's axis, an open field's plane. Along it the
-    /// motion model's value is kept, and the frame is counted; directions with under four times
+    /// motion model's value is kept, and the frame is counted; directions with under ten times
     /// this support blend the two (ours: 0.005; 0 turns the check off).
     pub min_support: f64,
     /// Fewer matched points than this share of the source and the frame is degenerate (ours: 0.2).
@@ -181,6 +181,17 @@ pub struct OdometryStep {
     pub degenerate: bool,
 }
 
+/// One scan deskewed, downsampled and aligned.
+struct Registered {
+    /// Points at half the voxel size: what the map receives.
+    frame: Vec<Point3<f64>>,
+    /// Points at 1.5 voxels: what was aligned.
+    source: Vec<Point3<f64>>,
+    aligned: align::Alignment,
+    /// Seconds after the timestamp the deskewed scan refers to.
+    reference_s: f64,
+}
+
 /// KISS-ICP-style odometry state.
 #[derive(Clone)]
 pub struct Odometry {
@@ -227,6 +238,35 @@ impl Odometry {
             _ => self.last_period_s,
         };
         let predicted_delta = preprocess::scale_motion(&self.last_delta, period / self.last_period_s);
+        let prediction = self.last_reference * predicted_delta;
+        let registered = self.align_scan(scan, period, &predicted_delta, &prediction);
+        let (reference, degenerate) = self.trusted_pose(&registered, &prediction);
+        if !degenerate {
+            self.threshold.update(&(prediction.inverse() * reference));
+        }
+        let world: Vec<Point3<f64>> = registered.frame.iter().map(|p| reference * p).collect();
+        self.map.update(&world, &Point3::from(reference.translation.vector));
+        let delta = self.last_reference.inverse() * reference;
+        if self.last_timestamp.is_some() {
+            self.last_delta = delta;
+            self.last_period_s = period;
+        }
+        self.last_reference = reference;
+        self.last_timestamp = Some(scan.timestamp);
+        OdometryStep {
+            pose: reference * preprocess::scale_motion(&delta, -registered.reference_s / period),
+            delta,
+            source_points: registered.source.len(),
+            correspondences: registered.aligned.correspondences,
+            degenerate,
+        }
+    }
+
+    /// Deskews, downsamples and aligns the scan to the map, starting at `prediction`. A sudden
+    /// change of motion (a turn begins or ends) makes the prediction, and with it the deskew,
+    /// wrong: when the registration lands farther than sigma from the prediction, the scan is
+    /// deskewed again with the motion just found and registered once more (ours).
+    fn align_scan(&self, scan: &Scan, period: f64, predicted_delta: &Pose, prediction: &Pose) -> Registered {
         // Deskewed scans are registered at mid-sweep: an error in the predicted motion then shifts
         // the scan's two halves in opposite directions instead of biasing its pose, which keeps the
         // velocity feedback stable (the sweep start would amplify errors, the end damps them less).
@@ -239,75 +279,56 @@ impl Odometry {
         };
         let times = times.filter(|_| self.config.deskew);
         let reference_s = times.as_deref().map_or(0.0, preprocess::mid_sweep_s);
-        let points = self.preprocess_with(scan, times.as_deref(), &predicted_delta, period, reference_s);
-        let v = self.config.voxel_size();
-        let frame = voxel_downsample(&points, 0.5 * v);
-        let source = voxel_downsample(&frame, 1.5 * v);
         let sigma = self.threshold.sigma();
-        let prediction = self.last_reference * predicted_delta;
-
-        let first = self.map.is_empty();
-        let align = |source: &[Point3<f64>], initial: Pose| {
-            align_to_map(
-                source,
+        let v = self.config.voxel_size();
+        let register = |motion: &Pose, initial: &Pose| {
+            let points = self.preprocess_with(scan, times.as_deref(), motion, period, reference_s);
+            let frame = voxel_downsample(&points, 0.5 * v);
+            let source = voxel_downsample(&frame, 1.5 * v);
+            let aligned = align_to_map(
+                &source,
                 &self.map,
-                initial,
+                *initial,
                 3.0 * sigma,
                 sigma,
                 self.config.max_iterations,
                 self.config.convergence,
-            )
-        };
-        let mut aligned = align(&source, prediction);
-        // A sudden change of motion (a turn begins or ends) makes the prediction, and with it the
-        // deskew, wrong: when the registration lands farther than sigma from the prediction, the
-        // scan is deskewed again with the motion just found and registered once more (ours).
-        let deviation = model_error(&(prediction.inverse() * aligned.pose), self.config.max_range_m);
-        if self.config.redeskew && times.is_some() && !first && deviation > sigma {
-            let motion = self.last_reference.inverse() * aligned.pose;
-            let points = self.preprocess_with(scan, times.as_deref(), &motion, period, reference_s);
-            let source = voxel_downsample(&voxel_downsample(&points, 0.5 * v), 1.5 * v);
-            aligned = align(&source, aligned.pose);
-        }
-        let starved = !first
-            && (source.len() < self.config.min_points
-                || (aligned.correspondences as f64) < self.config.min_match_share * source.len() as f64);
-        let constraints = (!first && !starved && self.config.min_support > 0.0)
-            .then(|| Constraints::analyse(&source, &aligned.pose, &self.map, self.config.min_support));
-        if let Some(c) = &constraints {
-            log::debug!(
-                "frame {}: {} normals, weakest direction support {:.4}",
-                scan.index,
-                c.normals,
-                c.weakest
             );
-        }
-        let degenerate = starved || constraints.as_ref().is_some_and(|c| c.degenerate);
-        let reference = match &constraints {
-            _ if starved => prediction,
-            Some(c) if !c.partial.is_empty() => c.constrain(&prediction, &aligned.pose),
-            _ => aligned.pose,
+            Registered {
+                frame,
+                source,
+                aligned,
+                reference_s,
+            }
         };
-        if !degenerate {
-            self.threshold.update(&(prediction.inverse() * reference));
+        let first = register(predicted_delta, prediction);
+        let deviation = model_error(&(prediction.inverse() * first.aligned.pose), self.config.max_range_m);
+        if self.config.redeskew && times.is_some() && !self.map.is_empty() && deviation > sigma {
+            let motion = self.last_reference.inverse() * first.aligned.pose;
+            return register(&motion, &first.aligned.pose);
         }
-        let world: Vec<Point3<f64>> = frame.iter().map(|p| reference * p).collect();
-        self.map.update(&world, &Point3::from(reference.translation.vector));
-        let delta = self.last_reference.inverse() * reference;
-        if self.last_timestamp.is_some() {
-            self.last_delta = delta;
-            self.last_period_s = period;
+        first
+    }
+
+    /// The pose to keep and whether the frame was degenerate: the registration's pose, or the
+    /// motion model's where the registration cannot be trusted (too few points or matches: all of
+    /// it; directions the scene does not constrain: those).
+    fn trusted_pose(&self, registered: &Registered, prediction: &Pose) -> (Pose, bool) {
+        let (source, aligned) = (&registered.source, &registered.aligned);
+        if self.map.is_empty() {
+            return (aligned.pose, false);
         }
-        self.last_reference = reference;
-        self.last_timestamp = Some(scan.timestamp);
-        let pose = reference * preprocess::scale_motion(&delta, -reference_s / period);
-        OdometryStep {
-            pose,
-            delta,
-            source_points: source.len(),
-            correspondences: aligned.correspondences,
-            degenerate,
+        let starved = source.len() < self.config.min_points
+            || (aligned.correspondences as f64) < self.config.min_match_share * source.len() as f64;
+        if starved {
+            return (*prediction, true);
         }
+        if self.config.min_support <= 0.0 {
+            return (aligned.pose, false);
+        }
+        let c = Constraints::analyse(source, &aligned.pose, &self.map, self.config.min_support);
+        log::debug!("{} normals, weakest direction support {:.4}", c.normals, c.weakest);
+        (c.constrain(prediction, &aligned.pose), c.degenerate)
     }
 
     fn preprocess_with(
