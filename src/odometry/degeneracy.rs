@@ -162,7 +162,10 @@ mod tests {
     #[test]
     fn an_end_wall_constrains_the_corridor() {
         let c = analyse(&corridor(true));
-        assert!(!c.degenerate && c.partial.iter().all(|(_, trust)| *trust > 0.0), "{c:?}");
+        assert!(
+            !c.degenerate && c.partial.iter().all(|(_, trust)| *trust > 0.0),
+            "{c:?}"
+        );
     }
 
     #[test]
