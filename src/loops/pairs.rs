@@ -2,8 +2,8 @@
 //! 2020, Sec. IV): the overlap of two posed scans, their relative yaw as a class of the yaw head,
 //! and the sampling that balances pairs over the overlap range.
 
-use crate::projection::overlap::{RANGE_AGREEMENT_M, relative_yaw_deg, transform_points};
-use crate::projection::{ProjectionParams, RangeImage, project};
+use crate::projection::overlap::{range_agreement, relative_yaw_deg};
+use crate::projection::{ProjectionParams, RangeImage};
 use crate::scan::Pose;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -80,15 +80,7 @@ pub fn label(scans: &[LabelScan], pair: (usize, usize), params: &ProjectionParam
     let overlap = if q.valid == 0 || apart > 2.0 * params.max_range as f64 {
         0.0
     } else {
-        let moved = transform_points(&(q.pose.inverse() * r.pose), &r.points);
-        let seen = project(&moved, &[], params);
-        let agreeing = q
-            .range
-            .iter()
-            .zip(&seen.range)
-            .filter(|(a, b)| **a > 0.0 && **b > 0.0 && (**a - **b).abs() < RANGE_AGREEMENT_M)
-            .count();
-        agreeing as f32 / q.valid as f32
+        range_agreement(&q.range, q.valid, &(q.pose.inverse() * r.pose), &r.points, params)
     };
     PairLabel {
         query: pair.0,
@@ -101,6 +93,15 @@ pub fn label(scans: &[LabelScan], pair: (usize, usize), params: &ProjectionParam
 /// Labels many pairs in parallel, in the order given.
 pub fn label_all(scans: &[LabelScan], pairs: &[(usize, usize)], params: &ProjectionParams) -> Vec<PairLabel> {
     pairs.par_iter().map(|&p| label(scans, p, params)).collect()
+}
+
+/// Pairs (query, reference) of positions in `frames` (source frame numbers, ascending) whose
+/// frames are at least `min_gap` apart.
+pub fn pairs_apart(frames: &[usize], min_gap: usize) -> Vec<(usize, usize)> {
+    all_pairs(frames.len(), 1)
+        .into_iter()
+        .filter(|&(q, r)| frames[q] - frames[r] >= min_gap)
+        .collect()
 }
 
 /// Every (query, reference) with the reference at least `min_gap` frames before the query.
@@ -160,6 +161,8 @@ pub fn balanced(labels: &[PairLabel], balance: Balance, seed: u64) -> Vec<PairLa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::projection::overlap::transform_points;
+    use crate::projection::project;
     use nalgebra::Vector3;
 
     /// A closed room with a pillar, seen from `pose` (points in the sensor frame).

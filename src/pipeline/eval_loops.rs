@@ -3,16 +3,17 @@
 //! overlap (a loop above 0.3); yaw is also judged on copies of scans turned by known angles.
 //! Writes `loops_eval.json`, `pr_curve.csv` and `pr_curve.png`.
 
+use super::gt_pairs::{label_scans, read_posed_scans};
 use super::replay::{SourceSpec, progress_bar};
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;
 use crate::loops::evaluation::{LoopScores, PrPoint, ScoredPair, angle_diff_deg, pr_curve, score};
-use crate::loops::pairs::{LabelScan, all_pairs, label};
+use crate::loops::pairs::{label, pairs_apart};
 use crate::loops::plot::pr_plot;
 use crate::loops::scan_context::ScanContext;
+use crate::projection::ProjectionParams;
 use crate::projection::overlap::{relative_yaw_deg, transform_points};
-use crate::projection::{ProjectionParams, project};
 use crate::scan::{Pose, Scan};
 use crate::sensor::SensorModel;
 use rand::{Rng, SeedableRng};
@@ -103,36 +104,13 @@ pub struct LoopsEvalReport {
 pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
     let start = Instant::now();
     let params = ProjectionParams::from_sensor(&cfg.sensor);
-    let source = cfg.source.open(cfg.frames)?;
-    if !source.has_ground_truth() {
-        return Err(Error::Usage(format!(
-            "{}: eval-loops needs ground-truth poses",
-            source.name()
-        )));
-    }
-    let name = source.name();
-    let scans: Vec<Scan> = source.step_by(cfg.every.max(1)).collect::<Result<_>>()?;
-    if scans.is_empty() {
-        return Err(Error::Usage(format!("{name}: no scans to evaluate")));
-    }
+    let (name, scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "eval-loops")?;
     let yaw_errors = rotated_copy_errors(&scans, cfg.rotated_copies, cfg.seed);
     let described = Instant::now();
     let descriptors: Vec<ScanContext> = scans.par_iter().map(|s| ScanContext::new(&s.points)).collect();
     let descriptor_scans_per_s = scans.len() as f64 / described.elapsed().as_secs_f64().max(1e-9);
-    let frames: Vec<usize> = scans.iter().map(|s| s.index).collect();
-    let labels: Vec<LabelScan> = scans
-        .into_par_iter()
-        .map(|s| {
-            let pose = s
-                .gt_pose
-                .ok_or_else(|| Error::Usage(format!("{name}: frame {} has no pose", s.index)))?;
-            Ok(LabelScan::new(&project(&s.points, &[], &params), pose))
-        })
-        .collect::<Result<_>>()?;
-    let pairs: Vec<(usize, usize)> = all_pairs(frames.len(), 1)
-        .into_iter()
-        .filter(|&(q, r)| frames[q] - frames[r] >= cfg.min_gap)
-        .collect();
+    let (frames, labels) = label_scans(&name, scans, &params)?;
+    let pairs = pairs_apart(&frames, cfg.min_gap);
     let bar = progress_bar(Some(pairs.len()), cfg.quiet, "pairs");
     let compared = Instant::now();
     let matches: Vec<_> = pairs

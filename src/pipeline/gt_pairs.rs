@@ -7,8 +7,9 @@ use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;
 pub use crate::loops::pairs::Balance;
-use crate::loops::pairs::{LabelScan, OVERLAP_BIN, PairLabel, all_pairs, balanced, label, overlap_bin};
+use crate::loops::pairs::{LabelScan, OVERLAP_BIN, PairLabel, balanced, label, overlap_bin, pairs_apart};
 use crate::projection::{ProjectionParams, project};
+use crate::scan::Scan;
 use crate::sensor::SensorModel;
 use rayon::prelude::*;
 use std::io::Write;
@@ -53,35 +54,53 @@ pub struct GtPairsReport {
     pub wall_s: f64,
 }
 
-/// Reads the scans, labels every pair at least `min_gap` frames apart, optionally balances them,
-/// and writes the CSV atomically.
-pub fn gt_pairs(cfg: &GtPairsConfig) -> Result<GtPairsReport> {
-    let start = Instant::now();
-    let params = ProjectionParams::from_sensor(&cfg.sensor);
-    let source = cfg.source.open(cfg.frames)?;
-    if !source.has_ground_truth() {
-        return Err(Error::Usage(format!(
-            "{}: gt-pairs needs ground-truth poses",
-            source.name()
-        )));
-    }
+/// The scans of `source` (every `every`-th of `frames`), which must carry ground-truth poses;
+/// `command` names the caller in the error. Returns the source's name and the scans.
+pub(crate) fn read_posed_scans(
+    source: &SourceSpec,
+    frames: FrameRange,
+    every: usize,
+    command: &str,
+) -> Result<(String, Vec<Scan>)> {
+    let source = source.open(frames)?;
     let name = source.name();
-    let scans: Vec<crate::scan::Scan> = source.step_by(cfg.every.max(1)).collect::<Result<_>>()?;
-    let frames: Vec<usize> = scans.iter().map(|s| s.index).collect();
-    let labelled_scans: Vec<LabelScan> = scans
+    if !source.has_ground_truth() {
+        return Err(Error::Usage(format!("{name}: {command} needs ground-truth poses")));
+    }
+    let scans: Vec<Scan> = source.step_by(every.max(1)).collect::<Result<_>>()?;
+    if scans.is_empty() {
+        return Err(Error::Usage(format!("{name}: no scans")));
+    }
+    Ok((name, scans))
+}
+
+/// Each scan projected and reduced for labelling, with its source frame numbers.
+pub(crate) fn label_scans(
+    name: &str,
+    scans: Vec<Scan>,
+    params: &ProjectionParams,
+) -> Result<(Vec<usize>, Vec<LabelScan>)> {
+    let frames = scans.iter().map(|s| s.index).collect();
+    let labels = scans
         .into_par_iter()
         .map(|s| {
             let pose = s
                 .gt_pose
                 .ok_or_else(|| Error::Usage(format!("{name}: frame {} has no pose", s.index)))?;
-            Ok(LabelScan::new(&project(&s.points, &[], &params), pose))
+            Ok(LabelScan::new(&project(&s.points, &[], params), pose))
         })
         .collect::<Result<_>>()?;
-    // The gap counts source frames, whatever `every` kept.
-    let pairs: Vec<(usize, usize)> = all_pairs(frames.len(), 1)
-        .into_iter()
-        .filter(|&(q, r)| frames[q] - frames[r] >= cfg.min_gap)
-        .collect();
+    Ok((frames, labels))
+}
+
+/// Reads the scans, labels every pair at least `min_gap` frames apart, optionally balances them,
+/// and writes the CSV atomically.
+pub fn gt_pairs(cfg: &GtPairsConfig) -> Result<GtPairsReport> {
+    let start = Instant::now();
+    let params = ProjectionParams::from_sensor(&cfg.sensor);
+    let (name, scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "gt-pairs")?;
+    let (frames, labelled_scans) = label_scans(&name, scans, &params)?;
+    let pairs = pairs_apart(&frames, cfg.min_gap);
     let bar = progress_bar(Some(pairs.len()), cfg.quiet, "pairs");
     let mut labels: Vec<PairLabel> = pairs
         .par_iter()

@@ -21,10 +21,20 @@ pub fn overlap(
     if valid_i == 0 {
         return 0.0;
     }
-    let j_in_i = transform_points(&(pose_i.inverse() * pose_j), points_j);
-    let image_j = project(&j_in_i, &[], params);
-    let agreeing = image_i
-        .range
+    range_agreement(&image_i.range, valid_i, &(pose_i.inverse() * pose_j), points_j, params)
+}
+
+/// The overlap computation on its parts: `points_j` moved by `j_to_i` and projected, compared
+/// with the ranges `range_i` of scan `i` (which has `valid_i` > 0 valid pixels).
+pub fn range_agreement(
+    range_i: &[f32],
+    valid_i: usize,
+    j_to_i: &Pose,
+    points_j: &[[f32; 3]],
+    params: &ProjectionParams,
+) -> f32 {
+    let image_j = project(&transform_points(j_to_i, points_j), &[], params);
+    let agreeing = range_i
         .iter()
         .zip(&image_j.range)
         .filter(|(ri, rj)| **ri > 0.0 && **rj > 0.0 && (**ri - **rj).abs() < RANGE_AGREEMENT_M)
