@@ -2,7 +2,8 @@
 //!
 //! Stages, in the order data flows through them:
 //! [`io`] (scan sources) and [`sim`] (the simulated world) -> [`odometry`] (built on
-//! [`registration`]) -> [`projection`] (range, normal and intensity images) -> [`viz`] (rerun),
+//! [`registration`]) -> [`projection`] (range, normal and intensity images) -> [`overlapnet`]
+//! and [`loops`] (place recognition and loop search) -> [`viz`] (rerun),
 //! composed by [`pipeline`]; [`metrics`] scores trajectories. Stages exchange the plain types of
 //! [`scan`].
 
@@ -11,6 +12,7 @@ pub mod io;
 pub mod loops;
 pub mod metrics;
 pub mod odometry;
+pub mod overlapnet;
 pub mod pipeline;
 pub mod projection;
 pub mod registration;

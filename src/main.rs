@@ -2,10 +2,12 @@
 
 use clap::{Args, Parser, Subcommand};
 use overlap_slam::io::{Format, FrameRange, SourceOptions};
+use overlap_slam::loops::search::LoopSearchConfig;
 use overlap_slam::metrics::evaluate_files;
 use overlap_slam::odometry::{OdometryConfig, OdometryKind};
+use overlap_slam::overlapnet::ModelConfig;
 use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
-use overlap_slam::pipeline::{eval_loops, gt_pairs, inspect};
+use overlap_slam::pipeline::{eval_loops, gt_pairs, inspect, match_scans, train};
 use overlap_slam::projection::ProjectionParams;
 use overlap_slam::sensor::SensorModel;
 use overlap_slam::sim::{Scene, SimConfig};
@@ -40,6 +42,10 @@ enum Command {
     GtPairs(GtPairsArgs),
     /// Judge a loop detector on a posed sequence: PR curve, AUC, F1max, recall@1, yaw error.
     EvalLoops(EvalLoopsArgs),
+    /// Compare two scan files: predicted overlap and relative yaw as one JSON object.
+    Match(MatchArgs),
+    /// Train OverlapNet on simulated drives (checkpointed, resumable), validating on held-out worlds.
+    Train(TrainArgs),
 }
 
 /// Where scans come from and how to read them.
@@ -98,6 +104,12 @@ struct ReplayArgs {
     /// Override one odometry setting, e.g. `--set voxel_size_m=0.8` (repeatable; after the file).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Turn the OverlapNet loop search off.
+    #[arg(long)]
+    no_loops: bool,
+    /// OverlapNet weights for the loop search (.safetensors with its .json beside it); default: shipped.
+    #[arg(long)]
+    weights: Option<PathBuf>,
     /// No progress bar and no summary line.
     #[arg(long)]
     quiet: bool,
@@ -190,9 +202,12 @@ struct GtPairsArgs {
 struct EvalLoopsArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// Loop detector: scancontext (overlapnet once its weights ship).
-    #[arg(long, default_value = "scancontext")]
+    /// Loop detector: overlapnet or scancontext.
+    #[arg(long, default_value = "overlapnet")]
     method: eval_loops::LoopMethod,
+    /// OverlapNet weights (.safetensors with its .json beside it); default: the shipped model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
     /// Output folder: loops_eval.json, pr_curve.csv, pr_curve.png.
     #[arg(long)]
     out: PathBuf,
@@ -211,6 +226,100 @@ struct EvalLoopsArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct MatchArgs {
+    /// The query scan (.bin, .ply or .pcd).
+    scan_a: PathBuf,
+    /// The reference scan.
+    scan_b: PathBuf,
+    /// Loop detector: overlapnet or scancontext.
+    #[arg(long, default_value = "overlapnet")]
+    method: eval_loops::LoopMethod,
+    /// OverlapNet weights (.safetensors with its .json beside it); default: the shipped model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Checkpoint folder: overlapnet.safetensors (+ .json), adam.safetensors, state.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the training checkpointed in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Simulated worlds to train on: A..B (seeds).
+    #[arg(long, default_value = "100..108", value_parser = parse_seeds)]
+    seeds: ::std::vec::Vec<u64>,
+    /// Held-out simulated worlds to validate on after each epoch.
+    #[arg(long, default_value = "900..902", value_parser = parse_seeds)]
+    val_seeds: ::std::vec::Vec<u64>,
+    /// Scene of the simulated drives.
+    #[arg(long, default_value = "street")]
+    scene: Scene,
+    /// Keep every N-th frame of a training drive.
+    #[arg(long, default_value_t = 5)]
+    every: usize,
+    /// Keep every N-th frame of a validation drive.
+    #[arg(long, default_value_t = 10)]
+    val_every: usize,
+    /// Validation pairs per 0.1-wide overlap bin.
+    #[arg(long, default_value_t = 20)]
+    val_per_bin: usize,
+    /// Input channels: a comma-separated list of range, normals, intensity.
+    #[arg(long, default_value = "range,normals")]
+    channels: overlap_slam::overlapnet::Channels,
+    /// Epochs to train.
+    #[arg(long, default_value_t = 6)]
+    epochs: usize,
+    /// Pairs per epoch, drawn afresh from the balanced set each epoch (0: the whole set).
+    #[arg(long, default_value_t = 1200)]
+    epoch_pairs: usize,
+    /// Share of each batch given to scans paired with themselves turned at random (yaw training).
+    #[arg(long, default_value_t = 0.125)]
+    self_pairs: f64,
+    /// Pairs per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// Seed of shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop with a checkpoint after this many steps (resume later with --resume).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Stop with a checkpoint after this many minutes (resume later with --resume).
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// Steps between checkpoints.
+    #[arg(long, default_value_t = 20)]
+    checkpoint_every: usize,
+    /// Save losses and validation figures as rerun scalars to this .rrd file.
+    #[arg(long)]
+    rrd: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Seeds as `A..B` (B excluded) or a comma-separated list.
+fn parse_seeds(s: &str) -> std::result::Result<Vec<u64>, String> {
+    let bad = |_| format!("seeds '{s}': want A..B or a comma-separated list");
+    let seeds: Vec<u64> = match s.split_once("..") {
+        Some((a, b)) => (a.parse().map_err(bad)?..b.parse().map_err(bad)?).collect(),
+        None => s
+            .split(',')
+            .map(|x| x.trim().parse().map_err(bad))
+            .collect::<std::result::Result<_, _>>()?,
+    };
+    if seeds.is_empty() {
+        return Err(format!("seeds '{s}': empty"));
+    }
+    Ok(seeds)
 }
 
 fn parse_frames(s: &str) -> std::result::Result<FrameRange, String> {
@@ -275,6 +384,8 @@ fn run(cli: Cli) -> Result<()> {
                 odometry,
                 map_out: a.map_out,
                 map_voxel_m: a.map_voxel,
+                loops: (!a.no_loops).then(LoopSearchConfig::default),
+                weights: a.weights,
                 quiet: a.quiet,
             };
             let report = replay(&cfg)?;
@@ -283,8 +394,11 @@ fn run(cli: Cli) -> Result<()> {
                     .accuracy
                     .ate_rmse_m
                     .map_or("n/a (no ground truth)".to_string(), |v| format!("{v:.3} m"));
+                let loops = report.loops.as_ref().map_or(String::new(), |l| {
+                    format!(", {} loops found over {} keyframes", l.candidates.len(), l.keyframes)
+                });
                 println!(
-                    "{}: {} frames in {:.1} s ({:.1} frames/s), ATE {ate}",
+                    "{}: {} frames in {:.1} s ({:.1} frames/s), ATE {ate}{loops}",
                     report.source, report.frames, report.wall_s, report.fps
                 );
             }
@@ -358,6 +472,7 @@ fn run(cli: Cli) -> Result<()> {
                 every: a.every,
                 sensor,
                 method: a.method,
+                weights: a.weights,
                 min_gap: a.min_gap,
                 loop_overlap: a.loop_overlap,
                 rotated_copies: a.rotated_copies,
@@ -378,6 +493,53 @@ fn run(cli: Cli) -> Result<()> {
                 deg(r.yaw_rotated_err_mean_deg),
                 a.out.display()
             );
+            Ok(())
+        }
+        Command::Match(a) => {
+            let report = match_scans::match_scans(&a.scan_a, &a.scan_b, a.method, a.weights.as_deref())?;
+            println!("{}", serde_json::to_string(&report).expect("report serialises"));
+            Ok(())
+        }
+        Command::Train(a) => {
+            let cfg = train::TrainConfig {
+                out: a.out.clone(),
+                model: ModelConfig {
+                    channels: a.channels,
+                    ..ModelConfig::default()
+                },
+                seeds: a.seeds,
+                val_seeds: a.val_seeds,
+                scene: a.scene,
+                every: a.every,
+                val_every: a.val_every,
+                val_per_bin: a.val_per_bin,
+                epochs: a.epochs,
+                epoch_pairs: (a.epoch_pairs > 0).then_some(a.epoch_pairs),
+                self_pair_share: a.self_pairs,
+                batch: a.batch,
+                lr: a.lr,
+                seed: a.seed,
+                resume: a.resume,
+                max_steps: a.max_steps,
+                max_minutes: a.max_minutes,
+                checkpoint_every: a.checkpoint_every,
+                viz: a.rrd.map_or(VizTarget::None, VizTarget::Save),
+                quiet: a.quiet,
+            };
+            let state = train::train(&cfg)?;
+            println!(
+                "{} epochs and {} steps done in {:.0} s; weights in {}",
+                state.epoch,
+                state.steps,
+                state.wall_s,
+                a.out.join("overlapnet.safetensors").display()
+            );
+            if let Some(r) = state.history.last() {
+                println!(
+                    "last validation: overlap MAE {:.3}, AUC {:.3}, F1max {:.3}, yaw error {:.2}°",
+                    r.val_overlap_mae, r.val_auc, r.val_f1_max, r.val_yaw_err_mean_deg
+                );
+            }
             Ok(())
         }
         Command::Stats(a) => {

@@ -109,6 +109,8 @@ fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
     let args = [
         "eval-loops",
         sample.to_str().unwrap(),
+        "--method",
+        "scancontext",
         "--min-gap",
         "2",
         "--loop-overlap",
@@ -150,10 +152,99 @@ fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
         "eval-loops",
         sample.to_str().unwrap(),
         "--method",
-        "overlapnet",
+        "netvlad",
         "--out",
         "x",
     ]);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not shipped yet"));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown loop detector"));
+}
+
+#[test]
+fn eval_loops_judges_the_shipped_overlapnet_on_real_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("eval");
+    let sample = common::sample_kitti();
+    let args = [
+        "eval-loops",
+        sample.to_str().unwrap(),
+        "--method",
+        "overlapnet",
+        "--min-gap",
+        "2",
+        "--loop-overlap",
+        "0.45",
+        "--rotated-copies",
+        "4",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ];
+    let out = common::cli(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out_dir.join("loops_eval.json")).unwrap()).unwrap();
+    assert_eq!(report["method"], "overlapnet");
+    assert_eq!(report["pairs"], 21);
+    let mae = report["overlap_mae"].as_f64().expect("OverlapNet predicts overlap");
+    assert!(mae < 0.5, "overlap MAE {mae}");
+    let turned = report["yaw_rotated_err_mean_deg"].as_f64().unwrap();
+    assert!(turned < 3.0, "yaw error on turned copies {turned}");
+    assert!(report["head_pairs_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn match_prints_overlap_and_yaw_of_two_scan_files() {
+    let velodyne = common::sample_kitti().join("velodyne");
+    let (a, b) = (velodyne.join("000000.bin"), velodyne.join("000001.bin"));
+    let out = common::cli(&["match", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["method"], "overlapnet");
+    let overlap = v["overlap"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&overlap), "{overlap}");
+    // Consecutive frames of a straight drive: barely turned.
+    assert!(v["yaw_deg"].as_f64().unwrap().abs() < 3.0, "{v}");
+    let sc = common::cli(&[
+        "match",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--method",
+        "scancontext",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&sc.stdout).unwrap();
+    assert!(v["overlap"].is_null());
+    assert!(v["score"].as_f64().unwrap() > 0.5);
+    let missing = common::cli(&["match", a.to_str().unwrap(), "/nonexistent/scan.bin"]);
+    common::assert_input_error(&missing, &["/nonexistent/scan.bin"]);
+}
+
+#[test]
+fn the_loop_search_finds_the_revisits_of_the_simulated_drive() {
+    use overlap_slam::loops::detector::{LoopDetector, LoopMethod};
+    use overlap_slam::loops::search::{LoopSearch, LoopSearchConfig};
+    use overlap_slam::sim::{SimConfig, Simulation};
+    // Scan Context as the judge keeps this fast; the search logic is the same for OverlapNet.
+    let sim = Simulation::new(&SimConfig::default());
+    let config = LoopSearchConfig {
+        accept_overlap: 0.6,
+        ..LoopSearchConfig::default()
+    };
+    let mut search = LoopSearch::new(config, LoopDetector::new(LoopMethod::ScanContext, None).unwrap());
+    let mut found = Vec::new();
+    for i in 0..sim.frames() {
+        let pose = sim.gt_pose(i);
+        let scan = search.is_keyframe(i).then(|| sim.scan(i));
+        if let Some(c) = search.add(i, &pose, scan.as_ref()).unwrap() {
+            assert!(c.query >= c.reference + 100, "{c:?} is too recent");
+            found.push(c);
+        }
+    }
+    assert!(found.len() >= 5, "only {} loops: {found:?}", found.len());
+    let true_loops = found.iter().filter(|c| c.gt_distance_m.unwrap() < 15.0).count();
+    assert!(
+        true_loops * 10 >= found.len() * 8,
+        "{true_loops} of {} within 15 m: {found:?}",
+        found.len()
+    );
 }

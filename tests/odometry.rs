@@ -242,6 +242,7 @@ fn deskew_lowers_the_error_of_a_slowly_spinning_sensor() {
                 deskew,
                 ..Default::default()
             },
+            loops: None,
             quiet: true,
             ..ReplayConfig::default()
         };
@@ -261,6 +262,7 @@ fn replay_sim(
         source: SourceSpec::Simulated(sim),
         frames,
         odometry,
+        loops: None,
         quiet: true,
         ..ReplayConfig::default()
     })

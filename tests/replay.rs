@@ -43,6 +43,12 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
         assert!(metrics["stage_ms"][stage].as_f64().unwrap() > 0.0, "{stage}");
     }
     assert!(metrics["fps"].as_f64().unwrap() > 0.0 && metrics["wall_s"].as_f64().unwrap() > 0.0);
+    // The loop search (on by default) described every 10th frame; 50 frames hold no revisit.
+    assert_eq!(metrics["loops"]["keyframes"], 5);
+    assert_eq!(metrics["loops"]["candidates"].as_array().unwrap().len(), 0);
+    assert_eq!(metrics["loop_search"]["skip_recent_frames"], 100);
+    let loops = fs::read_to_string(out.join("loops.csv")).unwrap();
+    assert_eq!(loops.trim(), "query,reference,overlap,yaw_deg,gt_distance_m");
     if cfg!(target_os = "linux") {
         let rss = metrics["peak_rss_mb"].as_f64().unwrap();
         assert!(rss > 5.0 && rss < 4096.0, "{rss} MB");

@@ -74,7 +74,8 @@ impl Format {
         }
     }
 
-    fn reader(self) -> ScanReader {
+    /// The function that reads one scan file of this format.
+    pub fn reader(self) -> ScanReader {
         match self {
             Format::Kitti => kitti::read_bin,
             Format::Ply => ply::read_ply,

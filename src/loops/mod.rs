@@ -2,7 +2,9 @@
 //! Place descriptors and their search live here; the learned detector (OverlapNet) and the
 //! loop-closure stage of the pipeline build on the same candidate types.
 
+pub mod detector;
 pub mod evaluation;
 pub mod pairs;
 pub mod plot;
 pub mod scan_context;
+pub mod search;

@@ -31,6 +31,16 @@ pub struct PairLabel {
 }
 
 impl PairLabel {
+    /// A scan paired with itself: full overlap, no yaw.
+    pub fn itself(scan: usize) -> Self {
+        Self {
+            query: scan,
+            reference: scan,
+            overlap: 1.0,
+            yaw_deg: 0.0,
+        }
+    }
+
     /// The yaw head's class: the yaw rounded to the degree, in [0, 360).
     pub fn yaw_bin(&self) -> usize {
         yaw_bin(self.yaw_deg)

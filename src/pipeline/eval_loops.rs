@@ -8,10 +8,10 @@ use super::replay::{SourceSpec, progress_bar};
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;
+use crate::loops::detector::LoopDetector;
 use crate::loops::evaluation::{LoopScores, PrPoint, ScoredPair, angle_diff_deg, pr_curve, score};
 use crate::loops::pairs::{label, pairs_apart};
 use crate::loops::plot::pr_plot;
-use crate::loops::scan_context::ScanContext;
 use crate::projection::ProjectionParams;
 use crate::projection::overlap::{relative_yaw_deg, transform_points};
 use crate::scan::{Pose, Scan};
@@ -24,24 +24,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Loop detectors that can be evaluated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LoopMethod {
-    /// Scan Context (Kim & Kim, IROS 2018).
-    ScanContext,
-}
-
-impl std::str::FromStr for LoopMethod {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "scancontext" => Ok(Self::ScanContext),
-            "overlapnet" => Err("overlapnet: the model is not shipped yet; use scancontext".into()),
-            _ => Err(format!("unknown loop detector '{s}' (scancontext)")),
-        }
-    }
-}
+pub use crate::loops::detector::LoopMethod;
 
 /// What to evaluate.
 #[derive(Debug, Clone)]
@@ -56,6 +39,8 @@ pub struct EvalLoopsConfig {
     pub sensor: SensorModel,
     /// The detector.
     pub method: LoopMethod,
+    /// OverlapNet weights (safetensors); `None` uses the shipped model.
+    pub weights: Option<PathBuf>,
     /// Pairs fewer than this many frames apart are not judged (OverlapNet's protocol: 100).
     pub min_gap: usize,
     /// Ground-truth overlap above which a pair is a loop (OverlapNet's protocol: 0.3).
@@ -105,35 +90,43 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
     let start = Instant::now();
     let params = ProjectionParams::from_sensor(&cfg.sensor);
     let (name, scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "eval-loops")?;
-    let yaw_errors = rotated_copy_errors(&scans, cfg.rotated_copies, cfg.seed);
+    let detector = LoopDetector::new(cfg.method, cfg.weights.as_deref())?;
+    let yaw_errors = rotated_copy_errors(&detector, &scans, cfg.rotated_copies, cfg.seed)?;
     let described = Instant::now();
-    let descriptors: Vec<ScanContext> = scans.par_iter().map(|s| ScanContext::new(&s.points)).collect();
+    let descriptors = detector.describe(&scans)?;
     let descriptor_scans_per_s = scans.len() as f64 / described.elapsed().as_secs_f64().max(1e-9);
     let (frames, labels) = label_scans(&name, scans, &params)?;
     let pairs = pairs_apart(&frames, cfg.min_gap);
     let bar = progress_bar(Some(pairs.len()), cfg.quiet, "pairs");
     let compared = Instant::now();
-    let matches: Vec<_> = pairs
-        .par_iter()
-        .map(|&(q, r)| descriptors[q].compare(&descriptors[r]))
-        .collect();
+    let mut verdicts = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(256) {
+        let refs: Vec<_> = chunk.iter().map(|&(q, r)| (&descriptors[q], &descriptors[r])).collect();
+        verdicts.extend(detector.compare(&refs)?);
+        bar.inc(chunk.len() as u64);
+    }
     let head_pairs_per_s = pairs.len() as f64 / compared.elapsed().as_secs_f64().max(1e-9);
-    let scored: Vec<ScoredPair> = pairs
+    let scored: Vec<(ScoredPair, Option<f32>)> = pairs
         .par_iter()
-        .zip(&matches)
-        .map(|(&(q, r), m)| {
+        .zip(&verdicts)
+        .map(|(&(q, r), v)| {
             let truth = label(&labels, (q, r), &params);
-            bar.inc(1);
-            ScoredPair {
+            let pair = ScoredPair {
                 query: q,
-                score: 1.0 - m.distance,
+                score: v.score,
                 overlap: truth.overlap,
                 positive: truth.overlap > cfg.loop_overlap,
-                yaw_deg: m.yaw_deg,
+                yaw_deg: v.yaw_deg,
                 gt_yaw_deg: truth.yaw_deg,
-            }
+            };
+            (pair, v.overlap)
         })
         .collect();
+    let overlap_errors: Vec<f64> = scored
+        .iter()
+        .filter_map(|(p, o)| o.map(|o| (o - p.overlap).abs() as f64))
+        .collect();
+    let scored: Vec<ScoredPair> = scored.into_iter().map(|(p, _)| p).collect();
     bar.finish_and_clear();
     let curve = pr_curve(&scored);
     let report = LoopsEvalReport {
@@ -143,7 +136,7 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         min_gap: cfg.min_gap,
         loop_overlap: cfg.loop_overlap,
         scores: score(&scored),
-        overlap_mae: None,
+        overlap_mae: mean(&overlap_errors),
         yaw_rotated_err_mean_deg: mean(&yaw_errors),
         yaw_rotated_err_median_deg: median(&yaw_errors),
         descriptor_scans_per_s,
@@ -156,25 +149,30 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
 
 /// Yaw errors of the detector on up to `copies` scans, each compared with itself turned by a
 /// seeded random angle.
-fn rotated_copy_errors(scans: &[Scan], copies: usize, seed: u64) -> Vec<f64> {
+fn rotated_copy_errors(detector: &LoopDetector, scans: &[Scan], copies: usize, seed: u64) -> Result<Vec<f64>> {
     let step = scans.len().div_ceil(copies.max(1)).max(1);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let cases: Vec<(&Scan, f64)> = scans
+    let mut originals = Vec::new();
+    let mut turned_copies = Vec::new();
+    let mut truths = Vec::new();
+    for s in scans.iter().step_by(step).take(copies) {
+        let yaw: f64 = rng.random_range(-180.0..180.0);
+        let turned = Pose::new(nalgebra::Vector3::zeros(), nalgebra::Vector3::z() * yaw.to_radians());
+        let mut copy = s.clone();
+        copy.points = transform_points(&turned.inverse(), &s.points);
+        truths.push(relative_yaw_deg(&Pose::identity(), &turned) as f32);
+        originals.push(s.clone());
+        turned_copies.push(copy);
+    }
+    let a = detector.describe(&originals)?;
+    let b = detector.describe(&turned_copies)?;
+    let pairs: Vec<_> = a.iter().zip(&b).collect();
+    let verdicts = detector.compare(&pairs)?;
+    Ok(verdicts
         .iter()
-        .step_by(step)
-        .take(copies)
-        .map(|s| (s, rng.random_range(-180.0..180.0)))
-        .collect();
-    cases
-        .par_iter()
-        .map(|(s, yaw)| {
-            let turned = Pose::new(nalgebra::Vector3::zeros(), nalgebra::Vector3::z() * yaw.to_radians());
-            let copy = transform_points(&turned.inverse(), &s.points);
-            let m = ScanContext::new(&s.points).compare(&ScanContext::new(&copy));
-            let truth = relative_yaw_deg(&Pose::identity(), &turned) as f32;
-            angle_diff_deg(m.yaw_deg, truth) as f64
-        })
-        .collect()
+        .zip(&truths)
+        .map(|(v, &t)| angle_diff_deg(v.yaw_deg, t) as f64)
+        .collect())
 }
 
 fn mean(v: &[f64]) -> Option<f64> {

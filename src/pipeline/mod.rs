@@ -1,11 +1,15 @@
 //! The pipeline: stages composed into runs. `replay` streams a source through odometry,
-//! projection and the viewer, and writes trajectories and metrics; `gt_pairs` labels scan pairs
-//! for the loop detectors and `eval_loops` judges them.
+//! projection, the loop search and the viewer, and writes trajectories and metrics; `gt_pairs`
+//! labels scan pairs for the loop detectors, `train` fits OverlapNet, `eval_loops` judges the
+//! detectors and `match_scans` compares two scan files.
 
 pub mod eval_loops;
 pub mod gt_pairs;
 pub mod inspect;
+pub mod loop_worker;
 pub mod map;
+pub mod match_scans;
 pub mod replay;
+pub mod train;
 
 pub use replay::{ReplayConfig, ReplayReport, SourceSpec, replay};

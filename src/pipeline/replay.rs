@@ -4,8 +4,11 @@
 
 use crate::error::{Error, Result};
 use crate::io::{self, FrameRange, ScanSource, SourceOptions, atomic::write_atomic, poses};
+use crate::loops::detector::{LoopDetector, LoopMethod};
+use crate::loops::search::LoopSearchConfig;
 use crate::metrics;
 use crate::odometry::{OdometryConfig, OdometryKind, estimator};
+use crate::pipeline::loop_worker::{LoopOutcome, LoopWorker};
 use crate::pipeline::map::GlobalMap;
 use crate::projection::{ProjectionParams, project};
 use crate::scan::{Pose, Scan};
@@ -14,6 +17,7 @@ use crate::sim::{SimConfig, SimSource, Simulation};
 use crate::viz::{Viz, VizTarget};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,6 +52,10 @@ pub struct ReplayConfig {
     pub map_out: Option<PathBuf>,
     /// Voxel size of the exported map, metres.
     pub map_voxel_m: f64,
+    /// Loop search with OverlapNet (`None`: off).
+    pub loops: Option<LoopSearchConfig>,
+    /// OverlapNet weights for the loop search; `None`: the shipped model.
+    pub weights: Option<PathBuf>,
     /// Hide the progress bar.
     pub quiet: bool,
 }
@@ -64,6 +72,8 @@ impl Default for ReplayConfig {
             odometry: OdometryConfig::default(),
             map_out: None,
             map_voxel_m: 0.2,
+            loops: Some(LoopSearchConfig::default()),
+            weights: None,
             quiet: false,
         }
     }
@@ -103,6 +113,10 @@ pub struct ReplayReport {
     pub degenerate_frames: usize,
     /// Mean milliseconds per frame spent in each stage.
     pub stage_ms: BTreeMap<String, f64>,
+    /// The loop search's settings (null when off).
+    pub loop_search: Option<LoopSearchConfig>,
+    /// Loops the search found, with keyframes described and time per keyframe (null when off).
+    pub loops: Option<LoopOutcome>,
     /// Estimated poses (LiDAR frame, frame 0 at the origin); not serialised.
     #[serde(skip)]
     pub poses: Vec<Pose>,
@@ -195,8 +209,16 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     let mut stage_total: BTreeMap<String, f64> = BTreeMap::new();
     let (mut est, mut gt, mut stamps) = (Vec::new(), Vec::new(), Vec::new());
     let mut degenerate = 0;
+    let mut frame_numbers = Vec::new();
     let mut memory_samples = BTreeMap::new();
     let mut map = GlobalMap::new(VIZ_MAP_VOXEL_M);
+    let loop_worker = match cfg.loops {
+        Some(c) => Some(LoopWorker::spawn(
+            c,
+            LoopDetector::new(LoopMethod::OverlapNet, cfg.weights.as_deref())?,
+        )),
+        None => None,
+    };
     for (item, source_ms) in rx {
         let scan = item?;
         let frame_start = Instant::now();
@@ -225,11 +247,15 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         if let Some(m) = export.as_mut() {
             m.add(&scan, &step.pose);
         }
+        if let Some(w) = &loop_worker {
+            w.send(&scan, &step.pose);
+        }
         for (stage, ms) in timings {
             *stage_total.entry(stage.to_string()).or_default() += ms;
         }
         frame_ms.push(frame_start.elapsed().as_secs_f64() * 1e3);
         est.push(step.pose);
+        frame_numbers.push(scan.index);
         gt.push(scan.gt_pose);
         stamps.push(scan.timestamp);
         if est.len() % MEMORY_SAMPLE_EVERY == 0 {
@@ -245,6 +271,15 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         .join()
         .map_err(|_| Error::Usage("the source thread panicked".into()))?;
     progress.finish_and_clear();
+    let loops = loop_worker.map(LoopWorker::finish).transpose()?;
+    if let Some(l) = &loops {
+        let at = |frame: usize| frame_numbers.binary_search(&frame).ok().map(|i| &est[i]);
+        for c in &l.candidates {
+            if let (Some(q), Some(r)) = (at(c.query), at(c.reference)) {
+                viz.log_loop(c.query, q, r, c.overlap)?;
+            }
+        }
+    }
     if est.is_empty() {
         return Err(Error::Usage(format!("{name}: no frames to replay")));
     }
@@ -271,6 +306,8 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         odometry: odometry_cfg,
         degenerate_frames: degenerate,
         stage_ms: stage_total.into_iter().map(|(k, v)| (k, v / frames as f64)).collect(),
+        loop_search: cfg.loops,
+        loops,
         poses: est,
         ground_truth,
     };
@@ -289,6 +326,16 @@ fn write_outputs(out: &std::path::Path, report: &ReplayReport, stamps: &[f64]) -
     poses::write_tum(&out.join("poses_tum.txt"), stamps, &report.poses)?;
     if let Some(gt) = &report.ground_truth {
         poses::write_kitti(&out.join("ground_truth_kitti.txt"), gt)?;
+    }
+    if let Some(loops) = &report.loops {
+        write_atomic(&out.join("loops.csv"), |w| {
+            writeln!(w, "query,reference,overlap,yaw_deg,gt_distance_m")?;
+            for c in &loops.candidates {
+                let gt = c.gt_distance_m.map_or(String::new(), |d| format!("{d:.2}"));
+                writeln!(w, "{},{},{:.4},{:.2},{gt}", c.query, c.reference, c.overlap, c.yaw_deg)?;
+            }
+            Ok(())
+        })?;
     }
     let json = serde_json::to_string_pretty(report).expect("report serialises");
     write_atomic(&out.join("metrics.json"), |w| {

@@ -203,6 +203,31 @@ impl Viz {
             .map_err(viz_err)
     }
 
+    /// Logs a loop found at frame `query` as a line between the two estimated positions, and its
+    /// predicted overlap as a scalar.
+    pub fn log_loop(&self, query: usize, at: &Pose, to: &Pose, overlap: f32) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.set_time_sequence("frame", query as i64);
+        let p = |pose: &Pose| {
+            let t = pose.translation.vector;
+            [t.x as f32, t.y as f32, t.z as f32]
+        };
+        rec.log(
+            format!("world/loops/{query}"),
+            &rerun::LineStrips3D::new([[p(at), p(to)]]).with_colors([rerun::Color::from_rgb(255, 60, 200)]),
+        )
+        .map_err(viz_err)?;
+        rec.log("metrics/loop_overlap", &rerun::Scalars::single(overlap as f64))
+            .map_err(viz_err)
+    }
+
+    /// Moves the `step` timeline (training) to `step`.
+    pub fn set_step(&self, step: usize) {
+        if let Some(rec) = &self.rec {
+            rec.set_time_sequence("step", step as i64);
+        }
+    }
+
     /// Logs one scalar under `metrics/NAME` (stage timings, errors).
     pub fn log_scalar(&self, name: &str, value: f64) -> Result<()> {
         let Some(rec) = &self.rec else { return Ok(()) };

@@ -31,6 +31,7 @@ pub fn path_replay(path: PathBuf) -> overlap_slam::pipeline::ReplayConfig {
             path,
             options: Default::default(),
         },
+        loops: None,
         quiet: true,
         ..Default::default()
     }

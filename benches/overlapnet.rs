@@ -1,0 +1,29 @@
+//! OverlapNet speed on this machine's CPU: the legs on one 64 x 900 scan (issue target: at most
+//! 40 ms on 2 cores) and the heads on a batch of pairs (target: at least 50 pairs/s).
+
+use candle_core::{Device, Tensor};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use overlap_slam::overlapnet::OverlapNet;
+use std::hint::black_box;
+
+fn bench(c: &mut Criterion) {
+    let net = OverlapNet::shipped().expect("shipped weights load");
+    let input = Tensor::randn(0f32, 1.0, (1, 64, 900, 4), &Device::Cpu).unwrap();
+    let mut g = c.benchmark_group("overlapnet");
+    g.sample_size(20);
+    g.bench_function("legs_one_scan", |b| b.iter(|| net.legs(black_box(&input)).unwrap()));
+    let batch = 16;
+    let volumes = net
+        .legs(&Tensor::randn(0f32, 1.0, (2, 64, 900, 4), &Device::Cpu).unwrap())
+        .unwrap();
+    let left = volumes.narrow(0, 0, 1).unwrap().repeat((batch, 1, 1)).unwrap();
+    let right = volumes.narrow(0, 1, 1).unwrap().repeat((batch, 1, 1)).unwrap();
+    g.throughput(Throughput::Elements(batch as u64));
+    g.bench_function("heads_16_pairs", |b| {
+        b.iter(|| net.heads(black_box(&left), black_box(&right)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

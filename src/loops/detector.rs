@@ -1,0 +1,158 @@
+//! The loop detectors behind one interface: describe each scan once, then compare pairs of
+//! descriptors. Scan Context is the handcrafted anchor; OverlapNet the learned model.
+
+use crate::error::{Error, Result};
+use crate::loops::scan_context::ScanContext;
+use crate::overlapnet::{Features, OverlapNet};
+use crate::projection::{RangeImage, project};
+use crate::scan::Scan;
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Scans per batch through OverlapNet's legs.
+const LEG_BATCH: usize = 8;
+/// Pairs per batch through OverlapNet's heads.
+const HEAD_BATCH: usize = 16;
+
+/// Which detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoopMethod {
+    /// OverlapNet (Chen et al., RSS 2020) with the shipped or given weights.
+    OverlapNet,
+    /// Scan Context (Kim & Kim, IROS 2018).
+    ScanContext,
+}
+
+impl std::str::FromStr for LoopMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "overlapnet" => Ok(Self::OverlapNet),
+            "scancontext" => Ok(Self::ScanContext),
+            _ => Err(format!("unknown loop detector '{s}' (overlapnet, scancontext)")),
+        }
+    }
+}
+
+/// A ready detector.
+pub enum LoopDetector {
+    /// OverlapNet with its weights.
+    OverlapNet(Box<OverlapNet>),
+    /// Scan Context.
+    ScanContext,
+}
+
+/// One scan's descriptor.
+pub enum Descriptor {
+    /// OverlapNet's feature volume.
+    OverlapNet(Features),
+    /// Scan Context's polar grid.
+    ScanContext(ScanContext),
+}
+
+/// A detector's verdict on a (query, reference) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Higher means more likely the same place (OverlapNet: its overlap; Scan Context: 1 - distance).
+    pub score: f32,
+    /// Predicted overlap, for detectors that predict one.
+    pub overlap: Option<f32>,
+    /// Yaw of the reference relative to the query, degrees.
+    pub yaw_deg: f32,
+}
+
+fn candle(e: candle_core::Error) -> Error {
+    Error::Usage(format!("OverlapNet: {e}"))
+}
+
+impl LoopDetector {
+    /// The detector for `method`; OverlapNet loads `weights` or, without them, the shipped model.
+    pub fn new(method: LoopMethod, weights: Option<&std::path::Path>) -> Result<Self> {
+        Ok(match method {
+            LoopMethod::ScanContext => Self::ScanContext,
+            LoopMethod::OverlapNet => Self::OverlapNet(Box::new(match weights {
+                Some(path) => OverlapNet::load(path)?,
+                None => OverlapNet::shipped()?,
+            })),
+        })
+    }
+
+    /// The method.
+    pub fn method(&self) -> LoopMethod {
+        match self {
+            Self::OverlapNet(_) => LoopMethod::OverlapNet,
+            Self::ScanContext => LoopMethod::ScanContext,
+        }
+    }
+
+    /// Descriptors of `scans`, in order.
+    pub fn describe(&self, scans: &[Scan]) -> Result<Vec<Descriptor>> {
+        match self {
+            Self::ScanContext => Ok(scans
+                .par_iter()
+                .map(|s| Descriptor::ScanContext(ScanContext::new(&s.points)))
+                .collect()),
+            Self::OverlapNet(net) => {
+                let params = net.config.projection();
+                let mut out = Vec::with_capacity(scans.len());
+                for chunk in scans.chunks(LEG_BATCH) {
+                    let images: Vec<RangeImage> = chunk
+                        .par_iter()
+                        .map(|s| project(&s.points, &s.intensity, &params))
+                        .collect();
+                    let refs: Vec<&RangeImage> = images.iter().collect();
+                    out.extend(
+                        net.describe(&refs, LEG_BATCH)
+                            .map_err(candle)?
+                            .into_iter()
+                            .map(Descriptor::OverlapNet),
+                    );
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Verdicts on (query, reference) pairs of descriptors.
+    pub fn compare(&self, pairs: &[(&Descriptor, &Descriptor)]) -> Result<Vec<Verdict>> {
+        match self {
+            Self::ScanContext => pairs
+                .par_iter()
+                .map(|pair| match pair {
+                    (Descriptor::ScanContext(a), Descriptor::ScanContext(b)) => {
+                        let m = a.compare(b);
+                        Ok(Verdict {
+                            score: 1.0 - m.distance,
+                            overlap: None,
+                            yaw_deg: m.yaw_deg,
+                        })
+                    }
+                    _ => Err(mixed()),
+                })
+                .collect(),
+            Self::OverlapNet(net) => {
+                let features: Vec<(&Features, &Features)> = pairs
+                    .iter()
+                    .map(|pair| match pair {
+                        (Descriptor::OverlapNet(a), Descriptor::OverlapNet(b)) => Ok((a, b)),
+                        _ => Err(mixed()),
+                    })
+                    .collect::<Result<_>>()?;
+                let matches = net.compare(&features, HEAD_BATCH).map_err(candle)?;
+                Ok(matches
+                    .into_iter()
+                    .map(|m| Verdict {
+                        score: m.overlap,
+                        overlap: Some(m.overlap),
+                        yaw_deg: m.yaw_deg,
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+fn mixed() -> Error {
+    Error::Usage("descriptors of different loop detectors cannot be compared".into())
+}

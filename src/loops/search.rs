@@ -1,0 +1,154 @@
+//! Loop search over keyframes while a sequence streams in: every few frames the scan becomes a
+//! keyframe, Scan Context's ring keys pick the nearest older keyframes, and OverlapNet's heads
+//! judge them; the best above the overlap threshold is reported as a loop candidate. This is the
+//! OverlapNet demo's protocol (DESIGN.md §5): skip the last 100 frames and anything under 50 m of
+//! travel, accept overlap above 0.3, take the best.
+
+use crate::error::Result;
+use crate::loops::detector::{Descriptor, LoopDetector};
+use crate::loops::scan_context::{RINGS, ScanContext};
+use crate::scan::{Pose, Scan};
+use serde::Serialize;
+
+/// Loop search settings; every default in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LoopSearchConfig {
+    /// Every this many frames becomes a keyframe.
+    pub keyframe_every: usize,
+    /// Keyframes this recent (frames) are never candidates (OverlapNet demo: 100).
+    pub skip_recent_frames: usize,
+    /// Nor those reached with less travel than this since (OverlapNet demo: 50 m).
+    pub min_travel_m: f64,
+    /// Ring-key neighbours judged by the network per keyframe.
+    pub candidates: usize,
+    /// Predicted overlap above which the best candidate is a loop (OverlapNet demo: 0.3).
+    pub accept_overlap: f32,
+}
+
+impl Default for LoopSearchConfig {
+    fn default() -> Self {
+        Self {
+            keyframe_every: 10,
+            skip_recent_frames: 100,
+            min_travel_m: 50.0,
+            candidates: 5,
+            accept_overlap: 0.3,
+        }
+    }
+}
+
+/// A loop the search found.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LoopCandidate {
+    /// Frame of the query keyframe.
+    pub query: usize,
+    /// Frame of the matched older keyframe.
+    pub reference: usize,
+    /// Predicted overlap.
+    pub overlap: f32,
+    /// Predicted yaw of the reference relative to the query, degrees.
+    pub yaw_deg: f32,
+    /// Distance between the two keyframes' ground-truth positions, metres, when known.
+    pub gt_distance_m: Option<f64>,
+}
+
+struct Keyframe {
+    frame: usize,
+    travel_m: f64,
+    ring_key: [f32; RINGS],
+    descriptor: Descriptor,
+    gt_position: Option<nalgebra::Vector3<f64>>,
+}
+
+/// The search's state: the keyframes so far.
+pub struct LoopSearch {
+    config: LoopSearchConfig,
+    detector: LoopDetector,
+    keyframes: Vec<Keyframe>,
+    travel_m: f64,
+    last_position: Option<nalgebra::Vector3<f64>>,
+}
+
+impl LoopSearch {
+    /// A search judging candidates with `detector`.
+    pub fn new(config: LoopSearchConfig, detector: LoopDetector) -> Self {
+        Self {
+            config,
+            detector,
+            keyframes: Vec::new(),
+            travel_m: 0.0,
+            last_position: None,
+        }
+    }
+
+    /// True when `frame` becomes a keyframe (its scan must then be passed to [`LoopSearch::add`]).
+    pub fn is_keyframe(&self, frame: usize) -> bool {
+        frame.is_multiple_of(self.config.keyframe_every.max(1))
+    }
+
+    /// Feeds one frame's estimated pose, and its scan when it is a keyframe; returns the loop
+    /// found when the keyframe closes one.
+    pub fn add(&mut self, frame: usize, pose: &Pose, scan: Option<&Scan>) -> Result<Option<LoopCandidate>> {
+        let position = pose.translation.vector;
+        if let Some(last) = self.last_position {
+            self.travel_m += (position - last).norm();
+        }
+        self.last_position = Some(position);
+        let Some(scan) = scan.filter(|_| self.is_keyframe(frame)) else {
+            return Ok(None);
+        };
+        let ring_key = ScanContext::new(&scan.points).ring_key;
+        let descriptor = self
+            .detector
+            .describe(std::slice::from_ref(scan))?
+            .pop()
+            .expect("one descriptor per scan");
+        let keyframe = Keyframe {
+            frame,
+            travel_m: self.travel_m,
+            ring_key,
+            descriptor,
+            gt_position: scan.gt_pose.map(|p| p.translation.vector),
+        };
+        let found = self.judge(&keyframe)?;
+        self.keyframes.push(keyframe);
+        Ok(found)
+    }
+
+    /// The nearest eligible older keyframes by ring key, judged by the detector; the best if it passes.
+    fn judge(&self, query: &Keyframe) -> Result<Option<LoopCandidate>> {
+        let c = &self.config;
+        let mut eligible: Vec<(f32, &Keyframe)> = self
+            .keyframes
+            .iter()
+            .filter(|k| k.frame + c.skip_recent_frames <= query.frame && query.travel_m - k.travel_m >= c.min_travel_m)
+            .map(|k| (key_distance(&k.ring_key, &query.ring_key), k))
+            .collect();
+        if eligible.is_empty() {
+            return Ok(None);
+        }
+        eligible.sort_by(|a, b| a.0.total_cmp(&b.0));
+        eligible.truncate(c.candidates.max(1));
+        let pairs: Vec<(&Descriptor, &Descriptor)> = eligible
+            .iter()
+            .map(|(_, k)| (&query.descriptor, &k.descriptor))
+            .collect();
+        let verdicts = self.detector.compare(&pairs)?;
+        let best = verdicts
+            .iter()
+            .zip(&eligible)
+            .max_by(|a, b| a.0.score.total_cmp(&b.0.score))
+            .filter(|(v, _)| v.score > c.accept_overlap);
+        Ok(best.map(|(v, (_, k))| LoopCandidate {
+            query: query.frame,
+            reference: k.frame,
+            overlap: v.overlap.unwrap_or(v.score),
+            yaw_deg: v.yaw_deg,
+            gt_distance_m: query.gt_position.zip(k.gt_position).map(|(a, b)| (a - b).norm()),
+        }))
+    }
+}
+
+fn key_distance(a: &[f32; RINGS], b: &[f32; RINGS]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}

@@ -1,0 +1,312 @@
+//! `train`: fits OverlapNet on simulated drives, in epochs over balanced pairs with yaw
+//! augmentation, validating on held-out worlds after each epoch. Weights, optimiser moments and
+//! progress are checkpointed so a stopped training resumes (`--resume`) where it stopped.
+
+use super::replay::progress_bar;
+use crate::error::{Error, Result};
+use crate::io::atomic::write_bytes_atomic;
+use crate::loops::pairs::Balance;
+use crate::loops::pairs::PairLabel;
+use crate::overlapnet::data::{DataConfig, PairSet, simulated_pairs};
+use crate::overlapnet::model::{ModelConfig, OverlapNet, save};
+use crate::overlapnet::train::{Adam, Sample, Validation, train_step, validate};
+use crate::sim::Scene;
+use crate::viz::{Viz, VizTarget};
+use candle_core::Device;
+use candle_nn::VarMap;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How to train.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Checkpoint folder.
+    pub out: PathBuf,
+    /// Input description of the model.
+    pub model: ModelConfig,
+    /// Simulated worlds trained on.
+    pub seeds: Vec<u64>,
+    /// Simulated worlds validated on (never trained on).
+    pub val_seeds: Vec<u64>,
+    /// Scene of the simulated drives.
+    pub scene: Scene,
+    /// Keep every `every`-th frame of a training drive.
+    pub every: usize,
+    /// Keep every `val_every`-th frame of a validation drive.
+    pub val_every: usize,
+    /// Validation pairs kept per 0.1-wide overlap bin.
+    pub val_per_bin: usize,
+    /// Epochs to train.
+    pub epochs: usize,
+    /// Pairs per epoch, drawn afresh each epoch from the balanced set (validation follows each
+    /// epoch); `None`: the whole set.
+    pub epoch_pairs: Option<usize>,
+    /// Share of each batch given to a scan paired with itself turned at random (overlap 1, known
+    /// yaw): the balanced set holds few pairs above the yaw loss's 0.7 overlap.
+    pub self_pair_share: f64,
+    /// Pairs per step.
+    pub batch: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Seed of shuffling, sampling and augmentation.
+    pub seed: u64,
+    /// Continue from the checkpoint in `out`.
+    pub resume: bool,
+    /// Stop (with a checkpoint) after this many steps in this run.
+    pub max_steps: Option<usize>,
+    /// Stop (with a checkpoint) after this many minutes in this run.
+    pub max_minutes: Option<f64>,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+    /// Scalars (losses, validation) to this rerun recording.
+    pub viz: VizTarget,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// Progress saved with every checkpoint (`state.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs finished.
+    pub epoch: usize,
+    /// Steps done in the current epoch.
+    pub step_in_epoch: usize,
+    /// Steps done in all.
+    pub steps: usize,
+    /// Seconds spent training, over all runs.
+    pub wall_s: f64,
+    /// Validation after each finished epoch.
+    pub history: Vec<EpochRecord>,
+}
+
+/// One finished epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's steps in the run that finished it.
+    pub train_loss: f64,
+    /// Validation overlap MAE.
+    pub val_overlap_mae: f64,
+    /// Validation AUC.
+    pub val_auc: f64,
+    /// Validation F1max.
+    pub val_f1_max: f64,
+    /// Validation mean yaw error, degrees.
+    pub val_yaw_err_mean_deg: f64,
+    /// Training seconds so far.
+    pub wall_s: f64,
+}
+
+const WEIGHTS: &str = "overlapnet.safetensors";
+const OPTIMISER: &str = "adam.safetensors";
+const STATE: &str = "state.json";
+
+fn candle_err(what: &Path, e: candle_core::Error) -> Error {
+    Error::input(what, e.to_string())
+}
+
+fn checkpoint(cfg: &TrainConfig, varmap: &VarMap, opt: &Adam, state: &TrainState) -> Result<()> {
+    save(varmap, &cfg.model, &cfg.out.join(WEIGHTS))?;
+    let tmp = cfg.out.join("adam.safetensors.tmp");
+    opt.save(&tmp).map_err(|e| candle_err(&tmp, e))?;
+    std::fs::rename(&tmp, cfg.out.join(OPTIMISER)).map_err(|e| Error::io(cfg.out.join(OPTIMISER), e))?;
+    let json = serde_json::to_vec_pretty(state).expect("state serialises");
+    write_bytes_atomic(&cfg.out.join(STATE), &json)
+}
+
+fn build_sets(cfg: &TrainConfig) -> (PairSet, PairSet) {
+    let note = |seed: u64| log::info!("simulated world {seed} labelled");
+    let train = DataConfig {
+        seeds: cfg.seeds.clone(),
+        scene: cfg.scene,
+        every: cfg.every,
+        balance: Balance::OverlapNet,
+        sample_seed: cfg.seed,
+    };
+    let val = DataConfig {
+        seeds: cfg.val_seeds.clone(),
+        every: cfg.val_every,
+        balance: Balance::PerBin(cfg.val_per_bin),
+        ..train.clone()
+    };
+    (
+        simulated_pairs(&train, &cfg.model, &note),
+        simulated_pairs(&val, &cfg.model, &note),
+    )
+}
+
+/// Trains (or resumes) and returns the final state; the weights are in `out/overlapnet.safetensors`.
+pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
+    if cfg.batch == 0 || !(0.0..1.0).contains(&cfg.self_pair_share) {
+        return Err(Error::Usage(
+            "batch must be at least 1 and the self-pair share in [0, 1)".into(),
+        ));
+    }
+    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
+    let state_path = cfg.out.join(STATE);
+    if state_path.exists() && !cfg.resume {
+        return Err(Error::Usage(format!(
+            "{}: holds a training checkpoint; pass --resume to continue it or choose another --out",
+            cfg.out.display()
+        )));
+    }
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let net = OverlapNet::trainable(&varmap, cfg.model, &device).map_err(|e| candle_err(&cfg.out, e))?;
+    let mut opt = Adam::new(&varmap, cfg.lr).map_err(|e| candle_err(&cfg.out, e))?;
+    let mut state = TrainState::default();
+    if cfg.resume && state_path.exists() {
+        let weights = cfg.out.join(WEIGHTS);
+        let mut vm = varmap.clone();
+        vm.load(&weights).map_err(|e| candle_err(&weights, e))?;
+        opt.load(&cfg.out.join(OPTIMISER))
+            .map_err(|e| candle_err(&cfg.out.join(OPTIMISER), e))?;
+        let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
+        state = serde_json::from_str(&text).map_err(|e| Error::input(&state_path, e.to_string()))?;
+        log::info!("resuming after epoch {} step {}", state.epoch, state.step_in_epoch);
+    }
+    let (train_set, val_set) = build_sets(cfg);
+    log::info!(
+        "training pairs {} over {} scans (per overlap bin {:?}); validation pairs {}",
+        train_set.pairs.len(),
+        train_set.images.len(),
+        train_set.histogram(),
+        val_set.pairs.len()
+    );
+    if train_set.pairs.is_empty() || val_set.pairs.is_empty() {
+        return Err(Error::Usage(
+            "no training or validation pairs: use more frames or seeds".into(),
+        ));
+    }
+    let mut val_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
+    // Validation turns stay within the yaw head's +-144 degrees (a quarter of the image each way
+    // is +-90), so that the yaw error measures the head, not its range.
+    let quarter = (cfg.model.cols / 4) as i64;
+    let val_samples: Vec<Sample> = val_set
+        .pairs
+        .iter()
+        .map(|&pair| Sample {
+            pair,
+            shift: 2 * (val_rng.random_range(-quarter..quarter) / 2),
+        })
+        .collect();
+    let viz = Viz::open(&cfg.viz)?;
+    let real_per_step = cfg.batch - ((cfg.batch as f64 * cfg.self_pair_share).round() as usize).min(cfg.batch - 1);
+    let epoch_pairs = cfg
+        .epoch_pairs
+        .unwrap_or(train_set.pairs.len())
+        .min(train_set.pairs.len());
+    let steps_per_epoch = epoch_pairs.div_ceil(real_per_step);
+    let self_pairs = cfg.batch - real_per_step;
+    let run_start = Instant::now();
+    let wall_before = state.wall_s;
+    let mut steps_this_run = 0;
+    while state.epoch < cfg.epochs {
+        let mut order: Vec<usize> = (0..train_set.pairs.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            cfg.seed.wrapping_add(state.epoch as u64),
+        ));
+        order.truncate(epoch_pairs);
+        let bar = progress_bar(Some(steps_per_epoch), cfg.quiet, "steps");
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "epoch {}/{} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} steps, {{msg}} (eta {{eta}})",
+                state.epoch + 1,
+                cfg.epochs
+            ))
+            .expect("valid template"),
+        );
+        bar.set_position(state.step_in_epoch as u64);
+        let mut loss_sum = 0.0;
+        let mut loss_steps = 0;
+        while state.step_in_epoch < steps_per_epoch {
+            let out_of_time = cfg
+                .max_minutes
+                .is_some_and(|m| run_start.elapsed().as_secs_f64() > m * 60.0);
+            if cfg.max_steps.is_some_and(|m| steps_this_run >= m) || out_of_time {
+                bar.finish_and_clear();
+                state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
+                checkpoint(cfg, &varmap, &opt, &state)?;
+                viz.finish()?;
+                return Ok(state);
+            }
+            let step = state.step_in_epoch;
+            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ ((state.epoch as u64) << 32 | step as u64));
+            let real = cfg.batch - self_pairs;
+            let mut batch: Vec<Sample> = order[step * real..((step + 1) * real).min(order.len())]
+                .iter()
+                .map(|&i| Sample::augmented(train_set.pairs[i], cfg.model.cols, &mut rng))
+                .collect();
+            for _ in 0..self_pairs {
+                let scan = rng.random_range(0..train_set.images.len());
+                batch.push(Sample::augmented(PairLabel::itself(scan), cfg.model.cols, &mut rng));
+            }
+            let loss = train_step(&net, &mut opt, &train_set, &batch).map_err(|e| candle_err(&cfg.out, e))?;
+            if !loss.total.is_finite() {
+                return Err(Error::Usage(format!(
+                    "training diverged at step {} (loss {})",
+                    state.steps, loss.total
+                )));
+            }
+            state.step_in_epoch += 1;
+            state.steps += 1;
+            steps_this_run += 1;
+            loss_sum += loss.total as f64;
+            loss_steps += 1;
+            bar.set_message(format!("loss {:.3}", loss_sum / loss_steps as f64));
+            bar.inc(1);
+            viz.set_step(state.steps);
+            viz.log_scalar("train/loss", loss.total as f64)?;
+            viz.log_scalar("train/overlap_loss", loss.overlap as f64)?;
+            viz.log_scalar("train/yaw_loss", loss.yaw as f64)?;
+            if state.steps % cfg.checkpoint_every.max(1) == 0 {
+                state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
+                checkpoint(cfg, &varmap, &opt, &state)?;
+            }
+        }
+        bar.finish_and_clear();
+        let v = validate(&net, &val_set, &val_samples, cfg.batch).map_err(|e| candle_err(&cfg.out, e))?;
+        state.epoch += 1;
+        state.step_in_epoch = 0;
+        state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
+        let record = epoch_record(state.epoch, loss_sum / loss_steps.max(1) as f64, &v, state.wall_s);
+        log_epoch(&viz, &record)?;
+        state.history.push(record);
+        checkpoint(cfg, &varmap, &opt, &state)?;
+    }
+    viz.finish()?;
+    Ok(state)
+}
+
+fn epoch_record(epoch: usize, train_loss: f64, v: &Validation, wall_s: f64) -> EpochRecord {
+    EpochRecord {
+        epoch,
+        train_loss,
+        val_overlap_mae: v.overlap_mae,
+        val_auc: v.scores.auc,
+        val_f1_max: v.scores.f1_max,
+        val_yaw_err_mean_deg: v.yaw_err_mean_deg,
+        wall_s,
+    }
+}
+
+fn log_epoch(viz: &Viz, r: &EpochRecord) -> Result<()> {
+    log::info!(
+        "epoch {}: train loss {:.4}; validation overlap MAE {:.3}, AUC {:.3}, F1max {:.3}, yaw error {:.2} deg",
+        r.epoch,
+        r.train_loss,
+        r.val_overlap_mae,
+        r.val_auc,
+        r.val_f1_max,
+        r.val_yaw_err_mean_deg
+    );
+    viz.log_scalar("val/overlap_mae", r.val_overlap_mae)?;
+    viz.log_scalar("val/auc", r.val_auc)?;
+    viz.log_scalar("val/f1_max", r.val_f1_max)?;
+    viz.log_scalar("val/yaw_err_mean_deg", r.val_yaw_err_mean_deg)
+}
