@@ -137,6 +137,12 @@ pub fn recall_at_1(pairs: &[ScoredPair]) -> f64 {
     with_loop.iter().filter(|e| e.1).count() as f64 / with_loop.len() as f64
 }
 
+/// An angle in degrees brought into (-180, 180].
+pub fn wrap_deg(deg: f32) -> f32 {
+    let w = deg.rem_euclid(360.0);
+    if w > 180.0 { w - 360.0 } else { w }
+}
+
 /// Absolute difference of two angles in degrees, in [0, 180].
 pub fn angle_diff_deg(a: f32, b: f32) -> f32 {
     let d = (a - b).rem_euclid(360.0);

@@ -2,6 +2,7 @@
 //! OverlapNet was measured against. A scan becomes a polar grid of maximum heights; two grids are
 //! compared column by column under every rotation, so the best shift also gives the relative yaw.
 
+use crate::loops::evaluation::wrap_deg;
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 use std::num::NonZeroUsize;
 
@@ -129,11 +130,6 @@ fn fast_atan2(y: f32, x: f32) -> f32 {
         a = PI - a;
     }
     if y < 0.0 { -a } else { a }
-}
-
-fn wrap_deg(deg: f32) -> f32 {
-    let w = deg.rem_euclid(360.0);
-    if w > 180.0 { w - 360.0 } else { w }
 }
 
 /// A database of descriptors searched by ring key, then compared in full.

@@ -3,7 +3,7 @@
 //! axes, and OverlapNet needs (2, 1); the matrix form also keeps most of the backward pass in gemm.
 
 use super::ops::im2col;
-use candle_core::{D, Result, Tensor};
+use candle_core::{Result, Tensor};
 
 /// Output length of a valid convolution along one axis.
 pub fn valid_len(input: usize, kernel: usize, stride: usize) -> usize {
@@ -30,17 +30,6 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, stride: (usize, usize)
         .matmul(&kernel)?
         .broadcast_add(bias)?
         .reshape((b, ho, wo, cout))
-}
-
-/// `x` (.., C) times `weight` (C, O) plus `bias` (O) over the last axis.
-pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let c = dims[dims.len() - 1];
-    let rows = x.elem_count() / c;
-    let mut out = dims;
-    let last = out.len() - 1;
-    out[last] = weight.dim(D::Minus1)?;
-    x.reshape((rows, c))?.matmul(weight)?.broadcast_add(bias)?.reshape(out)
 }
 
 #[cfg(test)]

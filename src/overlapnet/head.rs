@@ -5,7 +5,7 @@
 use super::conv::conv2d;
 use super::legs::FEATURES;
 use super::ops::abs_diff_pairs;
-use candle_core::{D, IndexOp, Result, Tensor};
+use candle_core::{D, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 /// Columns of a feature volume: one per yaw class.
@@ -140,9 +140,4 @@ pub fn peak_shift(logits: &[f32]) -> f32 {
 pub fn shift_class(k: i64) -> Option<usize> {
     let class = (COLUMNS / 2) as i64 - k;
     (0..COLUMNS as i64).contains(&class).then_some(class as usize)
-}
-
-/// First row of a (B, 360) tensor as a vector, for tests and single pairs.
-pub fn row(t: &Tensor, i: usize) -> Result<Vec<f32>> {
-    t.i(i)?.to_vec1::<f32>()
 }

@@ -5,6 +5,7 @@ use super::head::{OverlapHead, peak_shift, yaw_logits};
 use super::input::{Channels, encode, roll_columns};
 use super::legs::{LAYERS, Legs};
 use crate::error::{Error, Result};
+use crate::loops::evaluation::wrap_deg;
 use crate::projection::{ProjectionParams, RangeImage};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -163,16 +164,6 @@ impl OverlapNet {
         Ok((self.head.forward(left, right)?, yaw_logits(left, right)?))
     }
 
-    /// Encodes projected scans as the network's input batch.
-    pub fn input_batch(&self, images: &[&RangeImage]) -> candle_core::Result<Tensor> {
-        let c = &self.config;
-        let data: Vec<f32> = images
-            .iter()
-            .flat_map(|img| encode(img, c.channels, c.max_range))
-            .collect();
-        Tensor::from_vec(data, (images.len(), c.rows, c.cols, c.channels.count()), &self.device)
-    }
-
     /// Feature volumes of projected scans, `batch` at a time.
     pub fn describe(&self, images: &[&RangeImage], batch: usize) -> candle_core::Result<Vec<Features>> {
         let c = &self.config;
@@ -237,8 +228,7 @@ fn yaw_from_logits(direct: &[f32], turned: &[f32], degrees_per_column: f32) -> f
     } else {
         peak_shift(direct) * degrees_per_column
     };
-    let wrapped = (yaw + 180.0).rem_euclid(360.0) - 180.0;
-    if wrapped <= -180.0 { wrapped + 360.0 } else { wrapped }
+    wrap_deg(yaw)
 }
 
 /// Saves the variables of `varmap` to `path` (safetensors) and the input description beside it

@@ -6,7 +6,7 @@ use super::head::{peak_shift, shift_class};
 use super::input::roll_columns;
 use super::loss::{YAW_MIN_OVERLAP, losses};
 use super::model::{ModelConfig, OverlapNet};
-use crate::loops::evaluation::{LoopScores, ScoredPair, score};
+use crate::loops::evaluation::{LoopScores, ScoredPair, score, wrap_deg};
 use crate::loops::pairs::PairLabel;
 use candle_core::{Result, Tensor, Var};
 use candle_nn::VarMap;
@@ -112,8 +112,7 @@ impl Sample {
     /// Yaw label after the roll, degrees in (-180, 180].
     pub fn yaw_deg(&self, cols: usize) -> f32 {
         let yaw = self.pair.yaw_deg + self.shift as f32 * 360.0 / cols as f32;
-        let wrapped = (yaw + 180.0).rem_euclid(360.0) - 180.0;
-        if wrapped <= -180.0 { wrapped + 360.0 } else { wrapped }
+        wrap_deg(yaw)
     }
 }
 

@@ -196,13 +196,14 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
         })
         .collect();
     let viz = Viz::open(&cfg.viz)?;
-    let real_per_step = cfg.batch - ((cfg.batch as f64 * cfg.self_pair_share).round() as usize).min(cfg.batch - 1);
+    // Each step: `self_pairs` scans paired with themselves, the rest from the balanced set.
+    let self_pairs = ((cfg.batch as f64 * cfg.self_pair_share).round() as usize).min(cfg.batch - 1);
+    let real_per_step = cfg.batch - self_pairs;
     let epoch_pairs = cfg
         .epoch_pairs
         .unwrap_or(train_set.pairs.len())
         .min(train_set.pairs.len());
     let steps_per_epoch = epoch_pairs.div_ceil(real_per_step);
-    let self_pairs = cfg.batch - real_per_step;
     let run_start = Instant::now();
     let wall_before = state.wall_s;
     let mut steps_this_run = 0;
@@ -237,8 +238,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             }
             let step = state.step_in_epoch;
             let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ ((state.epoch as u64) << 32 | step as u64));
-            let real = cfg.batch - self_pairs;
-            let mut batch: Vec<Sample> = order[step * real..((step + 1) * real).min(order.len())]
+            let mut batch: Vec<Sample> = order[step * real_per_step..((step + 1) * real_per_step).min(order.len())]
                 .iter()
                 .map(|&i| Sample::augmented(train_set.pairs[i], cfg.model.cols, &mut rng))
                 .collect();
