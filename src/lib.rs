@@ -8,6 +8,7 @@
 //! [`scan`].
 
 pub mod error;
+pub mod graph;
 pub mod io;
 pub mod loops;
 pub mod metrics;

@@ -2,10 +2,10 @@
 
 use clap::{Args, Parser, Subcommand};
 use overlap_slam::io::{Format, FrameRange, SourceOptions};
-use overlap_slam::loops::search::LoopSearchConfig;
 use overlap_slam::metrics::evaluate_files;
 use overlap_slam::odometry::{OdometryConfig, OdometryKind};
 use overlap_slam::overlapnet::ModelConfig;
+use overlap_slam::pipeline::loop_worker::ClosureConfig;
 use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
 use overlap_slam::pipeline::{eval_loops, gt_pairs, inspect, match_scans, train};
 use overlap_slam::projection::ProjectionParams;
@@ -104,9 +104,12 @@ struct ReplayArgs {
     /// Override one odometry setting, e.g. `--set voxel_size_m=0.8` (repeatable; after the file).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Turn the OverlapNet loop search off.
+    /// Odometry only: no loop search, verification or pose graph.
     #[arg(long)]
     no_loops: bool,
+    /// Loop detector judging candidates and seeding ICP verification with its yaw: overlapnet or scancontext.
+    #[arg(long, default_value = "scancontext")]
+    loop_detector: eval_loops::LoopMethod,
     /// OverlapNet weights for the loop search (.safetensors with its .json beside it); default: shipped.
     #[arg(long)]
     weights: Option<PathBuf>,
@@ -384,9 +387,13 @@ fn run(cli: Cli) -> Result<()> {
                 odometry,
                 map_out: a.map_out,
                 map_voxel_m: a.map_voxel,
-                loops: (!a.no_loops).then(LoopSearchConfig::default),
+                loops: (!a.no_loops).then(|| ClosureConfig {
+                    detector: a.loop_detector,
+                    ..ClosureConfig::default()
+                }),
                 weights: a.weights,
                 quiet: a.quiet,
+                stop: Some(stop_on_ctrl_c()),
             };
             let report = replay(&cfg)?;
             if !a.quiet {
@@ -395,7 +402,15 @@ fn run(cli: Cli) -> Result<()> {
                     .ate_rmse_m
                     .map_or("n/a (no ground truth)".to_string(), |v| format!("{v:.3} m"));
                 let loops = report.loops.as_ref().map_or(String::new(), |l| {
-                    format!(", {} loops found over {} keyframes", l.candidates.len(), l.keyframes)
+                    let odom = report
+                        .ate_rmse_odom_m
+                        .map_or(String::new(), |v| format!(" (odometry {v:.3} m)"));
+                    format!(
+                        "{odom}, {} loops accepted of {} candidates over {} keyframes",
+                        l.loops_accepted,
+                        l.candidates.len(),
+                        l.keyframes
+                    )
                 });
                 println!(
                     "{}: {} frames in {:.1} s ({:.1} frames/s), ATE {ate}{loops}",
@@ -563,4 +578,13 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
     }
+}
+
+/// A flag raised by Ctrl-C, so that a run stops after its current frame with its outputs written.
+fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let raised = flag.clone();
+    // Without a handler (one is installed already) Ctrl-C simply ends the process as before.
+    let _ = ctrlc::set_handler(move || raised.store(true, std::sync::atomic::Ordering::Relaxed));
+    flag
 }

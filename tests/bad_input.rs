@@ -35,10 +35,14 @@ fn corrupt_bin_size() {
     let out = tmp.path().join("out");
     let res = cli(&["replay", s(&dir), "--quiet", "--out", s(&out)]);
     assert_input_error(&res, &["000001.bin", "size 17 bytes is not a multiple of 16"]);
-    // The run stopped at frame 1: no trajectory or metrics were left behind.
-    let leftovers: Vec<_> = fs::read_dir(&out)
-        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
-        .unwrap_or_default();
+    // The run stopped at frame 1 with the outputs of frame 0 written (and no temporary files).
+    let poses = fs::read_to_string(out.join("poses_kitti.txt")).unwrap();
+    assert_eq!(poses.lines().count(), 1);
+    let leftovers: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -227,7 +227,7 @@ fn the_loop_search_finds_the_revisits_of_the_simulated_drive() {
     // Scan Context as the judge keeps this fast; the search logic is the same for OverlapNet.
     let sim = Simulation::new(&SimConfig::default());
     let config = LoopSearchConfig {
-        accept_overlap: 0.6,
+        accept_scan_context_distance: 0.4,
         ..LoopSearchConfig::default()
     };
     let mut search = LoopSearch::new(config, LoopDetector::new(LoopMethod::ScanContext, None).unwrap());

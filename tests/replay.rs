@@ -43,12 +43,21 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
         assert!(metrics["stage_ms"][stage].as_f64().unwrap() > 0.0, "{stage}");
     }
     assert!(metrics["fps"].as_f64().unwrap() > 0.0 && metrics["wall_s"].as_f64().unwrap() > 0.0);
-    // The loop search (on by default) described every 10th frame; 50 frames hold no revisit.
+    // Loop closure (on by default) described every 10th frame; 50 frames hold no revisit, so
+    // the optimised trajectory is the odometry's.
     assert_eq!(metrics["loops"]["keyframes"], 5);
     assert_eq!(metrics["loops"]["candidates"].as_array().unwrap().len(), 0);
-    assert_eq!(metrics["loop_search"]["skip_recent_frames"], 100);
+    assert_eq!(metrics["loops"]["loops_accepted"], 0);
+    assert_eq!(metrics["loops"]["loops_false_positive"], 0);
+    assert_eq!(metrics["loop_closure"]["search"]["skip_recent_frames"], 100);
+    assert!((metrics["ate_rmse_odom_m"].as_f64().unwrap() - ate).abs() < 1e-6);
     let loops = fs::read_to_string(out.join("loops.csv")).unwrap();
-    assert_eq!(loops.trim(), "query,reference,overlap,yaw_deg,gt_distance_m");
+    assert_eq!(
+        loops.trim(),
+        "query,match,overlap,yaw_deg,icp_fitness,inlier_ratio,verified,accepted,gt_distance_m"
+    );
+    let odometry = fs::read_to_string(out.join("poses_odom_kitti.txt")).unwrap();
+    assert_eq!(odometry.lines().count(), 50);
     if cfg!(target_os = "linux") {
         let rss = metrics["peak_rss_mb"].as_f64().unwrap();
         assert!(rss > 5.0 && rss < 4096.0, "{rss} MB");

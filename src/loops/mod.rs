@@ -8,3 +8,4 @@ pub mod pairs;
 pub mod plot;
 pub mod scan_context;
 pub mod search;
+pub mod verify;

@@ -5,7 +5,7 @@
 //! travel, accept overlap above 0.3, take the best.
 
 use crate::error::Result;
-use crate::loops::detector::{Descriptor, LoopDetector};
+use crate::loops::detector::{Descriptor, LoopDetector, LoopMethod};
 use crate::loops::scan_context::{RINGS, ScanContext};
 use crate::scan::{Pose, Scan};
 use serde::Serialize;
@@ -21,8 +21,10 @@ pub struct LoopSearchConfig {
     pub min_travel_m: f64,
     /// Ring-key neighbours judged by the network per keyframe.
     pub candidates: usize,
-    /// Predicted overlap above which the best candidate is a loop (OverlapNet demo: 0.3).
+    /// Predicted overlap above which OverlapNet's best candidate is a loop (OverlapNet demo: 0.3).
     pub accept_overlap: f32,
+    /// Scan Context distance below which its best candidate is a loop (permissive: ICP verifies).
+    pub accept_scan_context_distance: f32,
 }
 
 impl Default for LoopSearchConfig {
@@ -33,6 +35,7 @@ impl Default for LoopSearchConfig {
             min_travel_m: 50.0,
             candidates: 5,
             accept_overlap: 0.3,
+            accept_scan_context_distance: 0.5,
         }
     }
 }
@@ -115,6 +118,24 @@ impl LoopSearch {
         Ok(found)
     }
 
+    /// Keyframes (frame numbers) that revisit a place: an older keyframe the search may consider
+    /// lies within `within_m` of them in ground truth. Empty without ground truth.
+    pub fn revisits(&self, within_m: f64) -> Vec<usize> {
+        let c = &self.config;
+        self.keyframes
+            .iter()
+            .filter(|q| {
+                let Some(qp) = q.gt_position else { return false };
+                self.keyframes.iter().any(|k| {
+                    k.frame + c.skip_recent_frames <= q.frame
+                        && q.travel_m - k.travel_m >= c.min_travel_m
+                        && k.gt_position.is_some_and(|kp| (kp - qp).norm() <= within_m)
+                })
+            })
+            .map(|q| q.frame)
+            .collect()
+    }
+
     /// The nearest eligible older keyframes by ring key, judged by the detector; the best if it passes.
     fn judge(&self, query: &Keyframe) -> Result<Option<LoopCandidate>> {
         let c = &self.config;
@@ -134,11 +155,15 @@ impl LoopSearch {
             .map(|(_, k)| (&query.descriptor, &k.descriptor))
             .collect();
         let verdicts = self.detector.compare(&pairs)?;
+        let threshold = match self.detector.method() {
+            LoopMethod::OverlapNet => c.accept_overlap,
+            LoopMethod::ScanContext => 1.0 - c.accept_scan_context_distance,
+        };
         let best = verdicts
             .iter()
             .zip(&eligible)
             .max_by(|a, b| a.0.score.total_cmp(&b.0.score))
-            .filter(|(v, _)| v.score > c.accept_overlap);
+            .filter(|(v, _)| v.score > threshold);
         Ok(best.map(|(v, (_, k))| LoopCandidate {
             query: query.frame,
             reference: k.frame,

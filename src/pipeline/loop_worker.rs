@@ -1,73 +1,236 @@
-//! The loop search on its own thread, so that a keyframe's network passes do not hold up the
-//! odometry of the frames behind it.
+//! Loop closure on its own thread: the keyframe loop search, ICP verification of each candidate,
+//! and the pose-graph back-end, fed every frame's odometry through a bounded channel (the
+//! odometry waits when the thread falls behind: replay never drops a frame).
 
 use crate::error::{Error, Result};
-use crate::loops::detector::LoopDetector;
+use crate::graph::{Backend, BackendConfig};
+use crate::loops::detector::{LoopDetector, LoopMethod};
 use crate::loops::search::{LoopCandidate, LoopSearch, LoopSearchConfig};
+use crate::loops::verify::{KeyframeCloud, Verification, VerifyConfig, verify};
 use crate::scan::{Pose, Scan};
+use crossbeam_channel::{Sender, bounded};
 use serde::Serialize;
-use std::sync::mpsc::{Sender, channel};
+use std::collections::HashMap;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-/// What the loop search did over a run.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LoopOutcome {
-    /// Loops found, in query order.
-    pub candidates: Vec<LoopCandidate>,
-    /// Keyframes described.
-    pub keyframes: usize,
-    /// Mean milliseconds spent per keyframe (descriptor and candidate judging).
-    pub ms_per_keyframe: f64,
+/// Frames the loop thread may lag behind the odometry before the odometry waits.
+const QUEUE_FRAMES: usize = 64;
+
+/// A loop accepted by verification counts as true when its keyframes lie this close in ground
+/// truth, metres; a keyframe with an eligible older keyframe this close is a revisit.
+pub const TRUE_LOOP_M: f64 = 8.0;
+
+/// Loop-closure settings; every default in one place.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClosureConfig {
+    /// Detector that judges the candidates and gives the yaw that seeds verification. Scan
+    /// Context by default: the shipped OverlapNet weights do not yet tell places apart (see
+    /// models/README.md).
+    pub detector: LoopMethod,
+    /// Keyframes and candidate search.
+    pub search: LoopSearchConfig,
+    /// ICP verification of candidates.
+    pub verify: VerifyConfig,
+    /// Pose graph.
+    pub backend: BackendConfig,
 }
 
-/// A running loop search.
+impl Default for ClosureConfig {
+    fn default() -> Self {
+        Self {
+            detector: LoopMethod::ScanContext,
+            search: LoopSearchConfig::default(),
+            verify: VerifyConfig::default(),
+            backend: BackendConfig::default(),
+        }
+    }
+}
+
+/// One candidate the search proposed and what verification made of it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LoopRecord {
+    /// The detector's proposal.
+    #[serde(flatten)]
+    pub candidate: LoopCandidate,
+    /// ICP's verdict.
+    #[serde(flatten)]
+    pub verification: Verification,
+    /// Verification passed and the pose graph took the loop (it refuses loops farther from its
+    /// estimate than the odometry can have drifted).
+    pub closed: bool,
+}
+
+/// What loop closure did over a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoopOutcome {
+    /// Candidates proposed, in query order, each with its verification.
+    pub candidates: Vec<LoopRecord>,
+    /// Keyframes described.
+    pub keyframes: usize,
+    /// Mean milliseconds per keyframe (descriptor, candidate judging and verification).
+    pub ms_per_keyframe: f64,
+    /// Mean milliseconds per pose-graph optimisation.
+    pub ms_per_optimisation: f64,
+    /// Loops closed: verified and taken by the pose graph.
+    pub loops_accepted: usize,
+    /// Accepted loops whose keyframes are within [`TRUE_LOOP_M`] in ground truth (null without).
+    pub loops_true_positive: Option<usize>,
+    /// Accepted loops farther apart than that (null without ground truth).
+    pub loops_false_positive: Option<usize>,
+    /// Revisiting keyframes (an eligible older keyframe within [`TRUE_LOOP_M`]) that closed no
+    /// accepted loop (null without ground truth).
+    pub loops_missed: Option<usize>,
+    /// Optimised pose of every frame sent, in order; not serialised.
+    #[serde(skip)]
+    pub poses: Vec<Pose>,
+}
+
+/// One frame as the loop thread receives it.
+struct FrameMsg {
+    frame: usize,
+    pose: Pose,
+    degenerate: bool,
+    keyframe: Option<Scan>,
+}
+
+/// A running loop closure.
 pub struct LoopWorker {
-    tx: Sender<(usize, Pose, Option<Scan>)>,
+    tx: Sender<FrameMsg>,
     handle: JoinHandle<Result<LoopOutcome>>,
     keyframe_every: usize,
 }
 
 impl LoopWorker {
-    /// Starts the search thread.
-    pub fn spawn(config: LoopSearchConfig, detector: LoopDetector) -> Self {
-        let (tx, rx) = channel::<(usize, Pose, Option<Scan>)>();
+    /// Starts the loop-closure thread.
+    pub fn spawn(config: ClosureConfig, detector: LoopDetector) -> Self {
+        let (tx, rx) = bounded::<FrameMsg>(QUEUE_FRAMES);
         let handle = std::thread::spawn(move || {
-            let mut search = LoopSearch::new(config, detector);
-            let mut outcome = LoopOutcome::default();
-            let mut busy_ms = 0.0;
-            for (frame, pose, scan) in rx {
-                let start = Instant::now();
-                if let Some(found) = search.add(frame, &pose, scan.as_ref())? {
-                    outcome.candidates.push(found);
-                }
-                if scan.is_some() {
-                    outcome.keyframes += 1;
-                    busy_ms += start.elapsed().as_secs_f64() * 1e3;
-                }
+            let mut state = Closure::new(config, detector);
+            for msg in rx {
+                state.add(msg)?;
             }
-            outcome.ms_per_keyframe = busy_ms / outcome.keyframes.max(1) as f64;
-            Ok(outcome)
+            Ok(state.finish())
         });
         Self {
             tx,
             handle,
-            keyframe_every: config.keyframe_every.max(1),
+            keyframe_every: config.search.keyframe_every.max(1),
         }
     }
 
-    /// Hands over one frame's pose (and its scan, cloned, when it is a keyframe).
-    pub fn send(&self, scan: &Scan, pose: &Pose) {
+    /// Hands over one frame's odometry (and its scan, cloned, when it is a keyframe); waits when
+    /// the queue is full.
+    pub fn send(&self, scan: &Scan, pose: &Pose, degenerate: bool) {
         let keyframe = scan.index.is_multiple_of(self.keyframe_every).then(|| scan.clone());
-        // A send fails only when the worker stopped on an error, which `finish` reports.
-        let _ = self.tx.send((scan.index, *pose, keyframe));
+        let msg = FrameMsg {
+            frame: scan.index,
+            pose: *pose,
+            degenerate,
+            keyframe,
+        };
+        // A send fails only when the thread stopped on an error, which `finish` reports.
+        let _ = self.tx.send(msg);
     }
 
-    /// Waits for the search to finish the frames sent.
+    /// Frames waiting in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Waits for the thread to finish the frames sent.
     pub fn finish(self) -> Result<LoopOutcome> {
         drop(self.tx);
         self.handle
             .join()
-            .map_err(|_| Error::Usage("the loop search thread panicked".into()))?
+            .map_err(|_| Error::Usage("the loop closure thread panicked".into()))?
+    }
+}
+
+/// The thread's state.
+struct Closure {
+    config: ClosureConfig,
+    search: LoopSearch,
+    backend: Backend,
+    clouds: HashMap<usize, KeyframeCloud>,
+    outcome: LoopOutcome,
+    keyframe_ms: f64,
+    optimise_ms: f64,
+    /// Every keyframe so far had a ground-truth pose.
+    ground_truth: bool,
+}
+
+impl Closure {
+    fn new(config: ClosureConfig, detector: LoopDetector) -> Self {
+        Self {
+            search: LoopSearch::new(config.search, detector),
+            backend: Backend::new(config.backend),
+            clouds: HashMap::new(),
+            outcome: LoopOutcome::default(),
+            keyframe_ms: 0.0,
+            optimise_ms: 0.0,
+            ground_truth: true,
+            config,
+        }
+    }
+
+    fn add(&mut self, msg: FrameMsg) -> Result<()> {
+        let start = Instant::now();
+        self.backend
+            .add_frame(msg.frame, msg.pose, msg.degenerate, msg.keyframe.is_some());
+        let Some(scan) = msg.keyframe else {
+            self.search.add(msg.frame, &msg.pose, None)?;
+            return Ok(());
+        };
+        self.ground_truth &= scan.gt_pose.is_some();
+        self.clouds
+            .insert(msg.frame, KeyframeCloud::new(&scan.points, &self.config.verify));
+        let found = self.search.add(msg.frame, &msg.pose, Some(&scan))?;
+        self.outcome.keyframes += 1;
+        if let Some(candidate) = found {
+            let verification = verify(
+                &self.clouds[&candidate.query],
+                &self.clouds[&candidate.reference],
+                candidate.yaw_deg,
+                &self.config.verify,
+            );
+            self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3;
+            let mut closed = false;
+            if verification.accepted {
+                let t = Instant::now();
+                closed = self
+                    .backend
+                    .add_loop(candidate.query, candidate.reference, verification.transform)
+                    .map_err(|e| Error::Usage(format!("pose graph: {e}")))?;
+                self.optimise_ms += t.elapsed().as_secs_f64() * 1e3;
+                self.outcome.loops_accepted += closed as usize;
+            }
+            self.outcome.candidates.push(LoopRecord {
+                candidate,
+                verification,
+                closed,
+            });
+        } else {
+            self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> LoopOutcome {
+        let o = &mut self.outcome;
+        o.ms_per_keyframe = self.keyframe_ms / o.keyframes.max(1) as f64;
+        o.ms_per_optimisation = self.optimise_ms / self.backend.optimisations().max(1) as f64;
+        let accepted: Vec<&LoopRecord> = o.candidates.iter().filter(|r| r.closed).collect();
+        if self.ground_truth && o.keyframes > 0 {
+            let revisits = self.search.revisits(TRUE_LOOP_M);
+            let truth = |r: &&&LoopRecord| r.candidate.gt_distance_m.is_some_and(|d| d <= TRUE_LOOP_M);
+            let tp = accepted.iter().filter(truth).count();
+            o.loops_true_positive = Some(tp);
+            o.loops_false_positive = Some(accepted.len() - tp);
+            let closed: Vec<usize> = accepted.iter().map(|r| r.candidate.query).collect();
+            o.loops_missed = Some(revisits.iter().filter(|q| !closed.contains(q)).count());
+        }
+        o.poses = self.backend.poses();
+        self.outcome
     }
 }

@@ -87,6 +87,22 @@ impl GlobalMap {
     }
 }
 
+/// The scan with one point per `voxel_m` cube, in its own frame: what a keyframe keeps for
+/// rebuilding the map after the poses are optimised.
+pub fn thin(scan: &Scan, voxel_m: f64) -> Scan {
+    let mut map = GlobalMap::new(voxel_m);
+    map.add(scan, &Pose::identity());
+    Scan {
+        index: scan.index,
+        timestamp: scan.timestamp,
+        points: map.points,
+        intensity: map.intensity,
+        point_time: None,
+        ring: None,
+        gt_pose: scan.gt_pose,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,13 @@
 
 use crate::error::{Error, Result};
 use crate::io::{self, FrameRange, ScanSource, SourceOptions, atomic::write_atomic, poses};
-use crate::loops::detector::{LoopDetector, LoopMethod};
-use crate::loops::search::LoopSearchConfig;
+use crate::loops::detector::LoopDetector;
 use crate::metrics;
 use crate::odometry::{OdometryConfig, OdometryKind, estimator};
+use crate::pipeline::loop_worker::ClosureConfig;
 use crate::pipeline::loop_worker::{LoopOutcome, LoopWorker};
 use crate::pipeline::map::GlobalMap;
+use crate::pipeline::map::thin;
 use crate::projection::{ProjectionParams, project};
 use crate::scan::{Pose, Scan};
 use crate::sensor::SensorModel;
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Where scans come from.
@@ -52,12 +54,14 @@ pub struct ReplayConfig {
     pub map_out: Option<PathBuf>,
     /// Voxel size of the exported map, metres.
     pub map_voxel_m: f64,
-    /// Loop search with OverlapNet (`None`: off).
-    pub loops: Option<LoopSearchConfig>,
+    /// Loop closure: OverlapNet loop search, ICP verification, pose graph (`None`: odometry only).
+    pub loops: Option<ClosureConfig>,
     /// OverlapNet weights for the loop search; `None`: the shipped model.
     pub weights: Option<PathBuf>,
     /// Hide the progress bar.
     pub quiet: bool,
+    /// Set (by a Ctrl-C handler, say) to stop after the current frame with every output written.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ReplayConfig {
@@ -72,9 +76,10 @@ impl Default for ReplayConfig {
             odometry: OdometryConfig::default(),
             map_out: None,
             map_voxel_m: 0.2,
-            loops: Some(LoopSearchConfig::default()),
+            loops: Some(ClosureConfig::default()),
             weights: None,
             quiet: false,
+            stop: None,
         }
     }
 }
@@ -90,9 +95,12 @@ pub struct ReplayReport {
     pub wall_s: f64,
     /// Frames per second.
     pub fps: f64,
-    /// Accuracy against ground truth (every figure null without it).
+    /// Accuracy of the final (with loop closure: optimised) trajectory against ground truth
+    /// (every figure null without it).
     #[serde(flatten)]
     pub accuracy: metrics::Accuracy,
+    /// ATE of the odometry alone, metres (null without ground truth).
+    pub ate_rmse_odom_m: Option<f64>,
     /// Median per-frame processing time (everything but reading the scan), milliseconds.
     pub frame_ms_p50: f64,
     /// 99th percentile of the per-frame processing time, milliseconds.
@@ -113,13 +121,20 @@ pub struct ReplayReport {
     pub degenerate_frames: usize,
     /// Mean milliseconds per frame spent in each stage.
     pub stage_ms: BTreeMap<String, f64>,
-    /// The loop search's settings (null when off).
-    pub loop_search: Option<LoopSearchConfig>,
-    /// Loops the search found, with keyframes described and time per keyframe (null when off).
+    /// Loop-closure settings (null when off).
+    pub loop_closure: Option<ClosureConfig>,
+    /// Loop candidates with their verification, counts against ground truth, timings (null
+    /// when off).
     pub loops: Option<LoopOutcome>,
-    /// Estimated poses (LiDAR frame, frame 0 at the origin); not serialised.
+    /// Largest number of frames waiting for the loop-closure thread.
+    pub loop_queue_max: usize,
+    /// Final poses, optimised when loop closure is on (LiDAR frame, frame 0 at the origin); not
+    /// serialised.
     #[serde(skip)]
     pub poses: Vec<Pose>,
+    /// Odometry poses; not serialised.
+    #[serde(skip)]
+    pub odometry_poses: Vec<Pose>,
     /// Ground-truth poses when the source has them; not serialised.
     #[serde(skip)]
     pub ground_truth: Option<Vec<Pose>>,
@@ -215,12 +230,28 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
     let loop_worker = match cfg.loops {
         Some(c) => Some(LoopWorker::spawn(
             c,
-            LoopDetector::new(LoopMethod::OverlapNet, cfg.weights.as_deref())?,
+            LoopDetector::new(c.detector, cfg.weights.as_deref())?,
         )),
         None => None,
     };
+    let keyframe_every = cfg.loops.map_or(1, |c| c.search.keyframe_every.max(1));
+    let mut keyframe_clouds: Vec<(usize, Scan)> = Vec::new();
+    let mut loop_queue_max = 0;
+    let mut source_error = None;
     for (item, source_ms) in rx {
-        let scan = item?;
+        if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            log::warn!("stopped after {} frames; writing outputs", est.len());
+            break;
+        }
+        // A failing source ends the run like its end would, and the error is reported once
+        // every output for the frames before it is written.
+        let scan = match item {
+            Ok(scan) => scan,
+            Err(e) => {
+                source_error = Some(e);
+                break;
+            }
+        };
         let frame_start = Instant::now();
         let mut timings = vec![("source", source_ms)];
         let t = Instant::now();
@@ -246,9 +277,15 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         }
         if let Some(m) = export.as_mut() {
             m.add(&scan, &step.pose);
+            if loop_worker.is_some() && scan.index.is_multiple_of(keyframe_every) {
+                keyframe_clouds.push((est.len(), thin(&scan, cfg.map_voxel_m)));
+            }
         }
         if let Some(w) = &loop_worker {
-            w.send(&scan, &step.pose);
+            let t = Instant::now();
+            loop_queue_max = loop_queue_max.max(w.queue_depth());
+            w.send(&scan, &step.pose, step.degenerate);
+            timings.push(("loop_queue_wait", t.elapsed().as_secs_f64() * 1e3));
         }
         for (stage, ms) in timings {
             *stage_total.entry(stage.to_string()).or_default() += ms;
@@ -267,29 +304,46 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         }
         progress.inc(1);
     }
+    // The loop above owned the receiver: leaving it early unblocks and ends the reader.
     reader
         .join()
         .map_err(|_| Error::Usage("the source thread panicked".into()))?;
     progress.finish_and_clear();
     let loops = loop_worker.map(LoopWorker::finish).transpose()?;
-    if let Some(l) = &loops {
-        let at = |frame: usize| frame_numbers.binary_search(&frame).ok().map(|i| &est[i]);
-        for c in &l.candidates {
-            if let (Some(q), Some(r)) = (at(c.query), at(c.reference)) {
-                viz.log_loop(c.query, q, r, c.overlap)?;
-            }
-        }
-    }
     if est.is_empty() {
-        return Err(Error::Usage(format!("{name}: no frames to replay")));
+        return Err(source_error.unwrap_or_else(|| Error::Usage(format!("{name}: no frames to replay"))));
     }
     viz.log_map_batch(map.take_new())?;
+    let odometry_poses = est.clone();
+    if let Some(l) = &loops {
+        est = l.poses.clone();
+        let at = |frame: usize| frame_numbers.binary_search(&frame).ok().map(|i| &est[i]);
+        for r in l.candidates.iter().filter(|r| r.closed) {
+            let c = &r.candidate;
+            if let (Some(q), Some(p)) = (at(c.query), at(c.reference)) {
+                viz.log_loop(c.query, q, p, c.overlap)?;
+            }
+        }
+        viz.log_optimised(&est)?;
+        // Without a closed loop the optimised poses are the odometry's, and the map built on
+        // the way (from every frame) stands; otherwise it is rebuilt from the keyframes.
+        if let Some(m) = export.as_mut().filter(|_| l.loops_accepted > 0) {
+            *m = GlobalMap::new(cfg.map_voxel_m);
+            for (i, cloud) in &keyframe_clouds {
+                m.add(cloud, &est[*i]);
+            }
+            viz.log_corrected_map(&m.points)?;
+        }
+    }
 
     let wall_s = started.elapsed().as_secs_f64();
     let ground_truth: Option<Vec<Pose>> = gt.iter().copied().collect();
     let accuracy = ground_truth
         .as_ref()
         .map_or_else(Default::default, |g| metrics::evaluate(&est, g).accuracy);
+    let ate_rmse_odom_m = ground_truth
+        .as_ref()
+        .and_then(|g| metrics::ate_rmse(&odometry_poses, g));
     let frames = est.len();
     let report = ReplayReport {
         source: name,
@@ -297,6 +351,7 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         wall_s,
         fps: frames as f64 / wall_s.max(1e-9),
         accuracy,
+        ate_rmse_odom_m,
         frame_ms_p50: percentile(&mut frame_ms, 0.5),
         frame_ms_p99: percentile(&mut frame_ms, 0.99),
         local_map_points: odometry.local_map_points(),
@@ -306,9 +361,11 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         odometry: odometry_cfg,
         degenerate_frames: degenerate,
         stage_ms: stage_total.into_iter().map(|(k, v)| (k, v / frames as f64)).collect(),
-        loop_search: cfg.loops,
+        loop_closure: cfg.loops,
         loops,
+        loop_queue_max,
         poses: est,
+        odometry_poses,
         ground_truth,
     };
     if let Some(out) = &cfg.out {
@@ -318,21 +375,33 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         m.write(path)?;
     }
     viz.finish()?;
-    Ok(report)
+    match source_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 fn write_outputs(out: &std::path::Path, report: &ReplayReport, stamps: &[f64]) -> Result<()> {
     poses::write_kitti(&out.join("poses_kitti.txt"), &report.poses)?;
+    poses::write_kitti(&out.join("poses_odom_kitti.txt"), &report.odometry_poses)?;
     poses::write_tum(&out.join("poses_tum.txt"), stamps, &report.poses)?;
     if let Some(gt) = &report.ground_truth {
         poses::write_kitti(&out.join("ground_truth_kitti.txt"), gt)?;
     }
     if let Some(loops) = &report.loops {
         write_atomic(&out.join("loops.csv"), |w| {
-            writeln!(w, "query,reference,overlap,yaw_deg,gt_distance_m")?;
-            for c in &loops.candidates {
+            writeln!(
+                w,
+                "query,match,overlap,yaw_deg,icp_fitness,inlier_ratio,verified,accepted,gt_distance_m"
+            )?;
+            for r in &loops.candidates {
+                let (c, v) = (&r.candidate, &r.verification);
                 let gt = c.gt_distance_m.map_or(String::new(), |d| format!("{d:.2}"));
-                writeln!(w, "{},{},{:.4},{:.2},{gt}", c.query, c.reference, c.overlap, c.yaw_deg)?;
+                writeln!(
+                    w,
+                    "{},{},{:.4},{:.2},{:.4},{:.4},{},{},{gt}",
+                    c.query, c.reference, c.overlap, c.yaw_deg, v.fitness, v.inlier_ratio, v.accepted, r.closed
+                )?;
             }
             Ok(())
         })?;

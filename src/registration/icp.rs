@@ -95,6 +95,21 @@ impl Target {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+
+    /// Squared distance from `p` to the nearest target point and `p`'s distance to that point's
+    /// plane; `None` for an empty target.
+    pub fn nearest(&self, p: &Point3<f64>) -> Option<(f64, f64)> {
+        if self.points.is_empty() {
+            return None;
+        }
+        let nn = self
+            .tree
+            .query(&[p.x, p.y, p.z])
+            .nearest_one::<SquaredEuclidean<f64>>()
+            .execute();
+        let i = nn.item as usize;
+        Some((nn.distance, self.normals[i].dot(&(p - self.points[i])).abs()))
+    }
 }
 
 /// Normal of the best plane through `pts` (smallest principal axis), if they are planar enough.

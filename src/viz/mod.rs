@@ -221,6 +221,35 @@ impl Viz {
             .map_err(viz_err)
     }
 
+    /// Logs the loop-corrected trajectory (blue) beside the odometry's (orange).
+    pub fn log_optimised(&self, poses: &[Pose]) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let line: Vec<[f32; 3]> = poses
+            .iter()
+            .map(|p| {
+                let t = p.translation.vector;
+                [t.x as f32, t.y as f32, t.z as f32]
+            })
+            .collect();
+        rec.log(
+            "world/trajectory/optimised",
+            &rerun::LineStrips3D::new([line]).with_colors([rerun::Color::from_rgb(40, 120, 255)]),
+        )
+        .map_err(viz_err)
+    }
+
+    /// Logs the map rebuilt from the optimised poses.
+    pub fn log_corrected_map(&self, points: &[[f32; 3]]) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.log(
+            "world/corrected_map",
+            &rerun::Points3D::new(points.iter().copied())
+                .with_colors([rerun::Color::from_rgb(120, 170, 255)])
+                .with_radii([0.05f32]),
+        )
+        .map_err(viz_err)
+    }
+
     /// Moves the `step` timeline (training) to `step`.
     pub fn set_step(&self, step: usize) {
         if let Some(rec) = &self.rec {

@@ -1,0 +1,238 @@
+//! The SLAM back-end: one graph node per keyframe, an odometry edge to the keyframe before, a
+//! loop edge per verified loop, and a re-optimisation after each loop. Every other frame rides on
+//! its keyframe by its odometry, so frames after a correction continue from the corrected pose.
+
+use super::{Edge, GraphError, PoseGraph, SolverConfig, diagonal_information};
+use crate::scan::Pose;
+use serde::Serialize;
+
+/// Back-end settings; every default in one place.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BackendConfig {
+    /// Standard deviation of one odometry increment's translation, metres.
+    pub odometry_sigma_m: f64,
+    /// Standard deviation of one odometry increment's rotation, degrees.
+    pub odometry_sigma_deg: f64,
+    /// Frames whose registration was not trusted (degenerate) get standard deviations this many
+    /// times larger.
+    pub degenerate_inflation: f64,
+    /// Standard deviation of a verified loop's translation, metres.
+    pub loop_sigma_m: f64,
+    /// Standard deviation of a verified loop's rotation, degrees.
+    pub loop_sigma_deg: f64,
+    /// Drift the odometry may accumulate, as a share of the distance travelled between the two
+    /// ends of a loop: a loop farther than this from the current estimate is refused, and the
+    /// Cauchy kernel of an accepted one is this wide (KISS-ICP drifts about 0.5 % on KITTI;
+    /// this allows ten times that).
+    pub drift_fraction: f64,
+    /// The allowed drift is never less than this many metres.
+    pub min_kernel_m: f64,
+    /// Levenberg–Marquardt settings.
+    pub solver: SolverConfig,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            odometry_sigma_m: 0.05,
+            odometry_sigma_deg: 0.2,
+            degenerate_inflation: 10.0,
+            loop_sigma_m: 0.1,
+            loop_sigma_deg: 0.5,
+            drift_fraction: 0.05,
+            min_kernel_m: 1.0,
+            solver: SolverConfig::default(),
+        }
+    }
+}
+
+/// The back-end's state.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    config: BackendConfig,
+    graph: PoseGraph,
+    /// Frame number of each node.
+    node_frames: Vec<usize>,
+    /// Odometry pose of each node.
+    node_odometry: Vec<Pose>,
+    /// Distance travelled (odometry) up to each node, metres.
+    travel_m: Vec<f64>,
+    /// Every frame: its odometry pose and the node it hangs from.
+    frames: Vec<(Pose, usize)>,
+    /// Frames since the last node, and whether one of them was degenerate.
+    since_node: (usize, bool),
+    /// Distance travelled up to the last frame, metres.
+    travel_now_m: f64,
+    /// Optimisations run.
+    optimisations: usize,
+}
+
+impl Backend {
+    /// An empty back-end.
+    pub fn new(config: BackendConfig) -> Self {
+        Self {
+            config,
+            graph: PoseGraph::new(),
+            node_frames: Vec::new(),
+            node_odometry: Vec::new(),
+            travel_m: Vec::new(),
+            frames: Vec::new(),
+            since_node: (0, false),
+            travel_now_m: 0.0,
+            optimisations: 0,
+        }
+    }
+
+    /// Adds the next frame with its odometry pose. Keyframes (and the first frame) become graph
+    /// nodes, joined to the node before by the odometry between them; `degenerate` frames weaken
+    /// that edge. Other frames follow their node rigidly.
+    pub fn add_frame(&mut self, frame: usize, odometry: Pose, degenerate: bool, keyframe: bool) {
+        if let Some((last, _)) = self.frames.last() {
+            self.travel_now_m += (last.inverse() * odometry).translation.vector.norm();
+        }
+        self.since_node = (self.since_node.0 + 1, self.since_node.1 || degenerate);
+        let Some(&last_odometry) = self.node_odometry.last() else {
+            self.push_node(frame, odometry, odometry);
+            return;
+        };
+        if keyframe {
+            let increment = last_odometry.inverse() * odometry;
+            let last = self.graph.poses().len() - 1;
+            let (steps, degenerate) = self.since_node;
+            // Independent steps: variances add up.
+            let scale = (steps as f64).sqrt()
+                * if degenerate {
+                    self.config.degenerate_inflation
+                } else {
+                    1.0
+                };
+            let edge = Edge {
+                from: last,
+                to: last + 1,
+                measurement: increment,
+                information: diagonal_information(
+                    self.config.odometry_sigma_m * scale,
+                    (self.config.odometry_sigma_deg * scale).to_radians(),
+                ),
+                cauchy: None,
+            };
+            self.push_node(frame, odometry, self.graph.poses()[last] * increment);
+            self.graph.add_edge(edge).expect("consecutive nodes exist");
+        } else {
+            let node = self.node_frames.len() - 1;
+            self.frames.push((odometry, node));
+        }
+    }
+
+    fn push_node(&mut self, frame: usize, odometry: Pose, estimate: Pose) {
+        let node = self.graph.add_node(estimate);
+        self.node_frames.push(frame);
+        self.node_odometry.push(odometry);
+        self.travel_m.push(self.travel_now_m);
+        self.frames.push((odometry, node));
+        self.since_node = (0, false);
+    }
+
+    /// Node of a frame number.
+    fn node(&self, frame: usize) -> Option<usize> {
+        self.node_frames.binary_search(&frame).ok()
+    }
+
+    /// Adds a verified loop (`transform`: the query frame's pose in the reference frame's) and
+    /// re-optimises. Returns `Ok(false)` without adding it when either frame is not a node, or
+    /// when the loop disagrees with the current estimate by more than the odometry can have
+    /// drifted between the two (see [`BackendConfig::drift_fraction`]): such a loop is wrong.
+    pub fn add_loop(&mut self, query: usize, reference: usize, transform: Pose) -> Result<bool, GraphError> {
+        let (Some(q), Some(r)) = (self.node(query), self.node(reference)) else {
+            return Ok(false);
+        };
+        let c = &self.config;
+        let drift_m = (c.drift_fraction * (self.travel_m[q] - self.travel_m[r]).abs()).max(c.min_kernel_m);
+        let poses = self.graph.poses();
+        let disagreement = ((poses[r].inverse() * poses[q]).inverse() * transform)
+            .translation
+            .vector
+            .norm();
+        if disagreement > drift_m {
+            log::info!(
+                "loop {query} -> {reference} refused: {disagreement:.1} m from the estimate, drift allows {drift_m:.1} m"
+            );
+            return Ok(false);
+        }
+        let edge = Edge {
+            from: r,
+            to: q,
+            measurement: transform,
+            information: diagonal_information(c.loop_sigma_m, c.loop_sigma_deg.to_radians()),
+            // Squared error of a translation error of `drift_m` along one axis: a loop the
+            // drift explains counts at least half.
+            cauchy: Some(drift_m / c.loop_sigma_m),
+        };
+        self.graph.add_edge(edge)?;
+        self.graph.optimize(&c.solver)?;
+        self.optimisations += 1;
+        Ok(true)
+    }
+
+    /// The current (optimised) pose of every frame, in arrival order: its node's pose and the
+    /// odometry since.
+    pub fn poses(&self) -> Vec<Pose> {
+        self.frames
+            .iter()
+            .map(|(odometry, node)| self.graph.poses()[*node] * (self.node_odometry[*node].inverse() * odometry))
+            .collect()
+    }
+
+    /// Graph nodes (keyframes).
+    pub fn nodes(&self) -> usize {
+        self.node_frames.len()
+    }
+
+    /// Optimisations run so far.
+    pub fn optimisations(&self) -> usize {
+        self.optimisations
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::{Translation3, UnitQuaternion, Vector3};
+
+    fn pose(x: f64, y: f64, yaw_deg: f64) -> Pose {
+        Pose::from_parts(
+            Translation3::new(x, y, 0.0),
+            UnitQuaternion::from_axis_angle(&Vector3::z_axis(), yaw_deg.to_radians()),
+        )
+    }
+
+    #[test]
+    fn frames_after_a_correction_continue_from_the_corrected_pose() {
+        let mut backend = Backend::new(BackendConfig::default());
+        // Odometry drives 60 m along x and claims it ends 3 m to the side of where it started
+        // a loop; the loop says frame 60 is at frame 0 shifted by 60 m exactly.
+        for i in 0..=60 {
+            backend.add_frame(i, pose(i as f64, 0.05 * i as f64, 0.0), false, i % 10 == 0);
+        }
+        assert_eq!(backend.nodes(), 7);
+        assert!(backend.add_loop(60, 0, pose(60.0, 0.0, 0.0)).unwrap());
+        let end = backend.poses()[60];
+        assert!(end.translation.y.abs() < 0.2, "{end}");
+        backend.add_frame(61, pose(61.0, 3.05, 0.0), false, false);
+        let next = backend.poses()[61];
+        assert!(
+            (next.translation.vector - Vector3::new(61.0, end.translation.y, 0.0)).norm() < 0.2,
+            "{next}"
+        );
+        assert!(
+            !backend.add_loop(55, 0, Pose::identity()).unwrap(),
+            "frames that are not nodes are ignored"
+        );
+        // 30 m of disagreement after 30 m of travel: more than any drift.
+        assert!(
+            !backend.add_loop(30, 0, Pose::identity()).unwrap(),
+            "an impossible loop is refused"
+        );
+        assert_eq!(backend.optimisations(), 1);
+    }
+}
