@@ -3,7 +3,8 @@
 //! Stages, in the order data flows through them:
 //! [`io`] (scan sources) and [`sim`] (the simulated world) -> [`odometry`] (built on
 //! [`registration`]) -> [`projection`] (range, normal and intensity images) -> [`overlapnet`]
-//! and [`loops`] (place recognition and loop search) -> [`viz`] (rerun),
+//! and [`loops`] (place recognition, loop search and verification) -> [`graph`] (the pose-graph
+//! back-end), with [`perception`] stages hooked onto the projected frames -> [`viz`] (rerun),
 //! composed by [`pipeline`]; [`metrics`] scores trajectories. Stages exchange the plain types of
 //! [`scan`].
 
@@ -14,6 +15,7 @@ pub mod loops;
 pub mod metrics;
 pub mod odometry;
 pub mod overlapnet;
+pub mod perception;
 pub mod pipeline;
 pub mod projection;
 pub mod registration;

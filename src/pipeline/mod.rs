@@ -12,4 +12,4 @@ pub mod match_scans;
 pub mod replay;
 pub mod train;
 
-pub use replay::{ReplayConfig, ReplayReport, SourceSpec, replay};
+pub use replay::{ReplayConfig, ReplayReport, SourceSpec, replay, replay_with_stages};

@@ -7,6 +7,7 @@ use crate::io::{self, FrameRange, ScanSource, SourceOptions, atomic::write_atomi
 use crate::loops::detector::LoopDetector;
 use crate::metrics;
 use crate::odometry::{OdometryConfig, OdometryKind, estimator};
+use crate::perception::{FrameView, PerceptionStage};
 use crate::pipeline::loop_worker::ClosureConfig;
 use crate::pipeline::loop_worker::{LoopOutcome, LoopWorker};
 use crate::pipeline::map::GlobalMap;
@@ -184,6 +185,12 @@ impl SourceSpec {
 
 /// Replays a source end to end.
 pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
+    replay_with_stages(cfg, Vec::new())
+}
+
+/// Replays a source end to end with perception `stages` run on every projected frame (each
+/// timed as `stage_ms/NAME`).
+pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn PerceptionStage>>) -> Result<ReplayReport> {
     if cfg.map_voxel_m.is_nan() || cfg.map_voxel_m <= 0.0 {
         return Err(Error::Usage(format!(
             "map voxel size must be positive, got {}",
@@ -261,6 +268,17 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         let t = Instant::now();
         let image = project(&scan.points, &scan.intensity, &params);
         timings.push(("projection", t.elapsed().as_secs_f64() * 1e3));
+        let mut stage_timings = Vec::with_capacity(stages.len());
+        for stage in stages.iter_mut() {
+            let t = Instant::now();
+            let view = FrameView {
+                scan: &scan,
+                pose: &step.pose,
+                image: &image,
+            };
+            stage.process(&view, &viz)?;
+            stage_timings.push((format!("stage/{}", stage.name()), t.elapsed().as_secs_f64() * 1e3));
+        }
         if viz.is_active() {
             let t = Instant::now();
             viz.set_frame(&scan);
@@ -289,6 +307,13 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplayReport> {
         }
         for (stage, ms) in timings {
             *stage_total.entry(stage.to_string()).or_default() += ms;
+        }
+        for (stage, ms) in stage_timings {
+            viz.log_scalar(&format!("stage_ms/{stage}"), ms)?;
+            *stage_total.entry(stage).or_default() += ms;
+        }
+        if let Some(w) = &loop_worker {
+            viz.log_scalar("queue/loop_closure", w.queue_depth() as f64)?;
         }
         frame_ms.push(frame_start.elapsed().as_secs_f64() * 1e3);
         est.push(step.pose);
