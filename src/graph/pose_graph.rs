@@ -39,9 +39,9 @@ pub struct SolverConfig {
 impl Default for SolverConfig {
     fn default() -> Self {
         Self {
-            max_iterations: 30,
+            max_iterations: 10,
             initial_lambda: 1e-5,
-            relative_tolerance: 1e-9,
+            relative_tolerance: 1e-6,
         }
     }
 }
