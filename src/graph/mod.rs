@@ -1,10 +1,11 @@
-//! The back-end: an SE(3) pose graph over every frame, odometry edges between consecutive frames
+//! The back-end: an SE(3) pose graph over keyframes, odometry edges between consecutive keyframes
 //! and loop edges where a verified loop closes, optimised by Levenberg–Marquardt with a sparse
-//! Cholesky solver (nalgebra-sparse).
+//! Cholesky solver (nalgebra-sparse) in reverse Cuthill–McKee order.
 
 pub mod backend;
 pub mod se3;
 
+mod ordering;
 mod pose_graph;
 
 pub use backend::{Backend, BackendConfig};

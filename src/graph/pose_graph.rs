@@ -3,6 +3,7 @@
 //! carry a Cauchy kernel so that a wrong loop pulls far less than a right one. The first node is
 //! held fixed (it fixes the gauge).
 
+use super::ordering::reverse_cuthill_mckee;
 use super::se3::{adjoint, exp, log, right_jacobian_inverse};
 use crate::scan::Pose;
 use nalgebra::{DMatrix, DVector, Matrix6, Vector6};
@@ -135,11 +136,12 @@ impl PoseGraph {
         if self.poses.len() < 2 || self.edges.is_empty() {
             return Ok(summary);
         }
+        let slot = self.ordering();
         let mut lambda = cfg.initial_lambda;
         let mut cost = summary.initial_cost;
         for _ in 0..cfg.max_iterations {
             summary.iterations += 1;
-            let (h, g) = self.linearize();
+            let (h, g) = self.linearize(&slot);
             let mut improved = None;
             let mut solved = false;
             while lambda < MAX_LAMBDA {
@@ -148,7 +150,7 @@ impl PoseGraph {
                     continue;
                 };
                 solved = true;
-                let candidate = retract(&self.poses, &step);
+                let candidate = retract(&self.poses, &step, &slot);
                 let new_cost = cost_of(&candidate, &self.edges);
                 if new_cost < cost {
                     lambda = (lambda / 3.0).max(1e-12);
@@ -174,9 +176,22 @@ impl PoseGraph {
         Ok(summary)
     }
 
+    /// Block position of each node in the normal equations: node 0 is fixed and has none; the
+    /// others follow a fill-reducing order.
+    fn ordering(&self) -> Vec<Option<usize>> {
+        let free = self.poses.len() - 1;
+        let links = self
+            .edges
+            .iter()
+            .filter(|e| e.from > 0 && e.to > 0)
+            .map(|e| (e.from - 1, e.to - 1));
+        let slot = reverse_cuthill_mckee(free, links);
+        std::iter::once(None).chain(slot.into_iter().map(Some)).collect()
+    }
+
     /// Gauss–Newton normal equations at the current estimate, with the robust kernels as
-    /// weights (iteratively reweighted least squares). Node 0 is fixed: unknowns are nodes 1...
-    fn linearize(&self) -> (CscMatrix<f64>, DVector<f64>) {
+    /// weights (iteratively reweighted least squares), unknowns in `slot` order.
+    fn linearize(&self, slot: &[Option<usize>]) -> (CscMatrix<f64>, DVector<f64>) {
         let n = 6 * (self.poses.len() - 1);
         let mut coo = CooMatrix::new(n, n);
         let mut g = DVector::zeros(n);
@@ -188,12 +203,12 @@ impl PoseGraph {
             let relative = self.poses[edge.to].inverse() * self.poses[edge.from];
             let jacobians = [(edge.from, -jr_inv * adjoint(&relative)), (edge.to, jr_inv)];
             for (a, ja) in &jacobians {
-                let Some(ia) = a.checked_sub(1) else { continue };
+                let Some(ia) = slot[*a] else { continue };
                 let ga = ja.transpose() * omega * e;
                 let mut rows = g.fixed_rows_mut::<6>(6 * ia);
                 rows += ga;
                 for (b, jb) in &jacobians {
-                    let Some(ib) = b.checked_sub(1) else { continue };
+                    let Some(ib) = slot[*b] else { continue };
                     push_block(&mut coo, 6 * ia, 6 * ib, &(ja.transpose() * omega * jb));
                 }
             }
@@ -256,12 +271,13 @@ fn solve_damped(h: &CscMatrix<f64>, g: &DVector<f64>, lambda: f64) -> Option<DVe
     step.iter().all(|v| v.is_finite()).then_some(step)
 }
 
-/// The estimate moved by `step` (node 0 stays).
-fn retract(poses: &[Pose], step: &DVector<f64>) -> Vec<Pose> {
+/// The estimate moved by `step`, whose blocks are in `slot` order (node 0 stays).
+fn retract(poses: &[Pose], step: &DVector<f64>, slot: &[Option<usize>]) -> Vec<Pose> {
     let mut moved = poses.to_vec();
-    for (i, pose) in moved.iter_mut().enumerate().skip(1) {
-        let xi = Vector6::from_column_slice(&step.as_slice()[6 * (i - 1)..6 * i]);
-        *pose *= exp(&xi);
+    for (pose, slot) in moved.iter_mut().zip(slot) {
+        if let Some(k) = slot {
+            *pose *= exp(&Vector6::from_column_slice(&step.as_slice()[6 * k..6 * k + 6]));
+        }
     }
     moved
 }
