@@ -197,14 +197,8 @@ impl Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nalgebra::{Translation3, UnitQuaternion, Vector3};
-
-    fn pose(x: f64, y: f64, yaw_deg: f64) -> Pose {
-        Pose::from_parts(
-            Translation3::new(x, y, 0.0),
-            UnitQuaternion::from_axis_angle(&Vector3::z_axis(), yaw_deg.to_radians()),
-        )
-    }
+    use crate::graph::tests::pose;
+    use nalgebra::Vector3;
 
     #[test]
     fn frames_after_a_correction_continue_from_the_corrected_pose() {

@@ -22,14 +22,15 @@ pub fn diagonal_information(translation_m: f64, rotation_rad: f64) -> Matrix6<f6
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::scan::Pose;
     use nalgebra::{Translation3, UnitQuaternion, Vector3};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    fn pose(x: f64, y: f64, yaw_deg: f64) -> Pose {
+    /// A planar pose: position (x, y) and heading, degrees.
+    pub(crate) fn pose(x: f64, y: f64, yaw_deg: f64) -> Pose {
         Pose::from_parts(
             Translation3::new(x, y, 0.0),
             UnitQuaternion::from_axis_angle(&Vector3::z_axis(), yaw_deg.to_radians()),
