@@ -1,19 +1,25 @@
 //! The `overlap-slam` command: parses arguments and calls the library.
 
 use clap::{Args, Parser, Subcommand};
+use overlap_slam::io::velodyne::VelodyneConfig;
 use overlap_slam::io::{Format, FrameRange, SourceOptions};
 use overlap_slam::metrics::evaluate_files;
 use overlap_slam::odometry::{OdometryConfig, OdometryKind};
 use overlap_slam::overlapnet::ModelConfig;
+use overlap_slam::pipeline::live::{LiveSource, PacketInput, decode, live};
 use overlap_slam::pipeline::loop_worker::ClosureConfig;
+use overlap_slam::pipeline::sim_velodyne::{LinkFaults, SimVelodyneConfig, sim_velodyne};
 use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
 use overlap_slam::pipeline::{eval_loops, gt_pairs, inspect, match_scans, train};
 use overlap_slam::projection::ProjectionParams;
 use overlap_slam::sensor::SensorModel;
+use overlap_slam::sim::velodyne::PacketSimConfig;
 use overlap_slam::sim::{Scene, SimConfig};
 use overlap_slam::viz::VizTarget;
 use overlap_slam::{Error, Result};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +52,107 @@ enum Command {
     Match(MatchArgs),
     /// Train OverlapNet on simulated drives (checkpointed, resumable), validating on held-out worlds.
     Train(TrainArgs),
+    /// Run the pipeline on a Velodyne: live over UDP, or a pcap capture.
+    Live(LiveArgs),
+    /// Send a simulated drive as Velodyne packets over UDP at the real rate, or record it as pcap.
+    SimVelodyne(SimVelodyneArgs),
+    /// Decode Velodyne packets (UDP or pcap) into sweeps without SLAM: counts, or one PCD file per sweep.
+    Decode(DecodeArgs),
+}
+
+/// Where Velodyne packets come from and how to read them.
+#[derive(Args)]
+struct PacketArgs {
+    /// Listen for data packets on this UDP address.
+    #[arg(long, required_unless_present = "pcap", conflicts_with = "pcap")]
+    udp: Option<String>,
+    /// Read the packets from a pcap capture instead.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// The sensor: vlp16, hdl32e or hdl64e.
+    #[arg(long, default_value = "vlp16")]
+    sensor: String,
+    /// Per-laser calibration (Velodyne db.xml or ROS YAML); default: the table in calib/ (HDL-64E: nominal).
+    #[arg(long)]
+    calib: Option<PathBuf>,
+    /// Cut sweeps at this azimuth, degrees clockwise from forward.
+    #[arg(long, default_value_t = 0.0)]
+    cut_angle: f64,
+    /// UDP port of the data packets in a pcap capture.
+    #[arg(long, default_value_t = 2368)]
+    port: u16,
+    /// Replay a pcap capture at its recorded pace (default: as fast as the pipeline goes).
+    #[arg(long)]
+    realtime: bool,
+    /// End a UDP stream after this many seconds without a datagram (default: wait for Ctrl-C).
+    #[arg(long)]
+    idle_timeout: Option<f64>,
+    /// Stop after this many sweeps.
+    #[arg(long)]
+    sweeps: Option<usize>,
+}
+
+#[derive(Args)]
+struct DecodeArgs {
+    #[command(flatten)]
+    packets: PacketArgs,
+    /// Write each sweep here as NNNNNN.pcd (x y z intensity time ring).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    #[command(flatten)]
+    packets: PacketArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+#[derive(Args)]
+struct SimVelodyneArgs {
+    /// Send the packets to this UDP address.
+    #[arg(long)]
+    udp: Option<String>,
+    /// Record the packets (Ethernet/IPv4/UDP frames) to this pcap file.
+    #[arg(long)]
+    pcap_out: Option<PathBuf>,
+    /// The sensor: vlp16, hdl32e or hdl64e.
+    #[arg(long, default_value = "vlp16")]
+    sensor: String,
+    /// Seed of the simulated world and drive.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sweeps to drive (default: the simulated drive's length, about a minute).
+    #[arg(long)]
+    sweeps: Option<usize>,
+    /// Send as fast as possible instead of at the sensor's rate.
+    #[arg(long)]
+    fast: bool,
+    /// Probability that a packet is lost.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability that a packet is sent after the next one.
+    #[arg(long, default_value_t = 0.0)]
+    reorder: f64,
+    /// Probability that a packet is corrupted.
+    #[arg(long, default_value_t = 0.0)]
+    malformed: f64,
+    /// Probability that a foreign datagram precedes a packet.
+    #[arg(long, default_value_t = 0.0)]
+    foreign: f64,
+    /// Restart the sensor (clock back to zero) this many seconds in.
+    #[arg(long)]
+    restart_at: Option<f64>,
+    /// Sensor clock at the first packet, seconds past the hour.
+    #[arg(long, default_value_t = 0.0)]
+    start_clock: f64,
+    /// Write each sweep's ground truth here (TUM, stamped with the sensor clock at the sweep's start).
+    #[arg(long)]
+    gt_out: Option<PathBuf>,
+    /// No progress bar and no summary.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Where scans come from and how to read them.
@@ -77,6 +184,13 @@ struct SourceArgs {
 struct ReplayArgs {
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+/// What the pipeline does with the scans: outputs, viewer, odometry, loop closure.
+#[derive(Args)]
+struct PipelineArgs {
     /// Write poses_kitti.txt, poses_tum.txt and metrics.json here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -370,52 +484,63 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay(a) => {
             let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
             let source = a.source.spec(&sensor);
-            let viz = match (a.rrd, a.spawn, a.connect) {
-                (Some(path), _, _) => VizTarget::Save(path),
-                (None, true, _) => VizTarget::Spawn,
-                (None, false, Some(addr)) => VizTarget::Connect(addr),
-                _ => VizTarget::None,
-            };
-            let odometry = OdometryConfig::default().with_overrides(a.odometry_config.as_deref(), &a.set)?;
-            let cfg = ReplayConfig {
-                source,
-                frames: a.source.frames.unwrap_or_default(),
-                out: a.out,
-                viz,
-                sensor,
-                odometry_kind: a.odometry,
-                odometry,
-                map_out: a.map_out,
-                map_voxel_m: a.map_voxel,
-                loops: (!a.no_loops).then(|| ClosureConfig {
-                    detector: a.loop_detector,
-                    ..ClosureConfig::default()
-                }),
-                weights: a.weights,
-                quiet: a.quiet,
-                stop: Some(stop_on_ctrl_c()),
-            };
+            let quiet = a.pipeline.quiet;
+            let cfg = a
+                .pipeline
+                .config(source, a.source.frames.unwrap_or_default(), sensor, stop_on_ctrl_c())?;
             let report = replay(&cfg)?;
+            if !quiet {
+                println!("{}", report.summary());
+            }
+            Ok(())
+        }
+        Command::Live(a) => {
+            let stop = stop_on_ctrl_c();
+            let source = a.packets.source(stop.clone())?;
+            let quiet = a.pipeline.quiet;
+            // `live` puts in the packet source and the sensor's projection model.
+            let placeholder = SourceSpec::Simulated(SimConfig::default());
+            let cfg = a
+                .pipeline
+                .config(placeholder, FrameRange::all(), SensorModel::hdl64(), stop)?;
+            let report = live(source, cfg)?;
+            if !quiet {
+                println!("{}", report.summary());
+            }
+            Ok(())
+        }
+        Command::Decode(a) => {
+            let source = a.packets.source(stop_on_ctrl_c())?;
+            let report = decode(&source, a.out.as_deref())?;
+            println!("{}", serde_json::to_string(&report).expect("report serialises"));
+            Ok(())
+        }
+        Command::SimVelodyne(a) => {
+            let cfg = SimVelodyneConfig {
+                sim: PacketSimConfig {
+                    model: a.sensor.parse()?,
+                    seed: a.seed,
+                    sweeps: a.sweeps,
+                    start_azimuth_deg: 0.0,
+                    start_timestamp_us: (a.start_clock.rem_euclid(3600.0) * 1e6) as u32,
+                },
+                udp: a.udp,
+                pcap_out: a.pcap_out,
+                gt_out: a.gt_out,
+                realtime: !a.fast,
+                faults: LinkFaults {
+                    loss: a.loss,
+                    reorder: a.reorder,
+                    malformed: a.malformed,
+                    foreign: a.foreign,
+                    restart_at_s: a.restart_at,
+                },
+                stop: Some(stop_on_ctrl_c()),
+                quiet: a.quiet,
+            };
+            let report = sim_velodyne(&cfg)?;
             if !a.quiet {
-                let ate = report
-                    .accuracy
-                    .ate_rmse_m
-                    .map_or("n/a (no ground truth)".to_string(), |v| format!("{v:.3} m"));
-                let loops = report.loops.as_ref().map_or(String::new(), |l| {
-                    let odom = report
-                        .ate_rmse_odom_m
-                        .map_or(String::new(), |v| format!(" (odometry {v:.3} m)"));
-                    format!(
-                        "{odom}, {} loops accepted of {} candidates over {} keyframes",
-                        l.loops_accepted,
-                        l.candidates.len(),
-                        l.keyframes
-                    )
-                });
-                println!(
-                    "{}: {} frames in {:.1} s ({:.1} frames/s), ATE {ate}{loops}",
-                    report.source, report.frames, report.wall_s, report.fps
-                );
+                println!("{}", serde_json::to_string(&report).expect("report serialises"));
             }
             Ok(())
         }
@@ -572,6 +697,74 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+impl PacketArgs {
+    /// The packet source these options name.
+    fn source(self, stop: Arc<AtomicBool>) -> Result<LiveSource> {
+        let input = match (self.udp, self.pcap) {
+            (Some(addr), _) => PacketInput::Udp {
+                addr,
+                idle_timeout_s: self.idle_timeout,
+            },
+            (None, Some(path)) => PacketInput::Pcap {
+                path,
+                port: self.port,
+                realtime: self.realtime,
+            },
+            (None, None) => return Err(Error::Usage("give --udp ADDR or --pcap FILE".into())),
+        };
+        Ok(LiveSource {
+            input,
+            velodyne: VelodyneConfig {
+                model: self.sensor.parse()?,
+                calibration: self.calib,
+                cut_deg: self.cut_angle,
+                max_sweeps: self.sweeps,
+            },
+            stats: Default::default(),
+            stop: Some(stop),
+        })
+    }
+}
+
+impl PipelineArgs {
+    /// The replay configuration for `source`.
+    fn config(
+        self,
+        source: SourceSpec,
+        frames: FrameRange,
+        sensor: SensorModel,
+        stop: Arc<AtomicBool>,
+    ) -> Result<ReplayConfig> {
+        let viz = match (self.rrd, self.spawn, self.connect) {
+            (Some(path), _, _) => VizTarget::Save(path),
+            (None, true, _) => VizTarget::Spawn,
+            (None, false, Some(addr)) => VizTarget::Connect(addr),
+            _ => VizTarget::None,
+        };
+        let odometry = OdometryConfig::default().with_overrides(self.odometry_config.as_deref(), &self.set)?;
+        Ok(ReplayConfig {
+            source,
+            frames,
+            out: self.out,
+            viz,
+            sensor,
+            odometry_kind: self.odometry,
+            odometry,
+            map_out: self.map_out,
+            map_voxel_m: self.map_voxel,
+            loops: (!self.no_loops).then(|| ClosureConfig {
+                detector: self.loop_detector,
+                ..ClosureConfig::default()
+            }),
+            weights: self.weights,
+            quiet: self.quiet,
+            stop: Some(stop),
+            live: false,
+            status: None,
+        })
+    }
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     if let Err(e) = run(Cli::parse()) {
@@ -581,8 +774,8 @@ fn main() {
 }
 
 /// A flag raised by Ctrl-C, so that a run stops after its current frame with its outputs written.
-fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
     let raised = flag.clone();
     // Without a handler (one is installed already) Ctrl-C simply ends the process as before.
     let _ = ctrlc::set_handler(move || raised.store(true, std::sync::atomic::Ordering::Relaxed));

@@ -23,6 +23,8 @@ pub struct Scan {
     pub ring: Option<Vec<u16>>,
     /// Ground-truth pose of the sensor in the world (LiDAR frame of scan 0 for KITTI).
     pub gt_pose: Option<Pose>,
+    /// When the last packet of the sweep arrived (live sources): the start of its latency.
+    pub received: Option<std::time::Instant>,
 }
 
 impl Scan {

@@ -134,3 +134,79 @@ fn mutated_files_never_panic() {
     // Most mutations are caught as errors; none may panic (a panic fails the test above).
     assert!(errors > 3000, "only {errors} of 15000 mutations were rejected");
 }
+
+/// Datagrams replayed from memory, as a packet stream.
+struct Datagrams(Vec<Vec<u8>>);
+
+impl overlap_slam::io::velodyne::source::PacketStream for Datagrams {
+    fn name(&self) -> String {
+        "mutated".into()
+    }
+    fn next_datagram(&mut self) -> Option<overlap_slam::Result<overlap_slam::io::velodyne::source::Datagram>> {
+        let payload = self.0.pop()?;
+        Some(Ok(overlap_slam::io::velodyne::source::Datagram {
+            payload,
+            received: std::time::Instant::now(),
+            host_s: self.0.len() as f64 * 1e-3,
+        }))
+    }
+}
+
+#[test]
+fn mutated_velodyne_streams_never_panic_and_every_datagram_is_counted() {
+    use overlap_slam::io::velodyne::{Model, VelodyneConfig, VelodyneSource};
+    use overlap_slam::sim::velodyne::{PacketSim, PacketSimConfig};
+    let mut rng = Lcg(0x7E10);
+    for model in [Model::Vlp16, Model::Hdl32e, Model::Hdl64e] {
+        let sim = PacketSim::new(PacketSimConfig {
+            model,
+            sweeps: Some(2),
+            ..Default::default()
+        });
+        let packets: Vec<Vec<u8>> = sim.chunk(0..150).into_iter().map(|p| p.bytes.to_vec()).collect();
+        for _ in 0..20 {
+            let mut stream: Vec<Vec<u8>> = packets
+                .iter()
+                .map(|p| {
+                    if rng.below(4) == 0 {
+                        mutate(p, &mut rng)
+                    } else {
+                        p.clone()
+                    }
+                })
+                .collect();
+            stream.reverse();
+            let stats = std::sync::Arc::new(Default::default());
+            let cfg = VelodyneConfig {
+                model,
+                ..Default::default()
+            };
+            let source = VelodyneSource::new(Box::new(Datagrams(stream)), &cfg, std::sync::Arc::clone(&stats)).unwrap();
+            for scan in source {
+                let scan = scan.unwrap();
+                assert_eq!(scan.points.len(), scan.intensity.len());
+            }
+            let s: overlap_slam::io::velodyne::source::LinkCounts = stats.snapshot();
+            assert_eq!(s.datagrams, 150);
+            assert_eq!(s.packets + s.foreign + s.malformed, 150, "{s:?}");
+            assert!(s.foreign + s.malformed > 0, "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn mutated_velodyne_calibrations_never_panic() {
+    use overlap_slam::io::velodyne::Calibration;
+    let yaml = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/calib/velodyne-vlp16.yaml")).unwrap();
+    let xml = b"<boost_serialization><DB><points_><item><px><id_>0</id_><rotCorrection_>-5.0</rotCorrection_>\
+        <vertCorrection_>-7.5</vertCorrection_><distCorrection_>120.0</distCorrection_></px></item></points_></DB>\
+        </boost_serialization>"
+        .to_vec();
+    let mut rng = Lcg(0xCA1B);
+    for _ in 0..1500 {
+        let y = mutate(&yaml, &mut rng);
+        let _ = Calibration::from_yaml(&String::from_utf8_lossy(&y), Path::new("m.yaml"));
+        let x = mutate(&xml, &mut rng);
+        let _ = Calibration::from_db_xml(&String::from_utf8_lossy(&x), Path::new("m.xml"));
+    }
+}

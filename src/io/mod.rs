@@ -10,6 +10,7 @@ pub mod pcd;
 pub mod ply;
 pub mod poses;
 pub mod sequence;
+pub mod velodyne;
 
 pub use frames::FrameRange;
 pub use sequence::FileSequence;

@@ -100,6 +100,7 @@ pub fn thin(scan: &Scan, voxel_m: f64) -> Scan {
         point_time: None,
         ring: None,
         gt_pose: scan.gt_pose,
+        received: None,
     }
 }
 

@@ -6,10 +6,12 @@
 pub mod eval_loops;
 pub mod gt_pairs;
 pub mod inspect;
+pub mod live;
 pub mod loop_worker;
 pub mod map;
 pub mod match_scans;
 pub mod replay;
+pub mod sim_velodyne;
 pub mod train;
 
 pub use replay::{ReplayConfig, ReplayReport, SourceSpec, replay, replay_with_stages};

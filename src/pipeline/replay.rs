@@ -3,11 +3,13 @@
 //! simulating the next scan overlaps with registering the current one.
 
 use crate::error::{Error, Result};
+use crate::io::velodyne::source::LinkCounts;
 use crate::io::{self, FrameRange, ScanSource, SourceOptions, atomic::write_atomic, poses};
 use crate::loops::detector::LoopDetector;
 use crate::metrics;
 use crate::odometry::{OdometryConfig, OdometryKind, estimator};
 use crate::perception::{FrameView, PerceptionStage};
+use crate::pipeline::live::LiveSource;
 use crate::pipeline::loop_worker::ClosureConfig;
 use crate::pipeline::loop_worker::{LoopOutcome, LoopWorker};
 use crate::pipeline::map::GlobalMap;
@@ -19,10 +21,12 @@ use crate::sim::{SimConfig, SimSource, Simulation};
 use crate::viz::{Viz, VizTarget};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Where scans come from.
@@ -32,6 +36,8 @@ pub enum SourceSpec {
     Simulated(SimConfig),
     /// A file or folder on disk.
     Path { path: PathBuf, options: SourceOptions },
+    /// A Velodyne packet stream: a live UDP socket or a pcap capture.
+    Live(LiveSource),
 }
 
 /// Everything a replay needs; every default in one place.
@@ -63,6 +69,54 @@ pub struct ReplayConfig {
     pub quiet: bool,
     /// Set (by a Ctrl-C handler, say) to stop after the current frame with every output written.
     pub stop: Option<Arc<AtomicBool>>,
+    /// A live source: when sweeps wait behind the one being processed, the viewer is not fed
+    /// (only visualisation is dropped, never a sweep).
+    pub live: bool,
+    /// Updated after every frame, for a status line.
+    pub status: Option<Arc<RunStatus>>,
+}
+
+/// Progress a replay reports while it runs.
+#[derive(Debug, Default)]
+pub struct RunStatus {
+    frames: AtomicUsize,
+    latencies_ms: Mutex<VecDeque<f64>>,
+}
+
+/// Latencies kept for the running percentile.
+const STATUS_WINDOW: usize = 100;
+
+impl RunStatus {
+    /// Frames processed so far.
+    pub fn frames(&self) -> usize {
+        self.frames.load(Ordering::Relaxed)
+    }
+
+    /// Latency of the newest frame, milliseconds (0 before any or without arrival times).
+    pub fn last_latency_ms(&self) -> f64 {
+        self.latencies().back().copied().unwrap_or(0.0)
+    }
+
+    /// 99th percentile of the last 100 frames' latencies, milliseconds.
+    pub fn latency_p99_ms(&self) -> f64 {
+        let mut v: Vec<f64> = self.latencies().iter().copied().collect();
+        percentile(&mut v, 0.99)
+    }
+
+    fn latencies(&self) -> std::sync::MutexGuard<'_, VecDeque<f64>> {
+        self.latencies_ms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, latency_ms: Option<f64>) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        if let Some(ms) = latency_ms {
+            let mut w = self.latencies();
+            if w.len() == STATUS_WINDOW {
+                w.pop_front();
+            }
+            w.push_back(ms);
+        }
+    }
 }
 
 impl Default for ReplayConfig {
@@ -81,6 +135,8 @@ impl Default for ReplayConfig {
             weights: None,
             quiet: false,
             stop: None,
+            live: false,
+            status: None,
         }
     }
 }
@@ -106,6 +162,15 @@ pub struct ReplayReport {
     pub frame_ms_p50: f64,
     /// 99th percentile of the per-frame processing time, milliseconds.
     pub frame_ms_p99: f64,
+    /// Median time from a sweep's last packet arriving to its pose, milliseconds (live
+    /// sources only).
+    pub latency_ms_p50: Option<f64>,
+    /// 99th percentile of that latency, milliseconds.
+    pub latency_ms_p99: Option<f64>,
+    /// Link counters of a live source (datagrams, loss, reordering, restarts).
+    pub link: Option<LinkCounts>,
+    /// Frames whose viewer update was skipped because sweeps were waiting.
+    pub viz_frames_skipped: usize,
     /// Points in the odometry's local map at the end.
     pub local_map_points: usize,
     /// Peak resident memory of the process, MB (from /proc on Linux; null elsewhere).
@@ -139,6 +204,42 @@ pub struct ReplayReport {
     /// Ground-truth poses when the source has them; not serialised.
     #[serde(skip)]
     pub ground_truth: Option<Vec<Pose>>,
+}
+
+impl ReplayReport {
+    /// One line for the terminal: frames, speed, accuracy, loops, and for live sources the
+    /// latency and the link.
+    pub fn summary(&self) -> String {
+        let ate = self
+            .accuracy
+            .ate_rmse_m
+            .map_or("n/a (no ground truth)".to_string(), |v| format!("{v:.3} m"));
+        let loops = self.loops.as_ref().map_or(String::new(), |l| {
+            let odom = self
+                .ate_rmse_odom_m
+                .map_or(String::new(), |v| format!(" (odometry {v:.3} m)"));
+            format!(
+                "{odom}, {} loops accepted of {} candidates over {} keyframes",
+                l.loops_accepted,
+                l.candidates.len(),
+                l.keyframes
+            )
+        });
+        let mut line = format!(
+            "{}: {} frames in {:.1} s ({:.1} frames/s), ATE {ate}{loops}",
+            self.source, self.frames, self.wall_s, self.fps
+        );
+        if let (Some(p50), Some(p99)) = (self.latency_ms_p50, self.latency_ms_p99) {
+            line += &format!(", latency p50 {p50:.0} ms p99 {p99:.0} ms");
+        }
+        if let Some(l) = &self.link {
+            line += &format!(
+                ", packets {} ok / {} lost / {} malformed / {} foreign / {} reordered, {} restarts",
+                l.packets, l.lost, l.malformed, l.foreign, l.reordered, l.restarts
+            );
+        }
+        line
+    }
 }
 
 /// A memory figure of this process from /proc/self/status (`VmRSS`, `VmHWM`...), MB, where the
@@ -179,6 +280,7 @@ impl SourceSpec {
                     ..options.clone()
                 },
             )?),
+            SourceSpec::Live(live) => Box::new(live.open(frames)?),
         })
     }
 }
@@ -208,7 +310,7 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
     let params = ProjectionParams::from_sensor(&cfg.sensor);
     let progress = progress_bar(total, cfg.quiet, "frames");
 
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(Result<Scan>, f64)>(4);
+    let (tx, rx) = crossbeam_channel::bounded::<(Result<Scan>, f64)>(4);
     let reader = std::thread::spawn(move || {
         let mut source = source;
         loop {
@@ -245,7 +347,9 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
     let mut keyframe_clouds: Vec<(usize, Scan)> = Vec::new();
     let mut loop_queue_max = 0;
     let mut source_error = None;
-    for (item, source_ms) in rx {
+    let mut latencies = Vec::new();
+    let mut viz_frames_skipped = 0;
+    for (item, source_ms) in rx.iter() {
         if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             log::warn!("stopped after {} frames; writing outputs", est.len());
             break;
@@ -264,6 +368,11 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
         let t = Instant::now();
         let step = odometry.register(&scan);
         timings.push(("odometry", t.elapsed().as_secs_f64() * 1e3));
+        let latency_ms = scan.received.map(|r| r.elapsed().as_secs_f64() * 1e3);
+        latencies.extend(latency_ms);
+        if let Some(s) = &cfg.status {
+            s.record(latency_ms);
+        }
         degenerate += step.degenerate as usize;
         let t = Instant::now();
         let image = project(&scan.points, &scan.intensity, &params);
@@ -279,7 +388,9 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
             stage.process(&view, &viz)?;
             stage_timings.push((format!("stage/{}", stage.name()), t.elapsed().as_secs_f64() * 1e3));
         }
-        if viz.is_active() {
+        let behind = cfg.live && !rx.is_empty();
+        viz_frames_skipped += (behind && viz.is_active()) as usize;
+        if viz.is_active() && !behind {
             let t = Instant::now();
             viz.set_frame(&scan);
             viz.log_scan(&scan, &step.pose, scan.gt_pose.as_ref())?;
@@ -329,7 +440,8 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
         }
         progress.inc(1);
     }
-    // The loop above owned the receiver: leaving it early unblocks and ends the reader.
+    // Dropping the receiver unblocks a reader waiting to send, which then ends.
+    drop(rx);
     reader
         .join()
         .map_err(|_| Error::Usage("the source thread panicked".into()))?;
@@ -370,6 +482,7 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
         .as_ref()
         .and_then(|g| metrics::ate_rmse(&odometry_poses, g));
     let frames = est.len();
+    let latency = |q| (!latencies.is_empty()).then(|| percentile(&mut latencies.clone(), q));
     let report = ReplayReport {
         source: name,
         frames,
@@ -379,6 +492,13 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
         ate_rmse_odom_m,
         frame_ms_p50: percentile(&mut frame_ms, 0.5),
         frame_ms_p99: percentile(&mut frame_ms, 0.99),
+        latency_ms_p50: latency(0.5),
+        latency_ms_p99: latency(0.99),
+        link: match &cfg.source {
+            SourceSpec::Live(l) => Some(l.stats.snapshot()),
+            _ => None,
+        },
+        viz_frames_skipped,
         local_map_points: odometry.local_map_points(),
         peak_rss_mb: proc_status_mb("VmHWM:"),
         memory_by_frame: memory_samples,

@@ -66,6 +66,16 @@ impl SimLidar {
         }
     }
 
+    /// A sensor whose beams point exactly at `elevations_rad` (in laser order), as a
+    /// calibration table says, with no jitter: what the packet simulator fires so that decoded
+    /// points can be checked against it.
+    pub fn with_exact_beams(sensor: SensorModel, elevations_rad: &[f64], seed: u64) -> Self {
+        let mut lidar = Self::new(sensor, seed);
+        lidar.beams = elevations_rad.iter().map(|e| (e.cos(), e.sin())).collect();
+        lidar.beam_gain.resize(lidar.beams.len(), 1.0);
+        lidar
+    }
+
     /// The sensor model.
     pub fn sensor(&self) -> &SensorModel {
         &self.sensor
@@ -127,56 +137,74 @@ impl SimLidar {
     ) -> Vec<Return> {
         let (sa, ca) = azimuth.sin_cos();
         let rot = pose.rotation.to_rotation_matrix();
-        let o = pose.translation.vector;
         let heading = rot * nalgebra::Vector3::new(ca, sa, 0.0);
-        let bin = azimuth_bin(heading.y.atan2(heading.x));
-        let candidates = &bins[bin];
-        let mut out = Vec::with_capacity(self.beams.len());
-        for (ring, &(ce, se)) in self.beams.iter().enumerate() {
-            if hits_ego_roof(ce, se, ca, sa) {
-                continue;
-            }
-            let local = nalgebra::Vector3::new(ce * ca, ce * sa, se);
-            let d = rot * local;
-            let hit = world.cast(
-                [o.x, o.y, o.z],
-                [d.x, d.y, d.z],
-                self.sensor.max_range_m,
-                candidates,
-                rng.random_range(0.0..1.0),
-            );
-            let Some(hit) = hit else { continue };
-            let range = hit.t + noise.sample(rng);
-            if range < self.sensor.min_range_m || range > self.sensor.max_range_m {
-                continue;
-            }
-            let cos_inc = (d.x * hit.normal[0] + d.y * hit.normal[1] + d.z * hit.normal[2]).abs() as f32;
-            let echo = hit.reflectivity * (0.7 + 0.3 * cos_inc);
-            // Weak echoes from far, dark or grazing surfaces fall under the detection threshold.
-            let far = (range / self.sensor.max_range_m) as f32;
-            let p_drop = self.sensor.dropout as f32 + (far * far * 2.0 + 0.02) * (1.0 - echo.min(1.0)).powi(3);
-            if rng.random_range(0.0..1.0f32) < p_drop {
-                continue;
-            }
-            let raw = echo * self.beam_gain[ring] * (1.0 - 0.25 * far) + rng.random_range(-0.02..0.02f32);
-            let intensity = if raw < INTENSITY_FLOOR { 0.0 } else { raw.min(1.0) };
-            out.push(Return {
-                point: [
-                    (range * local.x) as f32,
-                    (range * local.y) as f32,
-                    (range * local.z) as f32,
-                ],
-                intensity,
-                time,
-                ring: ring as u16,
-            });
+        let candidates = &bins[azimuth_bin(heading.y.atan2(heading.x))];
+        (0..self.beams.len())
+            .filter_map(|ring| {
+                let (point, intensity) = self.fire_beam(world, pose, ring, (sa, ca), candidates, noise, rng)?;
+                Some(Return {
+                    point,
+                    intensity,
+                    time,
+                    ring: ring as u16,
+                })
+            })
+            .collect()
+    }
+
+    /// Fires beam `ring` at the azimuth whose (sin, cos) is `azimuth` (counter-clockwise in the
+    /// sensor frame) from `pose`, against the objects `candidates` (a bin of [`Self::cull`]):
+    /// the point in the sensor frame and its intensity, or `None` when no echo comes back.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fire_beam(
+        &self,
+        world: &World,
+        pose: &Pose,
+        ring: usize,
+        (sa, ca): (f64, f64),
+        candidates: &[(u32, f32)],
+        noise: &Normal<f64>,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<([f32; 3], f32)> {
+        let (ce, se) = self.beams[ring];
+        if hits_ego_roof(ce, se, ca, sa) {
+            return None;
         }
-        out
+        let local = nalgebra::Vector3::new(ce * ca, ce * sa, se);
+        let d = pose.rotation.to_rotation_matrix() * local;
+        let o = pose.translation.vector;
+        let hit = world.cast(
+            [o.x, o.y, o.z],
+            [d.x, d.y, d.z],
+            self.sensor.max_range_m,
+            candidates,
+            rng.random_range(0.0..1.0),
+        )?;
+        let range = hit.t + noise.sample(rng);
+        if range < self.sensor.min_range_m || range > self.sensor.max_range_m {
+            return None;
+        }
+        let cos_inc = (d.x * hit.normal[0] + d.y * hit.normal[1] + d.z * hit.normal[2]).abs() as f32;
+        let echo = hit.reflectivity * (0.7 + 0.3 * cos_inc);
+        // Weak echoes from far, dark or grazing surfaces fall under the detection threshold.
+        let far = (range / self.sensor.max_range_m) as f32;
+        let p_drop = self.sensor.dropout as f32 + (far * far * 2.0 + 0.02) * (1.0 - echo.min(1.0)).powi(3);
+        if rng.random_range(0.0..1.0f32) < p_drop {
+            return None;
+        }
+        let raw = echo * self.beam_gain[ring] * (1.0 - 0.25 * far) + rng.random_range(-0.02..0.02f32);
+        let intensity = if raw < INTENSITY_FLOOR { 0.0 } else { raw.min(1.0) };
+        let point = [
+            (range * local.x) as f32,
+            (range * local.y) as f32,
+            (range * local.z) as f32,
+        ];
+        Some((point, intensity))
     }
 
     /// For each azimuth bin around `center`, the objects within range that can lie in it, nearest
     /// first, with their nearest possible distance.
-    fn cull(&self, world: &World, center: &Pose, margin: f64) -> Vec<Vec<(u32, f32)>> {
+    pub(crate) fn cull(&self, world: &World, center: &Pose, margin: f64) -> Vec<Vec<(u32, f32)>> {
         let c = center.translation.vector;
         let mut bins: Vec<Vec<(u32, f32)>> = vec![Vec::new(); CULL_BINS];
         let bin_width = TAU / CULL_BINS as f64;
@@ -216,6 +244,7 @@ fn hits_ego_roof(ce: f64, se: f64, ca: f64, sa: f64) -> bool {
     (t * ce * ca).abs() < EGO_ROOF[0] && (t * ce * sa).abs() < EGO_ROOF[1]
 }
 
-fn azimuth_bin(angle: f64) -> usize {
+/// The cull bin of a world-frame direction `angle` (radians, counter-clockwise).
+pub(crate) fn azimuth_bin(angle: f64) -> usize {
     (((angle + PI) / TAU * CULL_BINS as f64).floor() as i64).rem_euclid(CULL_BINS as i64) as usize
 }

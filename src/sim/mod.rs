@@ -4,6 +4,7 @@
 pub mod geometry;
 pub mod lidar;
 pub mod route;
+pub mod velodyne;
 pub mod world;
 
 use crate::error::{Error, Result};
