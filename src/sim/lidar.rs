@@ -37,6 +37,9 @@ pub struct SimLidar {
 
     /// Per-beam intensity gain: real lasers differ in power and calibration.
     beam_gain: Vec<f32>,
+    /// Per-beam offset of the laser's origin perpendicular to the beam, in its vertical plane
+    /// (Velodyne's vertical offset correction), metres; zero but for packet simulation.
+    vertical_offset_m: Vec<f64>,
 }
 
 /// A returned point before it is packed into a [`Scan`].
@@ -60,19 +63,27 @@ impl SimLidar {
             .collect();
         let beam_gain = beams.iter().map(|_| rng.random_range(0.7..1.3)).collect();
         Self {
+            vertical_offset_m: vec![0.0; beams.len()],
             sensor,
             beams,
             beam_gain,
         }
     }
 
-    /// A sensor whose beams point exactly at `elevations_rad` (in laser order), as a
-    /// calibration table says, with no jitter: what the packet simulator fires so that decoded
-    /// points can be checked against it.
-    pub fn with_exact_beams(sensor: SensorModel, elevations_rad: &[f64], seed: u64) -> Self {
+    /// A sensor whose beams point exactly at `elevations_rad` (in laser order) from origins
+    /// raised by `vertical_offsets_m`, as a calibration table says, with no jitter: what the
+    /// packet simulator fires so that decoded points can be checked against it.
+    pub fn with_exact_beams(
+        sensor: SensorModel,
+        elevations_rad: &[f64],
+        vertical_offsets_m: &[f64],
+        seed: u64,
+    ) -> Self {
         let mut lidar = Self::new(sensor, seed);
         lidar.beams = elevations_rad.iter().map(|e| (e.cos(), e.sin())).collect();
         lidar.beam_gain.resize(lidar.beams.len(), 1.0);
+        lidar.vertical_offset_m = vertical_offsets_m.to_vec();
+        lidar.vertical_offset_m.resize(lidar.beams.len(), 0.0);
         lidar
     }
 
@@ -141,7 +152,7 @@ impl SimLidar {
         let candidates = &bins[azimuth_bin(heading.y.atan2(heading.x))];
         (0..self.beams.len())
             .filter_map(|ring| {
-                let (point, intensity) = self.fire_beam(world, pose, ring, (sa, ca), candidates, noise, rng)?;
+                let (point, intensity, _) = self.fire_beam(world, pose, ring, (sa, ca), candidates, noise, rng)?;
                 Some(Return {
                     point,
                     intensity,
@@ -154,7 +165,8 @@ impl SimLidar {
 
     /// Fires beam `ring` at the azimuth whose (sin, cos) is `azimuth` (counter-clockwise in the
     /// sensor frame) from `pose`, against the objects `candidates` (a bin of [`Self::cull`]):
-    /// the point in the sensor frame and its intensity, or `None` when no echo comes back.
+    /// the point in the sensor frame, its intensity and its range along the beam, or `None` when
+    /// no echo comes back.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn fire_beam(
         &self,
@@ -165,14 +177,17 @@ impl SimLidar {
         candidates: &[(u32, f32)],
         noise: &Normal<f64>,
         rng: &mut ChaCha8Rng,
-    ) -> Option<([f32; 3], f32)> {
+    ) -> Option<([f32; 3], f32, f64)> {
         let (ce, se) = self.beams[ring];
         if hits_ego_roof(ce, se, ca, sa) {
             return None;
         }
         let local = nalgebra::Vector3::new(ce * ca, ce * sa, se);
-        let d = pose.rotation.to_rotation_matrix() * local;
-        let o = pose.translation.vector;
+        let rot = pose.rotation.to_rotation_matrix();
+        let d = rot * local;
+        // The laser's origin, off the optical centre perpendicular to the beam.
+        let origin = nalgebra::Vector3::new(-se * ca, -se * sa, ce) * self.vertical_offset_m[ring];
+        let o = pose.translation.vector + rot * origin;
         let hit = world.cast(
             [o.x, o.y, o.z],
             [d.x, d.y, d.z],
@@ -195,11 +210,11 @@ impl SimLidar {
         let raw = echo * self.beam_gain[ring] * (1.0 - 0.25 * far) + rng.random_range(-0.02..0.02f32);
         let intensity = if raw < INTENSITY_FLOOR { 0.0 } else { raw.min(1.0) };
         let point = [
-            (range * local.x) as f32,
-            (range * local.y) as f32,
-            (range * local.z) as f32,
+            (origin.x + range * local.x) as f32,
+            (origin.y + range * local.y) as f32,
+            (origin.z + range * local.z) as f32,
         ];
-        Some((point, intensity))
+        Some((point, intensity, range))
     }
 
     /// For each azimuth bin around `center`, the objects within range that can lie in it, nearest

@@ -86,7 +86,8 @@ impl PacketSim {
         });
         let calib = Calibration::builtin(cfg.model);
         let elevations: Vec<f64> = calib.lasers.iter().map(|l| l.elevation_rad).collect();
-        let lidar = SimLidar::with_exact_beams(sensor.clone(), &elevations, cfg.seed);
+        let offsets: Vec<f64> = calib.lasers.iter().map(|l| l.vertical_offset_m).collect();
+        let lidar = SimLidar::with_exact_beams(sensor.clone(), &elevations, &offsets, cfg.seed);
         Self {
             sweeps: sim.frames(),
             timing: Timing::of(cfg.model),
@@ -197,10 +198,9 @@ impl PacketSim {
                 let (sa, ca) = angle.sin_cos();
                 let heading = pose.rotation.to_rotation_matrix() * nalgebra::Vector3::new(ca, sa, 0.0);
                 let candidates = &bins[azimuth_bin(heading.y.atan2(heading.x))];
-                let (point, intensity) =
+                let (point, intensity, range) =
                     self.lidar
                         .fire_beam(self.sim.world(), &pose, laser, (sa, ca), candidates, noise, rng)?;
-                let range = point.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
                 let raw = (range / self.resolution_m).round();
                 (raw >= 1.0 && raw <= u16::MAX as f64).then(|| Echo {
                     point,

@@ -165,6 +165,7 @@ mod tests {
             // Dual mode with equal echoes keeps each once.
             assert_eq!(out.len(), expected, "{model:?} {mode:?}");
             for r in &out {
+                // 10 m along the beam from an origin at most 11.2 mm off it, perpendicularly.
                 let range = r.point.iter().map(|v| v * v).sum::<f32>().sqrt();
                 assert!((range - 10.0).abs() < 1e-4, "{model:?}: {range}");
                 assert_eq!(r.intensity, 1.0);
@@ -181,7 +182,9 @@ mod tests {
         d.decode(&packet(Model::Vlp16, ReturnMode::Strongest, 5000), &mut out);
         // Laser 0 points at -15 degrees (ring 0), laser 1 at +1 degree (ring 8).
         assert_eq!((out[0].ring, out[1].ring), (0, 8));
-        assert!((out[0].point[2] - (10.0 * (-15f32).to_radians().sin())).abs() < 1e-4);
+        // Its origin sits 11.2 mm above the optical centre, perpendicular to the beam.
+        let (se, ce) = (-15f32).to_radians().sin_cos();
+        assert!((out[0].point[2] - (10.0 * se + 0.0112 * ce)).abs() < 1e-4);
         // Channel 16 fires 55.296 us after channel 0: 0.199 degrees further clockwise.
         let yaw = |r: &Return| -r.point[1].atan2(r.point[0]).to_degrees();
         assert!((yaw(&out[16]) - yaw(&out[0]) - 0.199).abs() < 0.01);
