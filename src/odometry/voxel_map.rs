@@ -18,6 +18,12 @@ pub struct VoxelHashMap {
     /// Points closer than this to one already in the voxel are not added.
     min_spacing_sq: f64,
     voxels: HashMap<Key, Vec<Point3<f64>>, Hasher>,
+    /// Voxels not hit by a scan for more than this many updates are dropped (0: never).
+    max_age: u64,
+    /// Updates so far.
+    frame: u64,
+    /// The update that last hit each voxel (kept only when `max_age` is set).
+    last_seen: HashMap<Key, u64, Hasher>,
 }
 
 impl VoxelHashMap {
@@ -31,7 +37,19 @@ impl VoxelHashMap {
             max_points_per_voxel,
             min_spacing_sq: voxel_size * voxel_size / max_points_per_voxel as f64,
             voxels: HashMap::default(),
+            max_age: 0,
+            frame: 0,
+            last_seen: HashMap::default(),
         }
+    }
+
+    /// Also drops voxels that no scan has hit for more than `frames` updates (0: never, as
+    /// KISS-ICP). Range pruning alone never empties a place the sensor keeps returning to, and
+    /// with drift every return paints new voxels: on a long run in one area the map, and memory,
+    /// would grow without end.
+    pub fn with_max_age(mut self, frames: usize) -> Self {
+        self.max_age = frames as u64;
+        self
     }
 
     /// True when the map holds no point.
@@ -51,8 +69,13 @@ impl VoxelHashMap {
 
     /// Adds world-frame points, then drops voxels farther than `max_range` from `origin`.
     pub fn update(&mut self, points: &[Point3<f64>], origin: &Point3<f64>) {
+        self.frame += 1;
         for p in points {
-            let cell = self.voxels.entry(voxel_key(p, self.voxel_size)).or_default();
+            let key = voxel_key(p, self.voxel_size);
+            if self.max_age > 0 {
+                self.last_seen.insert(key, self.frame);
+            }
+            let cell = self.voxels.entry(key).or_default();
             if cell.len() < self.max_points_per_voxel
                 && cell.iter().all(|q| (q - p).norm_squared() >= self.min_spacing_sq)
             {
@@ -62,6 +85,14 @@ impl VoxelHashMap {
         let max_sq = self.max_range * self.max_range;
         self.voxels
             .retain(|_, pts| pts.first().is_some_and(|q| (q - origin).norm_squared() < max_sq));
+        if self.max_age > 0 {
+            let (frame, max_age) = (self.frame, self.max_age);
+            let seen = &self.last_seen;
+            self.voxels
+                .retain(|k, _| seen.get(k).is_some_and(|s| frame - s <= max_age));
+            let voxels = &self.voxels;
+            self.last_seen.retain(|k, _| voxels.contains_key(k));
+        }
     }
 
     /// The nearest map point among the 27 voxels around `p`, with its squared distance. A
@@ -158,6 +189,26 @@ mod tests {
         assert_eq!(map.voxel_count(), 1, "the point 50 m away was pruned at once");
         map.update(&[], &Point3::new(30.0, 0.0, 0.0));
         assert!(map.is_empty(), "moving away prunes the old voxels");
+    }
+
+    #[test]
+    fn voxels_no_scan_hits_age_out() {
+        let mut map = VoxelHashMap::new(1.0, 100.0, 20).with_max_age(2);
+        let (here, there) = (Point3::new(0.5, 0.5, 0.5), Point3::new(5.5, 0.5, 0.5));
+        map.update(&[here, there], &Point3::origin());
+        for _ in 0..2 {
+            map.update(&[here], &Point3::origin());
+            assert_eq!(map.voxel_count(), 2, "hit two updates ago: kept");
+        }
+        map.update(&[here], &Point3::origin());
+        assert_eq!(map.voxel_count(), 1, "three updates without a hit: gone");
+        // Off (KISS-ICP's map), nothing ages.
+        let mut map = VoxelHashMap::new(1.0, 100.0, 20);
+        map.update(&[there], &Point3::origin());
+        for _ in 0..10 {
+            map.update(&[here], &Point3::origin());
+        }
+        assert_eq!(map.voxel_count(), 2);
     }
 
     #[test]

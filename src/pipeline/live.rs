@@ -15,6 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// Local-map voxels no sweep has hit for this many frames are dropped in live runs: a minute at
+/// 10 Hz, longer than a lap of the simulated loop, so places revisited within a minute keep their
+/// map (`--set max_voxel_age_frames=0` turns it off).
+pub const LIVE_MAX_VOXEL_AGE_FRAMES: usize = 600;
+
 /// Where packets come from.
 #[derive(Debug, Clone)]
 pub enum PacketInput {
@@ -70,7 +75,18 @@ impl LiveSource {
 /// closure). Prints a status line every second unless `pipeline.quiet`.
 pub fn live(source: LiveSource, mut pipeline: ReplayConfig) -> Result<ReplayReport> {
     pipeline.sensor = SensorModel::builtin(source.velodyne.model.sensor_model_name())?;
-    pipeline.live = true;
+    // A robot may circle one area for hours: age out map voxels it no longer sees, so that
+    // drift cannot grow the local map (and memory) without end.
+    pipeline
+        .odometry
+        .max_voxel_age_frames
+        .get_or_insert(LIVE_MAX_VOXEL_AGE_FRAMES);
+    // A stream that will not wait (a socket, a capture paced in real time) may drop viewer
+    // updates to keep up; a capture read as fast as possible waits for the pipeline instead.
+    pipeline.live = match &source.input {
+        PacketInput::Udp { .. } => true,
+        PacketInput::Pcap { realtime, .. } => *realtime,
+    };
     let status = Arc::new(RunStatus::default());
     pipeline.status = Some(status.clone());
     let stats = source.stats.clone();

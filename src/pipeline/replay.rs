@@ -426,6 +426,12 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
         if let Some(w) = &loop_worker {
             viz.log_scalar("queue/loop_closure", w.queue_depth() as f64)?;
         }
+        if let Some(ms) = latency_ms {
+            viz.log_scalar("live/latency_ms", ms)?;
+        }
+        if let SourceSpec::Live(live) = &cfg.source {
+            log_link(&viz, &live.stats.snapshot())?;
+        }
         frame_ms.push(frame_start.elapsed().as_secs_f64() * 1e3);
         est.push(step.pose);
         frame_numbers.push(scan.index);
@@ -524,6 +530,21 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
         Some(e) => Err(e),
         None => Ok(report),
     }
+}
+
+/// The link counters of a live source as time series in the viewer (`live/...`).
+fn log_link(viz: &Viz, l: &LinkCounts) -> Result<()> {
+    for (name, value) in [
+        ("packets", l.packets),
+        ("lost", l.lost),
+        ("malformed", l.malformed),
+        ("foreign", l.foreign),
+        ("reordered", l.reordered),
+        ("restarts", l.restarts),
+    ] {
+        viz.log_scalar(&format!("live/{name}"), value as f64)?;
+    }
+    Ok(())
 }
 
 fn write_outputs(out: &std::path::Path, report: &ReplayReport, stamps: &[f64]) -> Result<()> {
