@@ -171,6 +171,12 @@ fn link_faults_are_counted_and_the_pipeline_keeps_going() {
     assert_eq!(link.foreign as usize, sent.foreign);
     assert_eq!(link.reordered as usize, sent.reordered);
     assert_eq!(link.restarts, 1);
+    // The restart cuts the sweep in progress, and the first sweep after it is partial.
+    assert!(
+        (1..=4).contains(&link.partial_sweeps),
+        "{} partial sweeps",
+        link.partial_sweeps
+    );
     // A corrupted packet is missing from the sequence too.
     let missing = (sent.dropped + sent.malformed) as i64;
     assert!(

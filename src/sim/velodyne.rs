@@ -189,14 +189,16 @@ impl PacketSim {
     ) -> Vec<Option<Echo>> {
         let t = n as f64 * self.timing.firing_period_us * 1e-6;
         let pose = self.sim.world_pose(t);
+        let rotation = pose.rotation.to_rotation_matrix();
+        let azimuth_cdeg = self.firing_azimuth_cdeg(n);
         let turn_cdeg_per_s = 36000.0 / self.sweep_period_s;
         (0..self.cfg.model.lasers())
             .map(|laser| {
                 let offset_s = (laser % self.timing.lasers_in_sequence) as f64 * self.timing.laser_step_us * 1e-6;
                 // Clockwise azimuth, in hundredths of a degree, to a counter-clockwise angle.
-                let angle = -((self.firing_azimuth_cdeg(n) + turn_cdeg_per_s * offset_s) * 0.01).to_radians();
+                let angle = -((azimuth_cdeg + turn_cdeg_per_s * offset_s) * 0.01).to_radians();
                 let (sa, ca) = angle.sin_cos();
-                let heading = pose.rotation.to_rotation_matrix() * nalgebra::Vector3::new(ca, sa, 0.0);
+                let heading = rotation * nalgebra::Vector3::new(ca, sa, 0.0);
                 let candidates = &bins[azimuth_bin(heading.y.atan2(heading.x))];
                 let (point, intensity, range) =
                     self.lidar

@@ -1,7 +1,7 @@
 //! Firings to packets, the inverse of decoding: what a sensor puts on the wire. The packet
 //! simulator (`sim-velodyne`) and the tests use it.
 
-use super::packet::{BLOCKS, Block, CHANNELS, Packet};
+use super::packet::{Block, CHANNELS, Packet};
 use super::timing::Timing;
 use super::{Model, ReturnMode};
 
@@ -23,12 +23,7 @@ pub fn encode(model: Model, mode: ReturnMode, firings: &[Firing], timestamp_us: 
         return None;
     }
     let blocks = std::array::from_fn(|b| {
-        let mut block = Block {
-            lower: false,
-            azimuth: 0,
-            distance: [0; CHANNELS],
-            reflectivity: [0; CHANNELS],
-        };
+        let mut block = Block::EMPTY;
         for c in 0..CHANNELS {
             let (firing, laser) = slot(model, b, c);
             let f = &firings[firing];
@@ -40,7 +35,6 @@ pub fn encode(model: Model, mode: ReturnMode, firings: &[Firing], timestamp_us: 
         block.lower = model == Model::Hdl64e && b % 2 == 1;
         block
     });
-    debug_assert_eq!(BLOCKS, 12);
     Some(Packet {
         blocks,
         timestamp_us,

@@ -69,6 +69,16 @@ pub struct Block {
     pub reflectivity: [u8; CHANNELS],
 }
 
+impl Block {
+    /// A block with no returns.
+    pub const EMPTY: Block = Block {
+        lower: false,
+        azimuth: 0,
+        distance: [0; CHANNELS],
+        reflectivity: [0; CHANNELS],
+    };
+}
+
 /// A parsed data packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
@@ -131,12 +141,7 @@ pub fn parse(bytes: &[u8], model: Model) -> Result<Packet, PacketError> {
         }
         None => ReturnMode::Strongest,
     };
-    let mut blocks = [Block {
-        lower: false,
-        azimuth: 0,
-        distance: [0; CHANNELS],
-        reflectivity: [0; CHANNELS],
-    }; BLOCKS];
+    let mut blocks = [Block::EMPTY; BLOCKS];
     for (b, block) in blocks.iter_mut().enumerate() {
         let at = b * BLOCK_BYTES;
         let flag = [bytes[at], bytes[at + 1]];
@@ -193,12 +198,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Packet {
-        let mut blocks = [Block {
-            lower: false,
-            azimuth: 0,
-            distance: [0; CHANNELS],
-            reflectivity: [0; CHANNELS],
-        }; BLOCKS];
+        let mut blocks = [Block::EMPTY; BLOCKS];
         for (b, block) in blocks.iter_mut().enumerate() {
             block.azimuth = 35990 + b as u16 * 20 % 36000;
             block.azimuth %= 36000;

@@ -50,7 +50,7 @@ pub struct LinkStats {
     counters: [AtomicU64; COUNTERS],
 }
 
-const COUNTERS: usize = 10;
+const COUNTERS: usize = 11;
 
 /// A snapshot of [`LinkStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -73,6 +73,9 @@ pub struct LinkCounts {
     pub restarts: u64,
     /// Sweeps assembled.
     pub sweeps: u64,
+    /// Sweeps dropped for covering too little azimuth (the first one, one cut by an outage or
+    /// a restart).
+    pub partial_sweeps: u64,
     /// Datagrams dropped because the pipeline fell behind the socket.
     pub overflow: u64,
 }
@@ -90,6 +93,7 @@ pub enum Counter {
     Restarts,
     Sweeps,
     Overflow,
+    PartialSweeps,
 }
 
 impl LinkStats {
@@ -118,6 +122,7 @@ impl LinkStats {
             restarts: c(Counter::Restarts),
             sweeps: c(Counter::Sweeps),
             overflow: c(Counter::Overflow),
+            partial_sweeps: c(Counter::PartialSweeps),
         }
     }
 }
@@ -246,7 +251,17 @@ impl VelodyneSource {
         self.clock.packet_period_us = Timing::packet_period_us(self.model, packet.return_mode);
         self.returns.clear();
         self.decoder.decode(&packet, &mut self.returns);
-        match self.clock.arrive(packet.timestamp_us, datagram.host_s) {
+        let partial_before = self.assembler.partial_dropped();
+        let scan = self.place(packet.timestamp_us, datagram);
+        let partial = self.assembler.partial_dropped() - partial_before;
+        self.stats.add(Counter::PartialSweeps, partial as u64);
+        scan
+    }
+
+    /// Puts the decoded returns where the packet's timestamp says: the open sweep, a late
+    /// merge, or a new sweep after a restart.
+    fn place(&mut self, timestamp_us: u32, datagram: &Datagram) -> Option<Scan> {
+        match self.clock.arrive(timestamp_us, datagram.host_s) {
             Arrival::InOrder { time_s, lost } => {
                 self.stats.add(Counter::Lost, lost);
                 self.assembler.push(&self.returns, time_s, datagram.received)
