@@ -6,11 +6,16 @@ use overlap_slam::io::{Format, FrameRange, SourceOptions};
 use overlap_slam::metrics::evaluate_files;
 use overlap_slam::odometry::{OdometryConfig, OdometryKind};
 use overlap_slam::overlapnet::ModelConfig;
+use overlap_slam::perception::ivr_cam::CamTarget;
+use overlap_slam::perception::ivr_cam::stage::IvrCamConfig;
+use overlap_slam::perception::liif::LiifConfig;
+use overlap_slam::perception::liif::train::StepConfig;
+use overlap_slam::perception::{StageKind, StageOptions, build_stages};
 use overlap_slam::pipeline::live::{LiveSource, PacketInput, decode, live};
 use overlap_slam::pipeline::loop_worker::ClosureConfig;
 use overlap_slam::pipeline::sim_velodyne::{LinkFaults, SimVelodyneConfig, sim_velodyne};
-use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
-use overlap_slam::pipeline::{eval_loops, gt_pairs, inspect, match_scans, train};
+use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay_with_stages};
+use overlap_slam::pipeline::{eval_loops, gt_pairs, inspect, ivr_cam, liif, match_scans, train};
 use overlap_slam::projection::ProjectionParams;
 use overlap_slam::sensor::SensorModel;
 use overlap_slam::sim::velodyne::PacketSimConfig;
@@ -58,6 +63,12 @@ enum Command {
     SimVelodyne(SimVelodyneArgs),
     /// Decode Velodyne packets (UDP or pcap) into sweeps without SLAM: counts, or one PCD file per sweep.
     Decode(DecodeArgs),
+    /// Train LIIF range-image super-resolution on simulated HDL-64E drives (checkpointed, resumable).
+    TrainLiif(TrainLiifArgs),
+    /// Measure LIIF against bilinear and nearest upsampling on posed scans, and loop detection downstream.
+    EvalLiif(EvalLiifArgs),
+    /// Explain OverlapNet's decision on frame pairs per column; compare min-max, max and IVR normalisation.
+    Cam(CamArgs),
 }
 
 /// Where Velodyne packets come from and how to read them.
@@ -227,7 +238,128 @@ struct PipelineArgs {
     /// OverlapNet weights for the loop search (.safetensors with its .json beside it); default: shipped.
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// Perception stage run on every projected frame and shown in rerun (repeatable): liif, ivr-cam.
+    #[arg(long = "stage", value_name = "NAME", value_parser = parse_stage)]
+    stages: Vec<StageKind>,
+    /// LIIF stage: keep every N-th of the 64 rows before rendering them back (4: a 16-row scan).
+    #[arg(long, default_value_t = 4)]
+    liif_factor: usize,
+    /// IVR-CAM stage: explain every N-th frame.
+    #[arg(long, default_value_t = 5)]
+    cam_every: usize,
+    /// IVR-CAM stage: the decision explained, yaw (the head that works) or overlap (Grad-CAM).
+    #[arg(long, default_value = "yaw", value_parser = parse_cam_target)]
+    cam_target: CamTarget,
     /// No progress bar and no summary line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct TrainLiifArgs {
+    /// Checkpoint folder: liif.safetensors (+ .json), adam.safetensors, state.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the training checkpointed in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Simulated worlds to train on: A..B (seeds).
+    #[arg(long, default_value = "100..106", value_parser = parse_seeds)]
+    seeds: ::std::vec::Vec<u64>,
+    /// Keep every N-th frame of each drive.
+    #[arg(long, default_value_t = 8)]
+    every: usize,
+    /// Also train on these real posed scans (a KITTI folder), half of every batch on average.
+    #[arg(long)]
+    real: Option<PathBuf>,
+    /// Frames of --real to train on: A..B, A.., ..B, A..=B or N.
+    #[arg(long, value_parser = parse_frames)]
+    real_frames: Option<FrameRange>,
+    /// Start from these weights (.safetensors) instead of fresh ones: a new run (fine-tuning).
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
+    /// Steps to reach (over all runs).
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    /// Crops per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Columns per crop.
+    #[arg(long, default_value_t = 128)]
+    crop_cols: usize,
+    /// Adam learning rate (halved for the last quarter of the steps).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed of the batches.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop with a checkpoint after this many minutes (resume later with --resume).
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// Steps between checkpoints.
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct CamArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Frame pairs to explain: Q:R,Q:R,...
+    #[arg(long, value_parser = parse_pairs)]
+    pairs: ::std::vec::Vec<(usize, usize)>,
+    /// The decision explained: yaw or overlap.
+    #[arg(long, default_value = "yaw", value_parser = parse_cam_target)]
+    target: CamTarget,
+    /// IVR's percentile, in [0, 1].
+    #[arg(long, default_value_t = ivr_cam::PERCENTILE)]
+    percentile: f32,
+    /// OverlapNet weights (.safetensors with its .json beside it); default: the shipped model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// A column is shared when at least this share of its returns overlap (ground truth).
+    #[arg(long, default_value_t = 0.5)]
+    shared_column: f32,
+    /// A normalised score at or above this lights a column.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+    /// Output folder (cam.json, cam.png).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct EvalLiifArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Keep every N-th scan read.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// LIIF weights (.safetensors with its .json beside it); default: the shipped model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Row factors to measure, comma-separated (2: 32 of 64 rows kept, 4: 16).
+    #[arg(long, default_value = "2,4", value_delimiter = ',')]
+    factors: Vec<usize>,
+    /// Also judge loop detection on scans thinned by this factor and rendered back (0: skip).
+    #[arg(long, default_value_t = 4)]
+    downstream_factor: usize,
+    /// Detectors for the downstream figure, comma-separated.
+    #[arg(long, default_value = "overlapnet,scancontext", value_delimiter = ',')]
+    downstream: Vec<eval_loops::LoopMethod>,
+    /// Pairs fewer than this many frames apart are not judged.
+    #[arg(long, default_value_t = 100)]
+    min_gap: usize,
+    /// Ground-truth overlap above which a pair is a loop.
+    #[arg(long, default_value_t = 0.3)]
+    loop_overlap: f32,
+    /// Output folder (liif_eval.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// No progress bar.
     #[arg(long)]
     quiet: bool,
 }
@@ -443,6 +575,25 @@ fn parse_frames(s: &str) -> std::result::Result<FrameRange, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
 
+fn parse_cam_target(s: &str) -> std::result::Result<CamTarget, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+/// Frame pairs as `Q:R,Q:R,...`.
+fn parse_pairs(s: &str) -> std::result::Result<Vec<(usize, usize)>, String> {
+    let bad = || format!("pairs '{s}': want Q:R,Q:R,... (frame numbers)");
+    s.split(',')
+        .map(|p| {
+            let (q, r) = p.trim().split_once(':').ok_or_else(bad)?;
+            Ok((q.parse().map_err(|_| bad())?, r.parse().map_err(|_| bad())?))
+        })
+        .collect()
+}
+
+fn parse_stage(s: &str) -> std::result::Result<StageKind, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
 fn parse_odometry(s: &str) -> std::result::Result<OdometryKind, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -485,10 +636,11 @@ fn run(cli: Cli) -> Result<()> {
             let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
             let source = a.source.spec(&sensor);
             let quiet = a.pipeline.quiet;
+            let stages = a.pipeline.stages()?;
             let cfg = a
                 .pipeline
                 .config(source, a.source.frames.unwrap_or_default(), sensor, stop_on_ctrl_c())?;
-            let report = replay(&cfg)?;
+            let report = replay_with_stages(&cfg, stages)?;
             if !quiet {
                 println!("{}", report.summary());
             }
@@ -500,10 +652,11 @@ fn run(cli: Cli) -> Result<()> {
             let quiet = a.pipeline.quiet;
             // `live` puts in the packet source and the sensor's projection model.
             let placeholder = SourceSpec::Simulated(SimConfig::default());
+            let stages = a.pipeline.stages()?;
             let cfg = a
                 .pipeline
                 .config(placeholder, FrameRange::all(), SensorModel::hdl64(), stop)?;
-            let report = live(source, cfg)?;
+            let report = live(source, cfg, stages)?;
             if !quiet {
                 println!("{}", report.summary());
             }
@@ -682,6 +835,114 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::TrainLiif(a) => {
+            let state = liif::train_liif(&liif::TrainLiifConfig {
+                out: a.out.clone(),
+                model: LiifConfig::default(),
+                seeds: a.seeds,
+                every: a.every,
+                real: a.real.map(|path| {
+                    let spec = SourceSpec::Path {
+                        path,
+                        options: SourceOptions::default(),
+                    };
+                    (spec, a.real_frames.unwrap_or_default())
+                }),
+                init: a.init,
+                step: StepConfig {
+                    batch: a.batch,
+                    crop_cols: a.crop_cols,
+                    ..StepConfig::default()
+                },
+                steps: a.steps,
+                lr: a.lr,
+                seed: a.seed,
+                resume: a.resume,
+                max_minutes: a.max_minutes,
+                checkpoint_every: a.checkpoint_every.max(1),
+                quiet: a.quiet,
+            })?;
+            let last = state
+                .history
+                .last()
+                .map_or(String::new(), |h| format!(", last range L1 {:.3} m", h.1));
+            println!(
+                "{} steps on {} images in {:.0} s{last}; weights in {}",
+                state.steps,
+                state.images,
+                state.seconds,
+                a.out.join("liif.safetensors").display()
+            );
+            Ok(())
+        }
+        Command::EvalLiif(a) => {
+            let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
+            let r = liif::eval_liif(&liif::EvalLiifConfig {
+                source: a.source.spec(&sensor),
+                frames: a.source.frames.unwrap_or_default(),
+                every: a.every,
+                weights: a.weights,
+                factors: a.factors,
+                downstream_factor: (a.downstream_factor > 0).then_some(a.downstream_factor),
+                downstream_methods: a.downstream,
+                min_gap: a.min_gap,
+                loop_overlap: a.loop_overlap,
+                out: a.out.clone(),
+                quiet: a.quiet,
+            })?;
+            for c in &r.upsampling {
+                for (name, s) in [("liif", c.liif), ("bilinear", c.bilinear), ("nearest", c.nearest)] {
+                    println!(
+                        "{} rows -> 64, {name:8}: MAE {:.3} m, within 0.5 m {:.3}, returns rendered {:.3}, invented {:.3}",
+                        c.sparse_rows, s.mae_m, s.within_half_m, s.recall, s.invented
+                    );
+                }
+            }
+            for d in &r.downstream {
+                println!(
+                    "{:?} on {}: AUC {:.3}, F1max {:.3} ({} pairs, {} loops)",
+                    d.method, d.input, d.scores.auc, d.scores.f1_max, d.scores.pairs, d.scores.loops
+                );
+            }
+            println!(
+                "{} scans; results in {}",
+                r.scans,
+                a.out.join("liif_eval.json").display()
+            );
+            Ok(())
+        }
+        Command::Cam(a) => {
+            let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
+            let r = ivr_cam::cam(&ivr_cam::CamConfig {
+                source: a.source.spec(&sensor),
+                frames: a.source.frames.unwrap_or_default(),
+                pairs: a.pairs,
+                target: a.target,
+                percentile: a.percentile,
+                weights: a.weights,
+                shared_column: a.shared_column,
+                threshold: a.threshold,
+                out: a.out.clone(),
+            })?;
+            for p in &r.pairs {
+                let ious: Vec<String> = p
+                    .scores
+                    .iter()
+                    .map(|s| format!("{} IoU {:.3} (lit {:.2})", s.normalisation.name(), s.iou, s.lit))
+                    .collect();
+                println!(
+                    "{} vs {}: overlap {:.2}, shared columns {:.2}; {}",
+                    p.query,
+                    p.reference,
+                    p.overlap_truth,
+                    p.shared,
+                    ious.join(", ")
+                );
+            }
+            let means: Vec<String> = r.mean_iou.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();
+            println!("mean IoU: {}; results in {}", means.join(", "), a.out.display());
+            Ok(())
+        }
         Command::Stats(a) => {
             let sensor = SensorModel::from_name_or_path(&a.source.sensor)?;
             let mut source = a.source.spec(&sensor).open(a.source.frames.unwrap_or_default())?;
@@ -728,6 +989,22 @@ impl PacketArgs {
 
 impl PipelineArgs {
     /// The replay configuration for `source`.
+    /// The perception stages asked for, with their shipped weights.
+    fn stages(&self) -> Result<Vec<Box<dyn overlap_slam::perception::PerceptionStage>>> {
+        build_stages(
+            &self.stages,
+            &StageOptions {
+                liif_factor: self.liif_factor,
+                ivr_cam: IvrCamConfig {
+                    every: self.cam_every,
+                    target: self.cam_target,
+                    ..IvrCamConfig::default()
+                },
+                overlapnet_weights: self.weights.clone(),
+            },
+        )
+    }
+
     fn config(
         self,
         source: SourceSpec,

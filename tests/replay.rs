@@ -64,7 +64,7 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
     }
 
     // The recording decodes and holds the scan, both trajectories and the three images.
-    let entities = common_rrd::entity_paths(&rrd);
+    let entities = common::rrd_entity_paths(&rrd);
     for e in [
         "/world/sensor/scan",
         "/world/trajectory/estimate",
@@ -94,22 +94,4 @@ fn real_kitti_frames_replay_with_an_ate() {
     let ate = report.accuracy.ate_rmse_m.unwrap();
     assert!(ate < 1.0, "ATE {ate:.3} m on KITTI 00 frames 0-60");
     assert_eq!(report.degenerate_frames, 0);
-}
-
-mod common_rrd {
-    use std::path::Path;
-
-    /// Entity paths logged in an .rrd file.
-    pub fn entity_paths(path: &Path) -> Vec<String> {
-        let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
-        let decoder = re_log_encoding::DecoderApp::decode_lazy(file);
-        let mut paths = std::collections::BTreeSet::new();
-        for msg in decoder {
-            if let re_log_types::LogMsg::ArrowMsg(_, arrow) = msg.unwrap() {
-                let chunk = re_chunk::Chunk::from_arrow_msg(&arrow).unwrap();
-                paths.insert(chunk.entity_path().to_string());
-            }
-        }
-        paths.into_iter().collect()
-    }
 }

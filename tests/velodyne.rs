@@ -96,6 +96,7 @@ fn run_live(input: PacketInput, out: &Path) -> overlap_slam::Result<overlap_slam
             quiet: true,
             ..Default::default()
         },
+        Vec::new(),
     )
 }
 

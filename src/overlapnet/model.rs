@@ -99,7 +99,12 @@ const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../models/overlapnet.safetenso
 const SHIPPED_CONFIG: &str = include_str!("../../models/overlapnet.json");
 
 fn model_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::input(path, format!("OverlapNet weights: {e}"))
+    // candle appends a backtrace when RUST_BACKTRACE is set: keep the message's first line.
+    let msg = e.to_string();
+    Error::input(
+        path,
+        format!("OverlapNet weights: {}", msg.lines().next().unwrap_or_default()),
+    )
 }
 
 impl OverlapNet {

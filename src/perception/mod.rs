@@ -8,6 +8,9 @@ use crate::projection::RangeImage;
 use crate::scan::{Pose, Scan};
 use crate::viz::Viz;
 
+pub mod ivr_cam;
+pub mod liif;
+
 /// What a stage sees of one frame.
 pub struct FrameView<'a> {
     /// The scan as the source gave it (sensor frame).
@@ -25,4 +28,75 @@ pub trait PerceptionStage: Send {
 
     /// Processes one frame, logging its output to `viz` (which may record nothing).
     fn process(&mut self, frame: &FrameView, viz: &Viz) -> Result<()>;
+
+    /// Entity paths of the 2-D images the stage logs, each given a view in the viewer's layout.
+    fn views(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The stages `--stage NAME` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    /// LIIF range-image super-resolution ([`liif::stage::LiifStage`]).
+    Liif,
+    /// OverlapNet's decisions explained per column, IVR-normalised ([`ivr_cam::stage::IvrCamStage`]).
+    IvrCam,
+}
+
+impl std::str::FromStr for StageKind {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "liif" => Ok(StageKind::Liif),
+            "ivr-cam" => Ok(StageKind::IvrCam),
+            _ => Err(crate::error::Error::Usage(format!(
+                "unknown perception stage '{s}' (known: liif, ivr-cam)"
+            ))),
+        }
+    }
+}
+
+/// Settings of the stages, every default in one place.
+#[derive(Debug, Clone)]
+pub struct StageOptions {
+    /// LIIF: keep every N-th of the 64 rows before rendering them back (4: a 16-row scan).
+    pub liif_factor: usize,
+    /// IVR-CAM settings.
+    pub ivr_cam: ivr_cam::stage::IvrCamConfig,
+    /// OverlapNet weights for IVR-CAM (`None`: the shipped ones).
+    pub overlapnet_weights: Option<std::path::PathBuf>,
+}
+
+impl Default for StageOptions {
+    fn default() -> Self {
+        Self {
+            liif_factor: 4,
+            ivr_cam: ivr_cam::stage::IvrCamConfig::default(),
+            overlapnet_weights: None,
+        }
+    }
+}
+
+/// Builds the named stages with their shipped weights, in the order given.
+pub fn build_stages(kinds: &[StageKind], options: &StageOptions) -> Result<Vec<Box<dyn PerceptionStage>>> {
+    kinds
+        .iter()
+        .map(|kind| -> Result<Box<dyn PerceptionStage>> {
+            Ok(match kind {
+                StageKind::Liif => Box::new(liif::stage::LiifStage::new(
+                    liif::Liif::shipped()?,
+                    options.liif_factor,
+                )?),
+                StageKind::IvrCam => {
+                    let net = match &options.overlapnet_weights {
+                        Some(path) => crate::overlapnet::OverlapNet::load(path)?,
+                        None => crate::overlapnet::OverlapNet::shipped()?,
+                    };
+                    Box::new(ivr_cam::stage::IvrCamStage::new(net, options.ivr_cam.clone()))
+                }
+            })
+        })
+        .collect()
 }

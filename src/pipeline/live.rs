@@ -7,7 +7,7 @@ use crate::io::velodyne::pcap::PcapStream;
 use crate::io::velodyne::source::PacketStream;
 use crate::io::velodyne::udp::UdpStream;
 use crate::io::velodyne::{LinkStats, VelodyneConfig, VelodyneSource};
-use crate::pipeline::replay::{ReplayConfig, ReplayReport, RunStatus, SourceSpec, replay};
+use crate::pipeline::replay::{ReplayConfig, ReplayReport, RunStatus, SourceSpec, replay_with_stages};
 use crate::sensor::SensorModel;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -73,7 +73,11 @@ impl LiveSource {
 
 /// Runs the pipeline on `source`; `pipeline` holds everything else (outputs, viewer, loop
 /// closure). Prints a status line every second unless `pipeline.quiet`.
-pub fn live(source: LiveSource, mut pipeline: ReplayConfig) -> Result<ReplayReport> {
+pub fn live(
+    source: LiveSource,
+    mut pipeline: ReplayConfig,
+    stages: Vec<Box<dyn crate::perception::PerceptionStage>>,
+) -> Result<ReplayReport> {
     pipeline.sensor = SensorModel::builtin(source.velodyne.model.sensor_model_name())?;
     // A robot may circle one area for hours: age out map voxels it no longer sees, so that
     // drift cannot grow the local map (and memory) without end.
@@ -97,7 +101,7 @@ pub fn live(source: LiveSource, mut pipeline: ReplayConfig) -> Result<ReplayRepo
         let (done, stats, status) = (done.clone(), stats.clone(), status.clone());
         std::thread::spawn(move || print_status(&done, &stats, &status))
     });
-    let result = replay(&pipeline);
+    let result = replay_with_stages(&pipeline, stages);
     done.store(true, Ordering::Relaxed);
     if let Some(p) = printer {
         let _ = p.join();

@@ -6,6 +6,8 @@
 pub mod eval_loops;
 pub mod gt_pairs;
 pub mod inspect;
+pub mod ivr_cam;
+pub mod liif;
 pub mod live;
 pub mod loop_worker;
 pub mod map;

@@ -306,7 +306,8 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
     if let Some(out) = &cfg.out {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     }
-    let mut viz = Viz::open(&cfg.viz)?;
+    let views: Vec<String> = stages.iter().flat_map(|s| s.views()).collect();
+    let mut viz = Viz::open_with_views(&cfg.viz, &views)?;
     let params = ProjectionParams::from_sensor(&cfg.sensor);
     let progress = progress_bar(total, cfg.quiet, "frames");
 

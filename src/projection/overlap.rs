@@ -64,6 +64,37 @@ pub fn transform_points(t: &Pose, points: &[[f32; 3]]) -> Vec<[f32; 3]> {
         .collect()
 }
 
+/// Overlap of scan `j` seen from scan `i`, column by column: for each column of `image_i`, the
+/// share of its valid pixels where scan `j` agrees (as in [`overlap`]); NaN for columns without
+/// a return. The region two scans share, for judging attribution maps.
+pub fn column_overlap(
+    image_i: &RangeImage,
+    pose_i: &Pose,
+    points_j: &[[f32; 3]],
+    pose_j: &Pose,
+    params: &ProjectionParams,
+) -> Vec<f32> {
+    let image_j = project(&transform_points(&(pose_i.inverse() * pose_j), points_j), &[], params);
+    let (rows, cols) = (image_i.rows, image_i.cols);
+    (0..cols)
+        .map(|c| {
+            let (mut valid, mut agree) = (0usize, 0usize);
+            for r in 0..rows {
+                let (ri, rj) = (image_i.range[r * cols + c], image_j.range[r * cols + c]);
+                if ri > 0.0 {
+                    valid += 1;
+                    agree += usize::from(rj > 0.0 && (ri - rj).abs() < RANGE_AGREEMENT_M);
+                }
+            }
+            if valid == 0 {
+                f32::NAN
+            } else {
+                agree as f32 / valid as f32
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,3 +56,17 @@ pub fn assert_input_error(out: &Output, needles: &[&str]) {
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Entity paths logged in an .rrd file.
+pub fn rrd_entity_paths(path: &std::path::Path) -> Vec<String> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let decoder = re_log_encoding::DecoderApp::decode_lazy(file);
+    let mut paths = std::collections::BTreeSet::new();
+    for msg in decoder {
+        if let re_log_types::LogMsg::ArrowMsg(_, arrow) = msg.unwrap() {
+            let chunk = re_chunk::Chunk::from_arrow_msg(&arrow).unwrap();
+            paths.insert(chunk.entity_path().to_string());
+        }
+    }
+    paths.into_iter().collect()
+}

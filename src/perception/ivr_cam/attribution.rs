@@ -1,0 +1,171 @@
+//! Which columns of two scans made OverlapNet's decision, as one raw score per image column of
+//! each scan (before normalisation).
+//!
+//! Two decisions can be explained:
+//! - `Yaw`: the yaw head aligns the two feature volumes at one column shift; each aligned pair
+//!   of columns (query `a`, reference `i`) is scored by how much better it matches at that shift
+//!   than at any other: the cosine of their centred features minus the mean cosine of reference
+//!   column `i` with every query column. A column that pins the yaw scores high; one that looks
+//!   alike at every shift (open road, sky) or matches nothing scores near zero.
+//! - `Overlap`: Grad-CAM (Selvaraju et al., ICCV 2017) on the overlap head: each leg's feature
+//!   volume weighted by the mean gradient of the predicted overlap over columns.
+//!
+//! The legs' valid convolutions leave 360 feature columns centred on image columns 90..810 of
+//! 900 (2 image columns each); the other image columns get no score (NaN).
+
+use crate::overlapnet::head::{COLUMNS, yaw_logits};
+use crate::overlapnet::input::{encode, roll_columns};
+use crate::overlapnet::model::OverlapNet;
+use crate::projection::RangeImage;
+use candle_core::{D, Result, Tensor, Var};
+use serde::Serialize;
+
+/// The decision explained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CamTarget {
+    /// The yaw head's winning logit (exact per-column decomposition).
+    Yaw,
+    /// The overlap head's prediction (Grad-CAM).
+    Overlap,
+}
+
+/// Raw per-image-column scores of one pair, NaN where the feature columns do not reach.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairCam {
+    /// The decision explained.
+    pub target: CamTarget,
+    /// Predicted overlap.
+    pub overlap: f32,
+    /// Feature-column shift of the winning yaw logit (`180 - argmax`), of the half-turned
+    /// reference when `half_turn`.
+    pub shift: i64,
+    /// Whether the reference's half-turned volume won the yaw head.
+    pub half_turn: bool,
+    /// Query scores, one per image column.
+    pub query: Vec<f32>,
+    /// Reference scores, one per image column of the reference as given.
+    pub reference: Vec<f32>,
+}
+
+/// Image column at the centre of feature column `c`: the first convolution's stride 2 and the
+/// half-width of the legs' receptive field (OverlapNet, Table I; 900 -> 443 -> 360).
+pub fn image_column(c: usize) -> usize {
+    2 * c + 90
+}
+
+/// Feature volumes (360, 128) of the query, the reference, and the reference turned by half a
+/// revolution, in one batch of legs.
+fn volumes(net: &OverlapNet, query: &RangeImage, reference: &RangeImage) -> Result<(Tensor, Tensor, Tensor)> {
+    let c = &net.config;
+    let q = encode(query, c.channels, c.max_range);
+    let r = encode(reference, c.channels, c.max_range);
+    let turned = roll_columns(&r, c.cols, c.channels, (c.cols / 2) as i64);
+    let ch = c.channels.count();
+    let x = Tensor::from_vec([q, r, turned].concat(), (3, c.rows, c.cols, ch), net.device())?;
+    let v = net.legs(&x)?;
+    Ok((v.get(0)?, v.get(1)?, v.get(2)?))
+}
+
+/// Spreads 360 feature-column scores over `cols` image columns, rolled by `roll` image columns.
+fn to_image_columns(scores: &[f32], cols: usize, roll: usize) -> Vec<f32> {
+    let mut out = vec![f32::NAN; cols];
+    for (c, &s) in scores.iter().enumerate() {
+        for k in 0..2 {
+            out[(image_column(c) + k + cols - roll) % cols] = s;
+        }
+    }
+    out
+}
+
+/// Explains OverlapNet's `target` decision on (query, reference).
+pub fn pair_cam(net: &OverlapNet, query: &RangeImage, reference: &RangeImage, target: CamTarget) -> Result<PairCam> {
+    let cols = net.config.cols;
+    let (l, r, r_turned) = volumes(net, query, reference)?;
+    let (l1, r1, t1) = (l.unsqueeze(0)?, r.unsqueeze(0)?, r_turned.unsqueeze(0)?);
+    let direct = yaw_logits(&l1, &r1)?.squeeze(0)?.to_vec1::<f32>()?;
+    let turned = yaw_logits(&l1, &t1)?.squeeze(0)?.to_vec1::<f32>()?;
+    let argmax = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+    };
+    let (d, t) = (argmax(&direct), argmax(&turned));
+    let half_turn = t.1 > d.1;
+    let class = if half_turn { t.0 } else { d.0 };
+    let right = if half_turn { &r_turned } else { &r };
+    let roll = if half_turn { cols / 2 } else { 0 };
+    let (q, rf, overlap) = match target {
+        CamTarget::Yaw => {
+            let (q, rf) = yaw_terms(&l, right, class)?;
+            let overlap = net.heads(&l1, &r1)?.0.squeeze(0)?.to_scalar::<f32>()?;
+            (q, rf, overlap)
+        }
+        CamTarget::Overlap => grad_cam(net, &l, &r)?,
+    };
+    let roll_ref = if matches!(target, CamTarget::Overlap) { 0 } else { roll };
+    Ok(PairCam {
+        target,
+        overlap,
+        shift: (COLUMNS / 2) as i64 - class as i64,
+        half_turn,
+        query: to_image_columns(&q, cols, 0),
+        reference: to_image_columns(&rf, cols, roll_ref),
+    })
+}
+
+/// Per-column match scores at yaw class `class`: query and reference scores (360 each).
+fn yaw_terms(left: &Tensor, right: &Tensor, class: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    let n = COLUMNS;
+    let unit = |t: &Tensor| -> Result<Tensor> {
+        let centred = t.broadcast_sub(&t.mean_keepdim(0)?)?;
+        let norm = (centred.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-12)?;
+        centred.broadcast_div(&norm)
+    };
+    // Row i: cosines of reference column i with every query column a.
+    let cosines = unit(right)?.matmul(&unit(left)?.t()?)?.to_vec2::<f32>()?;
+    let mut q = vec![0.0; n];
+    let mut r = vec![0.0; n];
+    for (i, row) in cosines.iter().enumerate() {
+        // The class aligns reference column i with query column (i + class - 180) mod n.
+        let a = (i + class + n - n / 2) % n;
+        let v = row[a] - row.iter().sum::<f32>() / n as f32;
+        q[a] = v;
+        r[i] = v;
+    }
+    Ok((q, r))
+}
+
+/// Grad-CAM of the overlap head on both legs' volumes, and the overlap itself.
+fn grad_cam(net: &OverlapNet, left: &Tensor, right: &Tensor) -> Result<(Vec<f32>, Vec<f32>, f32)> {
+    let lv = Var::from_tensor(&left.unsqueeze(0)?)?;
+    let rv = Var::from_tensor(&right.unsqueeze(0)?)?;
+    let (overlap, _) = net.heads(lv.as_tensor(), rv.as_tensor())?;
+    let grads = overlap.sum_all()?.backward()?;
+    let cam = |v: &Var| -> Result<Vec<f32>> {
+        let Some(g) = grads.get(v.as_tensor()) else {
+            return Ok(vec![0.0; COLUMNS]);
+        };
+        // Channel weights: the gradient averaged over columns; (1, 360, 128) -> (1, 1, 128).
+        let weights = g.mean_keepdim(1)?;
+        v.as_tensor()
+            .broadcast_mul(&weights)?
+            .sum(D::Minus1)?
+            .squeeze(0)?
+            .to_vec1::<f32>()
+    };
+    Ok((cam(&lv)?, cam(&rv)?, overlap.squeeze(0)?.to_scalar::<f32>()?))
+}
+
+impl std::str::FromStr for CamTarget {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        match s {
+            "yaw" => Ok(CamTarget::Yaw),
+            "overlap" => Ok(CamTarget::Overlap),
+            _ => Err(crate::error::Error::Usage(format!(
+                "unknown attribution target '{s}' (known: yaw, overlap)"
+            ))),
+        }
+    }
+}
