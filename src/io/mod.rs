@@ -11,6 +11,7 @@ pub mod ply;
 pub mod poses;
 pub mod sequence;
 pub mod velodyne;
+pub mod weights;
 
 pub use frames::FrameRange;
 pub use sequence::FileSequence;

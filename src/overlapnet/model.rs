@@ -4,7 +4,8 @@
 use super::head::{OverlapHead, peak_shift, yaw_logits};
 use super::input::{Channels, encode, roll_columns};
 use super::legs::{LAYERS, Legs};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::io::weights;
 use crate::loops::evaluation::wrap_deg;
 use crate::projection::{ProjectionParams, RangeImage};
 use candle_core::{DType, Device, Module, Tensor};
@@ -98,15 +99,6 @@ pub struct OverlapNet {
 const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../models/overlapnet.safetensors");
 const SHIPPED_CONFIG: &str = include_str!("../../models/overlapnet.json");
 
-fn model_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    // candle appends a backtrace when RUST_BACKTRACE is set: keep the message's first line.
-    let msg = e.to_string();
-    Error::input(
-        path,
-        format!("OverlapNet weights: {}", msg.lines().next().unwrap_or_default()),
-    )
-}
-
 impl OverlapNet {
     /// Builds the network from `vb` (fresh variables for training, or loaded tensors).
     pub fn new(vb: VarBuilder, config: ModelConfig) -> candle_core::Result<Self> {
@@ -129,24 +121,14 @@ impl OverlapNet {
     /// The weights shipped with overlap-slam.
     pub fn shipped() -> Result<Self> {
         let path = Path::new("models/overlapnet.safetensors");
-        let config = serde_json::from_str(SHIPPED_CONFIG).map_err(|e| model_err(path, e))?;
-        Self::from_bytes(SHIPPED_WEIGHTS, config, path)
+        let (vb, config) = weights::from_bytes(SHIPPED_WEIGHTS, SHIPPED_CONFIG, path, "OverlapNet")?;
+        Self::new(vb, config).map_err(|e| weights::error(path, "OverlapNet", e))
     }
 
     /// Weights from a safetensors file; its input description is read from the `.json` beside it.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let card = path.with_extension("json");
-        let text = std::fs::read_to_string(&card).map_err(|e| Error::io(&card, e))?;
-        let config = serde_json::from_str(&text).map_err(|e| model_err(&card, e))?;
-        Self::from_bytes(&bytes, config, path)
-    }
-
-    fn from_bytes(bytes: &[u8], config: ModelConfig, path: &Path) -> Result<Self> {
-        let device = Device::Cpu;
-        let tensors = candle_core::safetensors::load_buffer(bytes, &device).map_err(|e| model_err(path, e))?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        Self::new(vb, config).map_err(|e| model_err(path, e))
+        let (vb, config) = weights::load(path, "OverlapNet")?;
+        Self::new(vb, config).map_err(|e| weights::error(path, "OverlapNet", e))
     }
 
     /// The device the weights live on.
@@ -239,9 +221,5 @@ fn yaw_from_logits(direct: &[f32], turned: &[f32], degrees_per_column: f32) -> f
 /// Saves the variables of `varmap` to `path` (safetensors) and the input description beside it
 /// (`.json`), each through a temporary file and a rename.
 pub fn save(varmap: &VarMap, config: &ModelConfig, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
-    varmap.save(&tmp).map_err(|e| Error::input(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    let card = serde_json::to_vec_pretty(config).expect("a config serialises");
-    crate::io::atomic::write_bytes_atomic(&path.with_extension("json"), &card)
+    weights::save(varmap, config, path)
 }

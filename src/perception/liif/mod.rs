@@ -13,47 +13,28 @@ pub mod train;
 pub use model::{Liif, LiifConfig};
 pub use rows::{Baseline, RowLayout};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::io::weights;
 use crate::projection::EMPTY;
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use std::path::Path;
 
 /// The weights shipped in `models/` (trained by this project; see `models/liif.md`).
 const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../../models/liif.safetensors");
 const SHIPPED_CONFIG: &str = include_str!("../../../models/liif.json");
 
-fn model_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    // candle appends a backtrace when RUST_BACKTRACE is set: keep the message's first line.
-    let msg = e.to_string();
-    Error::input(
-        path,
-        format!("LIIF weights: {}", msg.lines().next().unwrap_or_default()),
-    )
-}
-
 impl Liif {
     /// The weights shipped with overlap-slam.
     pub fn shipped() -> Result<Self> {
         let path = Path::new("models/liif.safetensors");
-        let config = serde_json::from_str(SHIPPED_CONFIG).map_err(|e| model_err(path, e))?;
-        Self::from_bytes(SHIPPED_WEIGHTS, config, path)
+        let (vb, config) = weights::from_bytes(SHIPPED_WEIGHTS, SHIPPED_CONFIG, path, "LIIF")?;
+        Self::new(vb, config).map_err(|e| weights::error(path, "LIIF", e))
     }
 
     /// Weights from a safetensors file with its `.json` sizes beside it (as `train-liif` writes).
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let card = path.with_extension("json");
-        let text = std::fs::read_to_string(&card).map_err(|e| Error::io(&card, e))?;
-        let config = serde_json::from_str(&text).map_err(|e| model_err(&card, e))?;
-        Self::from_bytes(&bytes, config, path)
-    }
-
-    fn from_bytes(bytes: &[u8], config: LiifConfig, path: &Path) -> Result<Self> {
-        let device = Device::Cpu;
-        let tensors = candle_core::safetensors::load_buffer(bytes, &device).map_err(|e| model_err(path, e))?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        Self::new(vb, config).map_err(|e| model_err(path, e))
+        let (vb, config) = weights::load(path, "LIIF")?;
+        Self::new(vb, config).map_err(|e| weights::error(path, "LIIF", e))
     }
 
     /// Renders the dense image of `layout` from a sparse full-turn range image (metres, `EMPTY`
@@ -74,9 +55,5 @@ impl Liif {
 
 /// Saves `varmap` to `path` (safetensors) and the sizes beside it (`.json`), each atomically.
 pub fn save(varmap: &VarMap, config: &LiifConfig, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
-    varmap.save(&tmp).map_err(|e| Error::input(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    let card = serde_json::to_vec_pretty(config).expect("a config serialises");
-    crate::io::atomic::write_bytes_atomic(&path.with_extension("json"), &card)
+    weights::save(varmap, config, path)
 }
