@@ -315,7 +315,7 @@ struct CamArgs {
     #[arg(long, default_value = "yaw", value_parser = parse_cam_target)]
     target: CamTarget,
     /// IVR's percentile, in [0, 1].
-    #[arg(long, default_value_t = ivr_cam::PERCENTILE)]
+    #[arg(long, default_value_t = overlap_slam::perception::ivr_cam::normalise::DEFAULT_IVR_PERCENTILE)]
     percentile: f32,
     /// OverlapNet weights (.safetensors with its .json beside it); default: the shipped model.
     #[arg(long)]

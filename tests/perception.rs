@@ -338,6 +338,18 @@ fn bad_weights_and_missing_frames_get_one_clear_error() {
         out_dir.to_str().unwrap(),
     ]);
     common::assert_input_error(&out, &["no frame 9"]);
+    for factors in ["0", "64", "2,70"] {
+        let out = common::cli(&[
+            "eval-liif",
+            "--frames",
+            "2",
+            "--factors",
+            factors,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        common::assert_input_error(&out, &["eval-liif", "row factor"]);
+    }
     let out = common::cli(&["cam", "--pairs", "0-9", "--out", out_dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("want Q:R"));

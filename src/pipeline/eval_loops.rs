@@ -8,9 +8,9 @@ use super::replay::{SourceSpec, progress_bar};
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;
-use crate::loops::detector::LoopDetector;
+use crate::loops::detector::{LoopDetector, Verdict};
 use crate::loops::evaluation::{LoopScores, PrPoint, ScoredPair, angle_diff_deg, pr_curve, score};
-use crate::loops::pairs::{label, pairs_apart};
+use crate::loops::pairs::{LabelScan, label, pairs_apart};
 use crate::loops::plot::pr_plot;
 use crate::projection::ProjectionParams;
 use crate::projection::overlap::{relative_yaw_deg, transform_points};
@@ -109,18 +109,7 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
     let scored: Vec<(ScoredPair, Option<f32>)> = pairs
         .par_iter()
         .zip(&verdicts)
-        .map(|(&(q, r), v)| {
-            let truth = label(&labels, (q, r), &params);
-            let pair = ScoredPair {
-                query: q,
-                score: v.score,
-                overlap: truth.overlap,
-                positive: truth.overlap > cfg.loop_overlap,
-                yaw_deg: v.yaw_deg,
-                gt_yaw_deg: truth.yaw_deg,
-            };
-            (pair, v.overlap)
-        })
+        .map(|(&pair, v)| (judge(&labels, pair, v, &params, cfg.loop_overlap), v.overlap))
         .collect();
     let overlap_errors: Vec<f64> = scored
         .iter()
@@ -145,6 +134,26 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
     };
     write_outputs(cfg, &report, &curve)?;
     Ok(report)
+}
+
+/// A detector's verdict on the scans `pair` judged against their ground truth: a loop when the
+/// true overlap exceeds `loop_overlap`.
+pub(crate) fn judge(
+    labels: &[LabelScan],
+    pair: (usize, usize),
+    verdict: &Verdict,
+    params: &ProjectionParams,
+    loop_overlap: f32,
+) -> ScoredPair {
+    let truth = label(labels, pair, params);
+    ScoredPair {
+        query: pair.0,
+        score: verdict.score,
+        overlap: truth.overlap,
+        positive: truth.overlap > loop_overlap,
+        yaw_deg: verdict.yaw_deg,
+        gt_yaw_deg: truth.yaw_deg,
+    }
 }
 
 /// Yaw errors of the detector on up to `copies` scans, each compared with itself turned by a

@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_bytes_atomic;
 use crate::overlapnet::OverlapNet;
-use crate::perception::ivr_cam::normalise::DEFAULT_IVR_PERCENTILE;
 use crate::perception::ivr_cam::render::heat_overlay;
 use crate::perception::ivr_cam::{CamTarget, Normalisation, normalise, pair_cam};
 use crate::projection::overlap::column_overlap;
@@ -220,6 +219,3 @@ fn stack(parts: &[Rgb8]) -> Rgb8 {
         data: parts.iter().flat_map(|p| p.data.iter().copied()).collect(),
     }
 }
-
-/// The IVR percentile used when none is given.
-pub const PERCENTILE: f32 = DEFAULT_IVR_PERCENTILE;

@@ -4,6 +4,7 @@
 //! loop detection on 16-row scans rendered at 64 rows by LIIF against the same scans upsampled
 //! naively.
 
+use super::eval_loops::judge;
 use super::gt_pairs::{label_scans, read_posed_scans};
 use super::replay::{SourceSpec, progress_bar};
 use crate::error::{Error, Result};
@@ -11,7 +12,7 @@ use crate::io::FrameRange;
 use crate::io::atomic::write_bytes_atomic;
 use crate::loops::detector::{LoopDetector, LoopMethod};
 use crate::loops::evaluation::{LoopScores, ScoredPair, score};
-use crate::loops::pairs::{label, pairs_apart};
+use crate::loops::pairs::pairs_apart;
 use crate::overlapnet::train::Adam;
 use crate::perception::liif::train::{Comparison, DenseSet, StepConfig, compare, train_step};
 use crate::perception::liif::{Baseline, Liif, LiifConfig, RowLayout, rows::upsample_baseline, save};
@@ -261,8 +262,16 @@ pub fn eval_liif(cfg: &EvalLiifConfig) -> Result<LiifEvalReport> {
         Some(p) => Liif::load(p)?,
         None => Liif::shipped()?,
     };
-    let (name, scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "eval-liif")?;
     let params = ProjectionParams::overlapnet_hdl64();
+    let factors = cfg.factors.iter().chain(&cfg.downstream_factor);
+    if let Some(f) = factors.into_iter().find(|&&f| f == 0 || f >= params.rows) {
+        return Err(Error::Usage(format!(
+            "eval-liif: a row factor must keep at least 2 of the {} rows (1..{}), not {f}",
+            params.rows,
+            params.rows - 1
+        )));
+    }
+    let (name, scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "eval-liif")?;
     let set = dense_images(&scans, &params);
     let mut upsampling = Vec::new();
     for &f in &cfg.factors {
@@ -304,17 +313,7 @@ pub fn eval_liif(cfg: &EvalLiifConfig) -> Result<LiifEvalReport> {
                 let scored: Vec<ScoredPair> = pairs
                     .iter()
                     .zip(&verdicts)
-                    .map(|(&(q, r), v)| {
-                        let truth = label(&labels, (q, r), &params);
-                        ScoredPair {
-                            query: q,
-                            score: v.score,
-                            overlap: truth.overlap,
-                            positive: truth.overlap > cfg.loop_overlap,
-                            yaw_deg: v.yaw_deg,
-                            gt_yaw_deg: truth.yaw_deg,
-                        }
-                    })
+                    .map(|(&pair, v)| judge(&labels, pair, v, &params, cfg.loop_overlap))
                     .collect();
                 downstream.push(DownstreamScore {
                     method,

@@ -128,9 +128,8 @@ impl PerceptionStage for IvrCamStage {
                 want.0, want.1, img.rows, img.cols
             )));
         }
-        let reference = self
-            .pick(index, position)
-            .filter(|_| index.is_multiple_of(self.config.every.max(1)));
+        let explain = index.is_multiple_of(self.config.every.max(1));
+        let reference = if explain { self.pick(index, position) } else { None };
         if let Some((reference, revisit)) = reference {
             let cam = pair_cam(&self.net, img, &reference.image, self.config.target)
                 .map_err(|e| Error::Usage(format!("ivr-cam: {e}")))?;

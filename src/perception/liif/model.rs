@@ -14,8 +14,9 @@
 //! Shapes: sparse input (B, h, W, 2) channels-last (range / max range, return mask); latent
 //! codes (B, h, W, C); output range and return logit (B, H, W) for H dense rows.
 
-use super::rows::{RowLayout, Taps};
+use super::rows::{Baseline, RowLayout, Taps, upsample_baseline};
 use crate::overlapnet::conv::conv2d;
+use crate::projection::EMPTY;
 use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
@@ -165,7 +166,7 @@ impl Liif {
             .matmul(&self.fc1_code)?
             .reshape((b, h, w, k))?;
         let taps = layout.all_taps();
-        let (baseline, baseline_logit) = baseline_tensors(sparse, &taps)?;
+        let (baseline, baseline_logit) = baseline_tensors(sparse, layout)?;
         let cell = 1.0 / layout.spacing as f64;
         let dense = layout.dense_rows;
         let mut range = Vec::with_capacity(2);
@@ -198,38 +199,26 @@ impl Liif {
     }
 }
 
-/// The bilinear baseline of sparse images (B, h, W, 2) on the dense rows of `taps`: normalised
-/// range (0 where empty) and its verdict as a logit, (B, H, W) each. Computed from the input
-/// alone, so no gradient flows through it.
-fn baseline_tensors(sparse: &Tensor, taps: &[Taps]) -> Result<(Tensor, Tensor)> {
+/// The bilinear baseline of sparse images (B, h, W, 2) on the dense rows of `layout`:
+/// normalised range (0 where empty) and its verdict as a logit, (B, H, W) each. Computed from the
+/// input alone, so no gradient flows through it.
+fn baseline_tensors(sparse: &Tensor, layout: &RowLayout) -> Result<(Tensor, Tensor)> {
     let (b, h, w, _) = sparse.dims4()?;
     let x = sparse.flatten_all()?.to_vec1::<f32>()?;
-    let at = |bi: usize, row: usize, col: usize| {
-        let i = ((bi * h + row) * w + col) * INPUT_CHANNELS;
-        (x[i], x[i + 1] > 0.5)
-    };
-    let n = b * taps.len() * w;
+    let n = b * layout.dense_rows * w;
     let (mut range, mut logit) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for bi in 0..b {
-        for t in taps {
-            let near = if t.weights[0] >= t.weights[1] {
-                t.rows[0]
-            } else {
-                t.rows[1]
-            };
-            for col in 0..w {
-                let ((r0, v0), (r1, v1)) = (at(bi, t.rows[0], col), at(bi, t.rows[1], col));
-                let (r, v) = if v0 && v1 {
-                    (t.weights[0] * r0 + t.weights[1] * r1, true)
-                } else {
-                    at(bi, near, col)
-                };
-                range.push(if v { r } else { 0.0 });
-                logit.push(if v { BASELINE_LOGIT } else { -BASELINE_LOGIT });
-            }
+    for image in x.chunks(h * w * INPUT_CHANNELS) {
+        // Back to ranges with negative empties, the baseline's input.
+        let ranges: Vec<f32> = image
+            .chunks(INPUT_CHANNELS)
+            .map(|px| if px[1] > 0.5 { px[0] } else { EMPTY })
+            .collect();
+        for r in upsample_baseline(&ranges, w, layout, Baseline::Bilinear) {
+            range.push(r.max(0.0));
+            logit.push(if r >= 0.0 { BASELINE_LOGIT } else { -BASELINE_LOGIT });
         }
     }
-    let shape = (b, taps.len(), w);
+    let shape = (b, layout.dense_rows, w);
     Ok((
         Tensor::from_vec(range, shape, sparse.device())?,
         Tensor::from_vec(logit, shape, sparse.device())?,
@@ -288,7 +277,7 @@ mod tests {
         assert_eq!(net.encode(&x, true)?.dims(), &[1, 16, 40, 32]);
         // Untrained, the network renders the bilinear baseline.
         let layout = RowLayout::every(64, 4, 0);
-        let want = super::super::rows::upsample_baseline(&sparse, 40, &layout, super::super::Baseline::Bilinear);
+        let want = upsample_baseline(&sparse, 40, &layout, Baseline::Bilinear);
         let got = net.render(&x, &layout, true)?;
         let (r, l) = (
             got.range.flatten_all()?.to_vec1::<f32>()?,

@@ -68,6 +68,16 @@ impl ScoreSums {
         }
     }
 
+    /// Pools another set of sums into this one.
+    pub fn merge(&mut self, other: &ScoreSums) {
+        self.returns += other.returns;
+        self.empties += other.empties;
+        self.rendered += other.rendered;
+        self.abs_error += other.abs_error;
+        self.within += other.within;
+        self.invented += other.invented;
+    }
+
     /// The pooled figures.
     pub fn score(&self) -> UpsampleScore {
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };

@@ -76,7 +76,7 @@ impl PerceptionStage for LiifStage {
         let factor = self.factor;
         let mut frame_sums = ScoreSums::default();
         frame_sums.add_rows(&dense, &img.range, img.cols, |y| !y.is_multiple_of(factor));
-        accumulate(&mut self.sums, &frame_sums);
+        self.sums.merge(&frame_sums);
         let error: Vec<f32> = dense
             .iter()
             .zip(&img.range)
@@ -110,13 +110,4 @@ impl LiifStage {
         viz.log_depth("perception/liif/sparse", img.rows, img.cols, &img.range)?;
         viz.log_depth("perception/liif/rendered", layout.dense_rows, img.cols, &dense)
     }
-}
-
-fn accumulate(total: &mut ScoreSums, add: &ScoreSums) {
-    total.returns += add.returns;
-    total.empties += add.empties;
-    total.rendered += add.rendered;
-    total.abs_error += add.abs_error;
-    total.within += add.within;
-    total.invented += add.invented;
 }
