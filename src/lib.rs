@@ -8,6 +8,7 @@
 //! composed by [`pipeline`]; [`metrics`] scores trajectories. Stages exchange the plain types of
 //! [`scan`].
 
+pub mod allocator;
 pub mod error;
 pub mod graph;
 pub mod io;

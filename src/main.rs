@@ -5,7 +5,7 @@ use overlap_slam::io::velodyne::VelodyneConfig;
 use overlap_slam::io::{Format, FrameRange, SourceOptions};
 use overlap_slam::metrics::evaluate_files;
 use overlap_slam::odometry::{OdometryConfig, OdometryKind};
-use overlap_slam::overlapnet::ModelConfig;
+use overlap_slam::overlapnet::{ModelConfig, YawDecoding};
 use overlap_slam::perception::ivr_cam::CamTarget;
 use overlap_slam::perception::ivr_cam::stage::IvrCamConfig;
 use overlap_slam::perception::liif::LiifConfig;
@@ -235,7 +235,8 @@ struct PipelineArgs {
     /// Loop detector judging candidates and seeding ICP verification with its yaw: overlapnet or scancontext.
     #[arg(long, default_value = "scancontext")]
     loop_detector: eval_loops::LoopMethod,
-    /// OverlapNet weights for the loop search (.safetensors with its .json beside it); default: shipped.
+    /// OverlapNet weights for the loop search (.safetensors with its .json beside it, or the
+    /// authors' Keras HDF5 file model_geo.weight); default: shipped.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// Perception stage run on every projected frame and shown in rerun (repeatable): liif, ivr-cam.
@@ -317,7 +318,8 @@ struct CamArgs {
     /// IVR's percentile, in [0, 1].
     #[arg(long, default_value_t = overlap_slam::perception::ivr_cam::normalise::DEFAULT_IVR_PERCENTILE)]
     percentile: f32,
-    /// OverlapNet weights (.safetensors with its .json beside it); default: the shipped model.
+    /// OverlapNet weights: a .safetensors with its .json beside it, or the authors' Keras HDF5
+    /// file (model_geo.weight); default: the shipped model.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// A column is shared when at least this share of its returns overlap (ground truth).
@@ -454,10 +456,11 @@ struct EvalLoopsArgs {
     /// Loop detector: overlapnet or scancontext.
     #[arg(long, default_value = "overlapnet")]
     method: eval_loops::LoopMethod,
-    /// OverlapNet weights (.safetensors with its .json beside it); default: the shipped model.
+    /// OverlapNet weights: a .safetensors with its .json beside it, or the authors' Keras HDF5
+    /// file (model_geo.weight); default: the shipped model.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Output folder: loops_eval.json, pr_curve.csv, pr_curve.png.
+    /// Output folder: loops_eval.json, pr_curve.csv, pr_curve.png, pairs.csv.
     #[arg(long)]
     out: PathBuf,
     /// Keep every N-th scan.
@@ -486,14 +489,16 @@ struct MatchArgs {
     /// Loop detector: overlapnet or scancontext.
     #[arg(long, default_value = "overlapnet")]
     method: eval_loops::LoopMethod,
-    /// OverlapNet weights (.safetensors with its .json beside it); default: the shipped model.
+    /// OverlapNet weights: a .safetensors with its .json beside it, or the authors' Keras HDF5
+    /// file (model_geo.weight); default: the shipped model.
     #[arg(long)]
     weights: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Checkpoint folder: overlapnet.safetensors (+ .json), adam.safetensors, state.json.
+    /// Checkpoint folder: overlapnet.safetensors (+ .json), best.safetensors (+ .json, the epoch
+    /// with the best validation AUC), adam.safetensors, state.json.
     #[arg(long)]
     out: PathBuf,
     /// Continue the training checkpointed in --out.
@@ -520,6 +525,14 @@ struct TrainArgs {
     /// Input channels: a comma-separated list of range, normals, intensity.
     #[arg(long, default_value = "range,normals")]
     channels: overlap_slam::overlapnet::Channels,
+    /// Every layer this many times narrower than the paper's network (1: paper size; 4: the
+    /// compact variant shipped, about 10x cheaper a pair).
+    #[arg(long, default_value_t = 4)]
+    width_divisor: usize,
+    /// The authors' legs (valid padding, 360 feature columns spanning 288 degrees, scans also
+    /// described half-turned) instead of circular ones (450 columns spanning the whole turn).
+    #[arg(long)]
+    valid_legs: bool,
     /// Epochs to train.
     #[arg(long, default_value_t = 6)]
     epochs: usize,
@@ -798,6 +811,9 @@ fn run(cli: Cli) -> Result<()> {
                 out: a.out.clone(),
                 model: ModelConfig {
                     channels: a.channels,
+                    width_divisor: a.width_divisor,
+                    circular_legs: !a.valid_legs,
+                    yaw_decoding: YawDecoding::FeatureColumns,
                     ..ModelConfig::default()
                 },
                 seeds: a.seeds,
@@ -1043,6 +1059,7 @@ impl PipelineArgs {
 }
 
 fn main() {
+    overlap_slam::allocator::tune_allocator();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e}");

@@ -198,3 +198,66 @@ fn shipped_model_sees_a_real_scan_turned_by_ninety_degrees() {
         assert!(err < 3.0, "turned by {yaw}: predicted {} (error {err})", m.yaw_deg);
     }
 }
+
+/// The compact network with circular legs that `train` makes by default.
+fn circular_net(channels: overlap_slam::overlapnet::Channels) -> OverlapNet {
+    let varmap = VarMap::new();
+    let config = ModelConfig {
+        channels,
+        width_divisor: 4,
+        circular_legs: true,
+        yaw_decoding: overlap_slam::overlapnet::YawDecoding::FeatureColumns,
+        ..ModelConfig::default()
+    };
+    let net = OverlapNet::trainable(&varmap, config, &Device::Cpu).unwrap();
+    reseed(&varmap, 11);
+    net
+}
+
+#[test]
+fn circular_legs_span_one_turn_and_roll_with_the_image() {
+    let net = circular_net(Default::default());
+    assert_eq!((net.config.feature_columns(), net.config.features()), (450, 32));
+    let x = Tensor::randn(0f32, 1.0, (1, 64, 900, 4), &Device::Cpu).unwrap();
+    // Rolled by 2 image columns: column u moves to u + 2.
+    let rolled = Tensor::cat(&[x.narrow(2, 898, 2).unwrap(), x.narrow(2, 0, 898).unwrap()], 2).unwrap();
+    let a = net.legs(&x).unwrap().squeeze(0).unwrap();
+    let b = net.legs(&rolled).unwrap().squeeze(0).unwrap();
+    assert_eq!(a.dims(), &[450, 32]);
+    // ... so every feature column moves on by exactly one.
+    let a_rolled = Tensor::cat(&[a.narrow(0, 449, 1).unwrap(), a.narrow(0, 0, 449).unwrap()], 0).unwrap();
+    let diff = (b - a_rolled)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let scale = a.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff <= 1e-4 * scale.max(1.0), "{diff} of {scale}");
+}
+
+#[test]
+fn circular_legs_read_any_yaw_in_one_pass() {
+    use overlap_slam::overlapnet::input::encode;
+    use overlap_slam::projection::project;
+    // Range only, so that turning the scan is exactly rolling the image (normals turn too).
+    let channels: overlap_slam::overlapnet::Channels = "range".parse().unwrap();
+    let net = circular_net(channels);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/kitti-00-sample/velodyne/000000.bin");
+    let scan = overlap_slam::io::kitti::read_bin(&path).unwrap();
+    let image = encode(&project(&scan.points, &[], &net.config.projection()), channels);
+    for shift in [250i64, 700, 450, 2] {
+        // Column u -> u + shift: the scan seen from a frame turned by shift * 0.4 degrees.
+        let rolled: Vec<f32> = (0..64 * 900)
+            .map(|i| image[(i / 900) * 900 + ((i % 900) as i64 - shift).rem_euclid(900) as usize])
+            .collect();
+        let f = net.describe_encoded(&[image.clone(), rolled]).unwrap();
+        assert!(f[0].half_turn.is_none(), "one leg pass a scan");
+        let m = net.compare(&[(&f[0], &f[1])], 1).unwrap()[0];
+        let truth = overlap_slam::loops::evaluation::wrap_deg(shift as f32 * 0.4);
+        let err = overlap_slam::loops::evaluation::angle_diff_deg(m.yaw_deg, truth);
+        assert!(err < 0.5, "rolled {shift} columns: yaw {} for {truth}", m.yaw_deg);
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod frames;
+pub mod keras;
 pub mod kitti;
 pub mod pcd;
 pub mod ply;

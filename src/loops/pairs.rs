@@ -41,53 +41,65 @@ impl PairLabel {
         }
     }
 
-    /// The yaw head's class: the yaw rounded to the degree, in [0, 360).
+    /// The yaw head's class as OverlapNet labels it.
     pub fn yaw_bin(&self) -> usize {
         yaw_bin(self.yaw_deg)
     }
 }
 
-/// The yaw head's class of a yaw in degrees.
+/// The yaw head's class of a yaw in degrees, as OverlapNet's `com_overlap_yaw.py` computes it:
+/// `floor(-yaw) + 180`, so 0 degrees is class 180, +10 is 170 and -10 is 190; the decoder reads
+/// `180 - class` back. Wrapped into [0, 360): the authors' formula gives 360 for exactly -180.
 pub fn yaw_bin(yaw_deg: f32) -> usize {
-    (yaw_deg.round() as i64).rem_euclid(YAW_BINS as i64) as usize
+    ((-yaw_deg).floor() as i64 + (YAW_BINS / 2) as i64).rem_euclid(YAW_BINS as i64) as usize
 }
 
-/// One scan reduced to what labelling needs: its range image and the points that won a pixel.
+/// One scan reduced to what labelling needs: its range image as the query, and every point of
+/// the raw scan as the reference.
 #[derive(Debug, Clone)]
 pub struct LabelScan {
     /// Range per pixel, `rows x cols`, `EMPTY` where none.
     pub range: Vec<f32>,
     /// Valid pixels.
     pub valid: usize,
-    /// Sensor-frame points of the valid pixels.
+    /// Every point of the raw scan, sensor frame. OverlapNet reprojects all of them, not only the
+    /// ones that won a pixel of the scan's own image: points beyond the range cut or hidden
+    /// behind a nearer one can be in view from the query's position.
     pub points: Vec<[f32; 3]>,
     /// Ground-truth pose.
     pub pose: Pose,
+    /// Range of the farthest point, metres: a scan farther than this plus the projection range
+    /// from a query cannot show it anything.
+    pub reach: f32,
 }
 
 impl LabelScan {
-    /// Keeps the parts of a projected scan that labelling uses.
-    pub fn new(image: &RangeImage, pose: Pose) -> Self {
-        let points: Vec<[f32; 3]> = (0..image.range.len())
-            .filter(|&i| image.is_valid(i))
-            .map(|i| image.vertex[i])
-            .collect();
+    /// Keeps the parts of a scan that labelling uses: its projected image and all its points.
+    pub fn new(image: &RangeImage, points: &[[f32; 3]], pose: Pose) -> Self {
+        let reach = points
+            .iter()
+            .map(|p| (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt())
+            .filter(|r| r.is_finite())
+            .fold(0.0, f32::max);
         Self {
-            valid: points.len(),
+            valid: image.valid_count(),
             range: image.range.clone(),
-            points,
+            points: points.to_vec(),
             pose,
+            reach,
         }
     }
 }
 
-/// Labels `pair` = (query, reference). Scans farther apart than twice the projection range share
-/// no pixel, so they get overlap 0 without projecting.
+/// Labels `pair` = (query, reference) as OverlapNet does: every point of the reference moved into
+/// the query's frame and projected there, overlap = share of the query's valid pixels where that
+/// projection lands within 1 m of the query's range. A reference farther from the query than its
+/// farthest point plus the projection range shares no pixel, so it gets 0 without projecting.
 pub fn label(scans: &[LabelScan], pair: (usize, usize), params: &ProjectionParams) -> PairLabel {
     let (q, r) = (&scans[pair.0], &scans[pair.1]);
     let yaw_deg = relative_yaw_deg(&q.pose, &r.pose) as f32;
     let apart = (q.pose.translation.vector - r.pose.translation.vector).norm();
-    let overlap = if q.valid == 0 || apart > 2.0 * params.max_range as f64 {
+    let overlap = if q.valid == 0 || apart > (params.max_range + r.reach) as f64 {
         0.0
     } else {
         range_agreement(&q.range, q.valid, &(q.pose.inverse() * r.pose), &r.points, params)
@@ -197,7 +209,10 @@ mod tests {
     fn scans(poses: &[Pose], params: &ProjectionParams) -> Vec<LabelScan> {
         poses
             .iter()
-            .map(|p| LabelScan::new(&project(&room_from(p), &[], params), *p))
+            .map(|p| {
+                let points = room_from(p);
+                LabelScan::new(&project(&points, &[], params), &points, *p)
+            })
             .collect()
     }
 
@@ -215,9 +230,63 @@ mod tests {
         let turned = label(&s, (1, 0), &params);
         assert!(turned.overlap > 0.6, "{turned:?}");
         assert!((turned.yaw_deg + 30.0).abs() < 1e-3, "{turned:?}");
-        assert_eq!(turned.yaw_bin(), 330);
+        // OverlapNet's class: floor(30) + 180.
+        assert_eq!(turned.yaw_bin(), 210);
         assert_eq!(label(&s, (2, 0), &params).overlap, 0.0);
         assert_eq!(label_all(&s, &[(1, 0), (2, 0)], &params)[0], turned);
+    }
+
+    #[test]
+    fn yaw_classes_follow_overlapnets_formula() {
+        // com_overlap_yaw.py: int(-(yaw/pi)*360//2 + 360//2) = floor(-yaw_deg) + 180.
+        for (yaw, class) in [
+            (0.0, 180),
+            (10.0, 170),
+            (-10.0, 190),
+            (10.5, 169),
+            (-0.5, 180),
+            (179.9, 0),
+            (-180.0, 0),
+        ] {
+            assert_eq!(yaw_bin(yaw), class, "yaw {yaw}");
+        }
+    }
+
+    /// The reference sees a wall 60 m ahead, beyond its own 50 m projection; the query, 20 m
+    /// further on, sees it at 40 m. OverlapNet reprojects every reference point, so the pair
+    /// overlaps; reprojecting only the pixels of the reference's own image finds nothing.
+    #[test]
+    fn every_reference_point_counts_not_only_its_image() {
+        let params = ProjectionParams::overlapnet_hdl64();
+        let mut wall = Vec::new();
+        for i in 0..600 {
+            for k in 0..120 {
+                wall.push([60.0, -30.0 + 0.1 * i as f32, -1.7 + 0.05 * k as f32]);
+            }
+        }
+        let reference = Pose::identity();
+        let query = Pose::new(Vector3::new(20.0, 0.0, 0.0), Vector3::zeros());
+        let from_query = transform_points(&query.inverse(), &wall);
+        let scans = [
+            LabelScan::new(&project(&from_query, &[], &params), &from_query, query),
+            LabelScan::new(&project(&wall, &[], &params), &wall, reference),
+        ];
+        assert!(scans[0].valid > 1000 && scans[1].valid == 0);
+        let full = label(&scans, (0, 1), &params);
+        assert!(full.overlap > 0.95, "{full:?}");
+        // Only the points that won a pixel of the reference's own image: the wall is not among them.
+        let ref_image = project(&wall, &[], &params);
+        let image_only = LabelScan {
+            points: (0..ref_image.range.len())
+                .filter(|&i| ref_image.is_valid(i))
+                .map(|i| ref_image.vertex[i])
+                .collect(),
+            ..scans[1].clone()
+        };
+        let cut = label(&[scans[0].clone(), image_only], (0, 1), &params);
+        assert_eq!(cut.overlap, 0.0);
+        // The wall's reach (about 62 m) keeps the pair within labelling distance.
+        assert!(scans[1].reach > 60.0);
     }
 
     #[test]

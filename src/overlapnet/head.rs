@@ -3,28 +3,33 @@
 //! head, a weightless circular correlation whose peak is the relative yaw.
 
 use super::conv::conv2d;
-use super::legs::FEATURES;
 use super::ops::abs_diff_pairs;
 use candle_core::{D, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-/// Columns of a feature volume: one per yaw class.
+/// Columns of the paper's feature volume: one per yaw class.
 pub const COLUMNS: usize = 360;
 /// Width of the delta layer's column groups: conv `1 x 15`, stride (1, 15) (Table I).
-const GROUP: usize = 15;
-/// Groups per axis after the first two convolutions: 360 / 15.
-const GROUPS: usize = COLUMNS / GROUP;
+pub const GROUP: usize = 15;
 
-/// The overlap head's weights.
+/// Filters of the overlap head's three convolutions in the paper-size network.
+const HEAD_FILTERS: [usize; 3] = [64, 128, 256];
+
+/// The overlap head's weights, named as in the authors' Keras model; F is the legs' feature
+/// count, d the width divisor (1 for the paper's network) and N the feature columns (360 in the
+/// paper; 450 with circular legs), G = N / 15 groups.
 pub struct OverlapHead {
-    /// (1, 15, 128, 64): linear, over the delta layer's columns.
+    /// c_conv1 (1, 15, F, 64/d): linear, over the delta layer's columns.
     conv_a: (Tensor, Tensor),
-    /// (15, 1, 64, 128), ReLU, over its rows.
+    /// c_conv2 (15, 1, 64/d, 128/d), ReLU, over its rows.
     conv_b: (Tensor, Tensor),
-    /// (3, 3, 128, 256), ReLU.
+    /// c_conv3 (3, 3, 128/d, 256/d), ReLU.
     conv_c: (Tensor, Tensor),
-    /// (22 * 22 * 256, 1), sigmoid.
+    /// overlap_output ((G - 2)^2 * 256/d, 1), sigmoid; rows in Keras's NHWC flattening order
+    /// (22 x 22 x 256 in the paper).
     dense: (Tensor, Tensor),
+    /// Feature columns N.
+    columns: usize,
 }
 
 fn param(vb: &VarBuilder, name: &str, shape: &[usize], fan_in: usize, gain: f64) -> Result<(Tensor, Tensor)> {
@@ -36,49 +41,60 @@ fn param(vb: &VarBuilder, name: &str, shape: &[usize], fan_in: usize, gain: f64)
 }
 
 impl OverlapHead {
-    /// Creates or loads the head's weights under `vb`.
-    pub fn new(vb: VarBuilder) -> Result<Self> {
-        let side = GROUPS - 2;
+    /// Creates or loads the head's weights under `vb`, for feature volumes of `columns` x
+    /// `features` and convolutions `width_divisor` times narrower than the paper's.
+    pub fn new(vb: VarBuilder, columns: usize, features: usize, width_divisor: usize) -> Result<Self> {
+        if columns % GROUP != 0 || columns < 3 * GROUP {
+            candle_core::bail!("overlap head: {columns} feature columns, want a multiple of {GROUP} from 45");
+        }
+        let side = columns / GROUP - 2;
+        let [fa, fb, fc] = HEAD_FILTERS.map(|f| (f / width_divisor.max(1)).max(1));
         Ok(Self {
-            conv_a: param(&vb, "conv_a", &[1, GROUP, FEATURES, 64], GROUP * FEATURES, 1.0)?,
-            conv_b: param(&vb, "conv_b", &[GROUP, 1, 64, 128], GROUP * 64, 2.0)?,
-            conv_c: param(&vb, "conv_c", &[3, 3, 128, 256], 9 * 128, 2.0)?,
-            // A hundredth of the usual scale: with it, the sum over 123904 positive activations
-            // saturates the sigmoid at the start; much smaller, no gradient reaches the convolutions.
-            dense: param(&vb, "dense", &[side * side * 256, 1], side * side * 256, 1e-2)?,
+            conv_a: param(&vb, "c_conv1", &[1, GROUP, features, fa], GROUP * features, 1.0)?,
+            conv_b: param(&vb, "c_conv2", &[GROUP, 1, fa, fb], GROUP * fa, 2.0)?,
+            conv_c: param(&vb, "c_conv3", &[3, 3, fb, fc], 9 * fb, 2.0)?,
+            // A hundredth of the usual scale: with it, the sum over the 22 x 22 x 256 positive
+            // activations saturates the sigmoid at the start; much smaller, no gradient reaches
+            // the convolutions.
+            dense: param(&vb, "overlap_output", &[side * side * fc, 1], side * side * fc, 1e-2)?,
+            columns,
         })
     }
 
-    /// Overlap in [0, 1] of each pair: `left`, `right` (B, 360, 128) -> (B).
+    /// Overlap in [0, 1] of each pair: `left`, `right` (B, N, F) -> (B).
     pub fn forward(&self, left: &Tensor, right: &Tensor) -> Result<Tensor> {
         let (b, n, c) = left.dims3()?;
-        if n != COLUMNS || right.dims3()? != (b, n, c) {
+        let (wa, ba) = &self.conv_a;
+        let (_, _, wc_in, fa) = wa.dims4()?;
+        if n != self.columns || right.dims3()? != (b, n, c) || c != wc_in {
             candle_core::bail!(
-                "overlap head: feature volumes {:?} and {:?}, want (B, 360, 128)",
+                "overlap head: feature volumes {:?} and {:?}, want (B, {}, {wc_in})",
                 left.dims(),
-                right.dims()
+                right.dims(),
+                self.columns
             );
         }
-        // Delta layer: |f_l[i] - f_r[j]|, (B, 360 i, 360 j, 128).
+        let groups = n / GROUP;
+        // Delta layer: |f_l[i] - f_r[j]|, (B, N i, N j, F).
         let delta = abs_diff_pairs(left, right)?;
-        // conv_a, 1x15 stride (1,15): j = 15 g + k, so each row of (B*360*24, 15*128) is one window.
-        let (wa, ba) = &self.conv_a;
+        // c_conv1, 1x15 stride (1,15): j = 15 g + k, so each row of (B*N*G, 15*F) is one window.
         let x = delta
-            .reshape((b * n * GROUPS, GROUP * c))?
-            .matmul(&wa.reshape((GROUP * c, 64))?)?
+            .reshape((b * n * groups, GROUP * c))?
+            .matmul(&wa.reshape((GROUP * c, fa))?)?
             .broadcast_add(ba)?;
-        // conv_b, 15x1 stride (15,1): i = 15 h + k; (B, 24 h, 15 k, 24 g, 64) -> (B, h, g, k, 64).
+        // c_conv2, 15x1 stride (15,1): i = 15 h + k; (B, G h, 15 k, G g, fa) -> (B, h, g, k, fa).
         let (wb, bb) = &self.conv_b;
+        let fb = wb.dim(3)?;
         let x = x
-            .reshape((b, GROUPS, GROUP, GROUPS, 64))?
+            .reshape((b, groups, GROUP, groups, fa))?
             .permute((0, 1, 3, 2, 4))?
             .contiguous()?
-            .reshape((b * GROUPS * GROUPS, GROUP * 64))?
-            .matmul(&wb.reshape((GROUP * 64, 128))?)?
+            .reshape((b * groups * groups, GROUP * fa))?
+            .matmul(&wb.reshape((GROUP * fa, fb))?)?
             .broadcast_add(bb)?
             .relu()?
-            .reshape((b, GROUPS, GROUPS, 128))?;
-        // conv_c, 3x3: (B, 22, 22, 256).
+            .reshape((b, groups, groups, fb))?;
+        // c_conv3, 3x3: (B, 22, 22, fc).
         let (wc, bc) = &self.conv_c;
         let x = conv2d(&x, wc, bc, (1, 1))?.relu()?;
         let (wd, bd) = &self.dense;
@@ -87,10 +103,9 @@ impl OverlapHead {
     }
 }
 
-/// Index of the circular correlation: entry (s, i) of `(360, 360)` points at `G[(i + s - 180) mod 360, i]`
-/// in the flattened `360 x 360` matrix `G = L R^T`.
-fn correlation_index(device: &candle_core::Device) -> Result<Tensor> {
-    let n = COLUMNS;
+/// Index of the circular correlation: entry (s, i) of `(N, N)` points at `G[(i + s - N/2) mod N, i]`
+/// in the flattened `N x N` matrix `G = L R^T`.
+fn correlation_index(n: usize, device: &candle_core::Device) -> Result<Tensor> {
     let half = n / 2;
     let idx: Vec<u32> = (0..n)
         .flat_map(|s| (0..n).map(move |i| (((i + s + n - half) % n) * n + i) as u32))
@@ -98,28 +113,36 @@ fn correlation_index(device: &candle_core::Device) -> Result<Tensor> {
     Tensor::from_vec(idx, n * n, device)
 }
 
-/// The yaw head: the left volume, padded circularly by half its width, correlated with the right
-/// one; (B, 360, 128) x 2 -> (B, 360) logits, divided by 360 so their size does not grow with the
-/// width, and centred. If `right` is `left` shifted by `k` columns (`right[i] = left[i - k]`), the peak is at
-/// `180 - k`.
+/// The yaw head exactly as the authors' `NormalizedCorrelation2D` with `normalize='none'`: the
+/// left volume, padded circularly by half its width, correlated with the right one as a kernel;
+/// (B, N, F) x 2 -> (B, N) raw logits, `out[k] = sum_j sum_c L[(k + j - N/2) mod N, c] R[j, c]`
+/// (N = 360 in the paper). If `right` is `left` shifted by `k` columns (`right[i] = left[i - k]`),
+/// the peak is at `N/2 - k`.
 pub fn yaw_logits(left: &Tensor, right: &Tensor) -> Result<Tensor> {
     let (b, n, _) = left.dims3()?;
-    if n != COLUMNS {
-        candle_core::bail!("yaw head: {n} columns, want {COLUMNS}");
+    if right.dims3()?.1 != n {
+        candle_core::bail!("yaw head: {n} and {} columns", right.dims3()?.1);
     }
     let gram = left
         .matmul(&right.transpose(1, 2)?.contiguous()?)?
         .reshape((b, n * n))?;
-    let index = correlation_index(left.device())?;
-    let correlation = (gram.index_select(&index, 1)?.reshape((b, n, n))?.sum(2)? / n as f64)?;
-    // Centred over the shifts: the features are non-negative (ReLU), so every raw correlation is
-    // large and positive, and the yaw loss would first shrink the whole feature volume to lower
-    // them all; centred, it can only raise the true shift against the others.
-    correlation.broadcast_sub(&correlation.mean_keepdim(1)?)
+    let index = correlation_index(n, left.device())?;
+    gram.index_select(&index, 1)?.reshape((b, n, n))?.sum(2)
+}
+
+/// The yaw logits as this project trains them (a deliberate difference from the authors' loss
+/// input, which is the raw correlation): divided by the column count so their size does not
+/// grow with the width, and centred over the shifts. The features are non-negative (ReLU), so every raw
+/// correlation is large and positive, and the yaw loss would first shrink the whole feature
+/// volume to lower them all; centred, it can only raise the true shift against the others.
+/// The argmax, and so the decoded yaw, is the same as the raw logits'.
+pub fn training_logits(raw: &Tensor) -> Result<Tensor> {
+    let scaled = (raw / raw.dim(1)? as f64)?;
+    scaled.broadcast_sub(&scaled.mean_keepdim(1)?)
 }
 
 /// The column shift at the peak of one row of yaw logits, refined to a fraction of a column by a
-/// parabola through the peak and its two neighbours; `180 - argmax`, in (-180, 180].
+/// parabola through the peak and its two neighbours; `N/2 - argmax`, in (-N/2, N/2].
 pub fn peak_shift(logits: &[f32]) -> f32 {
     let n = logits.len();
     let (a, _) = logits.iter().enumerate().fold(
@@ -136,8 +159,15 @@ pub fn peak_shift(logits: &[f32]) -> f32 {
     (n / 2) as f32 - (a as f32 + offset)
 }
 
-/// The yaw class of a shift of `k` feature columns: `180 - k`, or `None` beyond the head's range.
-pub fn shift_class(k: i64) -> Option<usize> {
-    let class = (COLUMNS / 2) as i64 - k;
-    (0..COLUMNS as i64).contains(&class).then_some(class as usize)
+/// The yaw class of a shift of `k` feature columns in a head of `columns` classes: `N/2 - k`;
+/// wrapped around when the columns span the whole turn (`circular`), else `None` beyond the
+/// head's range.
+pub fn shift_class(k: i64, columns: usize, circular: bool) -> Option<usize> {
+    let n = columns as i64;
+    let class = n / 2 - k;
+    if circular {
+        Some(class.rem_euclid(n) as usize)
+    } else {
+        (0..n).contains(&class).then_some(class as usize)
+    }
 }

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 /// Which images feed the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channels {
-    /// Range, divided by the projection's maximum range (1 channel).
+    /// Range in metres, unscaled as the authors feed it (1 channel).
     pub range: bool,
     /// Unit surface normal (3 channels).
     pub normals: bool,
-    /// Reflectance in [0, 1] (1 channel).
+    /// Reflectance as the scan gives it (1 channel).
     pub intensity: bool,
 }
 
@@ -73,19 +73,21 @@ impl std::fmt::Display for Channels {
     }
 }
 
-/// `img` as a channels-last image, `rows * cols * channels.count()` values.
-pub fn encode(img: &RangeImage, channels: Channels, max_range: f32) -> Vec<f32> {
+/// `img` as a channels-last image, `rows * cols * channels.count()` values, exactly as the
+/// authors' network reads it (`ImagePairOverlapOrientationSequence.py`): range in metres, then
+/// the normal's x, y, z, then reflectance; no scaling; -1 in every channel of an empty pixel.
+pub fn encode(img: &RangeImage, channels: Channels) -> Vec<f32> {
     let mut out = Vec::with_capacity(img.range.len() * channels.count());
     for i in 0..img.range.len() {
         let valid = img.is_valid(i);
         if channels.range {
-            out.push(if valid { img.range[i] / max_range } else { EMPTY });
+            out.push(if valid { img.range[i] } else { EMPTY });
         }
         if channels.normals {
             out.extend_from_slice(&img.normal[i]);
         }
         if channels.intensity {
-            out.push(if valid { img.intensity[i].clamp(0.0, 1.0) } else { EMPTY });
+            out.push(if valid { img.intensity[i] } else { EMPTY });
         }
     }
     out
@@ -148,14 +150,14 @@ mod tests {
             .iter()
             .map(|p| [c * p[0] + s * p[1], -s * p[0] + c * p[1], p[2]])
             .collect();
-        let a = encode(&project(&points, &[], &params), channels, params.max_range);
-        let b = encode(&project(&turned, &[], &params), channels, params.max_range);
+        let a = encode(&project(&points, &[], &params), channels);
+        let b = encode(&project(&turned, &[], &params), channels);
         let rolled = roll_columns(&a, params.cols, channels, 100);
         // Pixel boundaries shift slightly under rotation; most pixels agree closely.
         let agree = rolled
             .chunks(4)
             .zip(b.chunks(4))
-            .filter(|(x, y)| x.iter().zip(*y).all(|(p, q)| (p - q).abs() < 0.05))
+            .filter(|(x, y)| x.iter().zip(*y).all(|(p, q)| (p - q).abs() < 0.05 * p.abs().max(1.0)))
             .count();
         assert!(
             agree as f32 > 0.9 * (rolled.len() / 4) as f32,

@@ -14,4 +14,4 @@ pub mod ops;
 pub mod train;
 
 pub use input::Channels;
-pub use model::{Features, ModelConfig, OverlapNet, PairMatch};
+pub use model::{Features, ModelConfig, OverlapNet, PairMatch, YawDecoding};

@@ -3,9 +3,9 @@
 
 use super::head::{OverlapHead, peak_shift, yaw_logits};
 use super::input::{Channels, encode, roll_columns};
-use super::legs::{LAYERS, Legs};
+use super::legs::{CIRCULAR_PAD, FEATURES, LAYERS, Legs, filters, layer_shapes};
 use crate::error::Result;
-use crate::io::weights;
+use crate::io::{keras, weights};
 use crate::loops::evaluation::wrap_deg;
 use crate::projection::{ProjectionParams, RangeImage};
 use candle_core::{DType, Device, Module, Tensor};
@@ -26,8 +26,40 @@ pub struct ModelConfig {
     pub fov_up_deg: f32,
     /// Lower edge of the projection window, degrees.
     pub fov_down_deg: f32,
-    /// Range that the range channel is divided by and beyond which points are dropped, metres.
+    /// Range beyond which points are dropped, metres. The range channel holds metres, unscaled,
+    /// as the authors feed it.
     pub max_range: f32,
+    /// The network is this many times narrower than the paper's in every layer (1: the paper's
+    /// network, which the authors' weights need; more: a compact variant that trains on a CPU).
+    #[serde(default = "one")]
+    pub width_divisor: usize,
+    /// The legs wrap the image around (circular padding) instead of the authors' valid padding
+    /// only: the feature volume then has 450 columns spanning exactly one turn, rolling the image
+    /// rolls the features exactly, and the yaw head sees every yaw in one correlation.
+    #[serde(default)]
+    pub circular_legs: bool,
+    /// How the yaw head's 360 logits become a yaw.
+    #[serde(default)]
+    pub yaw_decoding: YawDecoding,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// How a yaw is read from the yaw head's logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YawDecoding {
+    /// The authors' rule (`infer.py`): `yaw = 180 - argmax` degrees, one logit per degree. Their
+    /// weights were trained to it.
+    #[default]
+    ArgmaxDegrees,
+    /// This project's rule: one logit per feature column (0.8 degrees, the legs' true column
+    /// pitch), the peak refined by a parabola. With valid-padded legs, whose 360 columns span
+    /// only 288 degrees, the reference is also described turned by half a revolution and the
+    /// correlation whose peak stands higher above its mean wins.
+    FeatureColumns,
 }
 
 impl Default for ModelConfig {
@@ -41,6 +73,9 @@ impl Default for ModelConfig {
             fov_up_deg: p.fov_up.to_degrees(),
             fov_down_deg: p.fov_down.to_degrees(),
             max_range: p.max_range,
+            width_divisor: 1,
+            circular_legs: false,
+            yaw_decoding: YawDecoding::ArgmaxDegrees,
         }
     }
 }
@@ -57,6 +92,22 @@ impl ModelConfig {
         }
     }
 
+    /// Channels of the feature volume the legs produce.
+    pub fn features(&self) -> usize {
+        filters(&LAYERS[LAYERS.len() - 1], self.width_divisor).min(FEATURES)
+    }
+
+    /// Columns of the feature volume: 360 for the paper's 900-column input, 450 with circular legs.
+    pub fn feature_columns(&self) -> usize {
+        let pad = if self.circular_legs { 2 * CIRCULAR_PAD } else { 0 };
+        layer_shapes(self.rows, self.cols + pad).last().map_or(0, |s| s.1)
+    }
+
+    /// Whether a scan must also be described turned by half a revolution to reach every yaw.
+    pub fn needs_half_turn(&self) -> bool {
+        self.yaw_decoding == YawDecoding::FeatureColumns && !self.circular_legs
+    }
+
     /// Degrees of yaw per column of the feature volume: the legs' column strides (2 in total) over
     /// the image's 360 degrees (0.8 for 900 columns).
     pub fn degrees_per_feature_column(&self) -> f32 {
@@ -66,15 +117,15 @@ impl ModelConfig {
 }
 
 /// One scan's feature volumes, computed once and compared with many others: the scan's own
-/// (360, 128), and that of the scan turned by half a revolution. The 360 columns of a volume
-/// span 288 of the 360 degrees (valid padding), so the yaw head can only see turns within
-/// +-144 degrees; the half-turned volume covers the rest.
+/// (360, F), and, for [`YawDecoding::FeatureColumns`], that of the scan turned by half a
+/// revolution. The 360 columns of a volume span 288 of the 360 degrees (valid padding), so the
+/// yaw head can only see turns within +-144 degrees; the half-turned volume covers the rest.
 #[derive(Debug, Clone)]
 pub struct Features {
-    /// Feature volume (360, 128).
+    /// Feature volume (360, F).
     pub volume: Tensor,
-    /// Feature volume of the image rolled by half its columns (360, 128).
-    pub half_turn: Tensor,
+    /// Feature volume of the image rolled by half its columns (360, F), when the decoding uses it.
+    pub half_turn: Option<Tensor>,
 }
 
 /// The network's verdict on a pair of scans.
@@ -103,8 +154,9 @@ impl OverlapNet {
     /// Builds the network from `vb` (fresh variables for training, or loaded tensors).
     pub fn new(vb: VarBuilder, config: ModelConfig) -> candle_core::Result<Self> {
         let device = vb.device().clone();
-        let legs = Legs::new(vb.pp("legs"), config.channels.count())?;
-        let head = OverlapHead::new(vb.pp("head"))?;
+        let c = &config;
+        let legs = Legs::new(vb.pp("legs"), c.channels.count(), c.width_divisor, c.circular_legs)?;
+        let head = OverlapHead::new(vb.pp("head"), c.feature_columns(), c.features(), c.width_divisor)?;
         Ok(Self {
             config,
             legs,
@@ -125,9 +177,68 @@ impl OverlapNet {
         Self::new(vb, config).map_err(|e| weights::error(path, "OverlapNet", e))
     }
 
-    /// Weights from a safetensors file; its input description is read from the `.json` beside it.
+    /// Weights from a safetensors file (its input description is read from the `.json` beside
+    /// it), or from the authors' Keras HDF5 file (`model_geo.weight`), recognised by its signature.
     pub fn load(path: &Path) -> Result<Self> {
+        if keras::is_hdf5(path) {
+            return Self::from_keras(path);
+        }
         let (vb, config) = weights::load(path, "OverlapNet")?;
+        Self::new(vb, config).map_err(|e| weights::error(path, "OverlapNet", e))
+    }
+
+    /// The paper-size network with weights from a Keras HDF5 file of the authors' model: their
+    /// layer names, HWIO kernels as Keras stores them, the dense layer's rows in Keras's NHWC
+    /// flattening order (the order this head flattens in). The input channels follow from the
+    /// first kernel: 1 range; 4 range and normals (the published "geo" model); 5 with intensity.
+    pub fn from_keras(path: &Path) -> Result<Self> {
+        let file = keras::read(path)?;
+        let mut tensors = std::collections::HashMap::new();
+        let head_layers = ["c_conv1", "c_conv2", "c_conv3", "overlap_output"];
+        let layers = LAYERS
+            .iter()
+            .map(|l| ("legs", l.name))
+            .chain(head_layers.map(|n| ("head", n)));
+        for (part, layer) in layers {
+            let w = file
+                .layer(layer)
+                .ok_or_else(|| weights::error(path, "OverlapNet", format!("the file has no layer `{layer}`")))?;
+            if w.len() != 2 {
+                let msg = format!("layer `{layer}` has {} weights, want a kernel and a bias", w.len());
+                return Err(weights::error(path, "OverlapNet", msg));
+            }
+            for (weight, name) in w.iter().zip(["weight", "bias"]) {
+                let t = Tensor::from_vec(weight.values.clone(), weight.shape.as_slice(), &Device::Cpu)
+                    .map_err(|e| weights::error(path, "OverlapNet", e))?;
+                tensors.insert(format!("{part}.{layer}.{name}"), t);
+            }
+        }
+        let first_in = file
+            .layer(LAYERS[0].name)
+            .and_then(|w| w[0].shape.get(2).copied())
+            .unwrap_or(0);
+        let channels = match first_in {
+            1 => Channels {
+                range: true,
+                normals: false,
+                intensity: false,
+            },
+            4 => Channels::default(),
+            5 => Channels {
+                range: true,
+                normals: true,
+                intensity: true,
+            },
+            n => {
+                let msg = format!("the first layer reads {n} channels; known: 1 (range), 4 (+normals), 5 (+intensity)");
+                return Err(weights::error(path, "OverlapNet", msg));
+            }
+        };
+        let config = ModelConfig {
+            channels,
+            ..ModelConfig::default()
+        };
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         Self::new(vb, config).map_err(|e| weights::error(path, "OverlapNet", e))
     }
 
@@ -136,7 +247,7 @@ impl OverlapNet {
         &self.device
     }
 
-    /// Feature volumes of a batch of encoded images (B, rows, cols, C) -> (B, 360, 128).
+    /// Feature volumes of a batch of encoded images (B, rows, cols, C) -> (B, 360, F).
     pub fn legs(&self, images: &Tensor) -> candle_core::Result<Tensor> {
         self.legs.forward(images)
     }
@@ -146,32 +257,44 @@ impl OverlapNet {
         self.legs.activations(images)
     }
 
-    /// Overlap (B) and yaw logits (B, 360) of paired feature volumes (B, 360, 128) each.
+    /// Overlap (B) and raw yaw logits (B, 360) of paired feature volumes (B, 360, F) each.
     pub fn heads(&self, left: &Tensor, right: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         Ok((self.head.forward(left, right)?, yaw_logits(left, right)?))
     }
 
     /// Feature volumes of projected scans, `batch` at a time.
     pub fn describe(&self, images: &[&RangeImage], batch: usize) -> candle_core::Result<Vec<Features>> {
-        let c = &self.config;
-        let ch = c.channels.count();
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(batch.max(1)) {
-            let encoded: Vec<Vec<f32>> = chunk.iter().map(|img| encode(img, c.channels, c.max_range)).collect();
-            let mut data: Vec<f32> = encoded.concat();
-            for e in &encoded {
-                data.extend(roll_columns(e, c.cols, c.channels, (c.cols / 2) as i64));
-            }
-            let n = chunk.len();
-            let volumes = self.legs(&Tensor::from_vec(data, (2 * n, c.rows, c.cols, ch), &self.device)?)?;
-            for i in 0..n {
-                out.push(Features {
-                    volume: volumes.get(i)?,
-                    half_turn: volumes.get(n + i)?,
-                });
-            }
+            let encoded: Vec<Vec<f32>> = chunk.iter().map(|img| encode(img, self.config.channels)).collect();
+            out.extend(self.describe_encoded(&encoded)?);
         }
         Ok(out)
+    }
+
+    /// Feature volumes of images already encoded as the network reads them (channels-last,
+    /// `rows * cols * C` values each), in one batch of legs.
+    pub fn describe_encoded(&self, encoded: &[Vec<f32>]) -> candle_core::Result<Vec<Features>> {
+        let c = &self.config;
+        let ch = c.channels.count();
+        let turns = c.needs_half_turn();
+        let mut data: Vec<f32> = encoded.concat();
+        if turns {
+            for e in encoded {
+                data.extend(roll_columns(e, c.cols, c.channels, (c.cols / 2) as i64));
+            }
+        }
+        let n = encoded.len();
+        let images = if turns { 2 * n } else { n };
+        let volumes = self.legs(&Tensor::from_vec(data, (images, c.rows, c.cols, ch), &self.device)?)?;
+        (0..n)
+            .map(|i| {
+                Ok(Features {
+                    volume: volumes.get(i)?,
+                    half_turn: if turns { Some(volumes.get(n + i)?) } else { None },
+                })
+            })
+            .collect()
     }
 
     /// Overlap and yaw of each (query, reference) pair of feature volumes, `batch` pairs at a time.
@@ -184,16 +307,23 @@ impl OverlapNet {
             };
             let left = stack(&|p| p.0.volume.clone())?;
             let right = stack(&|p| p.1.volume.clone())?;
-            let right_turned = stack(&|p| p.1.half_turn.clone())?;
             let (overlap, logits) = self.heads(&left, &right)?;
-            let turned_logits = yaw_logits(&left, &right_turned)?.to_vec2::<f32>()?;
             let overlap = overlap.to_vec1::<f32>()?;
             let logits = logits.to_vec2::<f32>()?;
-            for ((o, l), t) in overlap.into_iter().zip(logits).zip(turned_logits) {
-                out.push(PairMatch {
-                    overlap: o,
-                    yaw_deg: yaw_from_logits(&l, &t, degrees),
-                });
+            let turned: Option<Vec<Tensor>> = chunk.iter().map(|p| p.1.half_turn.clone()).collect();
+            let turned_logits = match (self.config.yaw_decoding, turned) {
+                (YawDecoding::FeatureColumns, Some(t)) => {
+                    Some(yaw_logits(&left, &Tensor::stack(&t, 0)?)?.to_vec2::<f32>()?)
+                }
+                _ => None,
+            };
+            for (k, (o, l)) in overlap.into_iter().zip(logits).enumerate() {
+                let yaw_deg = match (&turned_logits, self.config.yaw_decoding) {
+                    (Some(t), _) => yaw_from_logits(&l, &t[k], degrees),
+                    (None, YawDecoding::FeatureColumns) => wrap_deg(peak_shift(&l) * degrees),
+                    (None, YawDecoding::ArgmaxDegrees) => argmax_degrees(&l),
+                };
+                out.push(PairMatch { overlap: o, yaw_deg });
             }
         }
         Ok(out)
@@ -206,11 +336,27 @@ impl OverlapNet {
     }
 }
 
+/// The authors' decoding (`infer.py`): `180 - argmax` degrees, wrapped into (-180, 180].
+pub fn argmax_degrees(logits: &[f32]) -> f32 {
+    let (a, _) = logits.iter().enumerate().fold(
+        (0, f32::NEG_INFINITY),
+        |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+    );
+    wrap_deg((logits.len() / 2) as f32 - a as f32)
+}
+
+/// How far the highest of a row of raw yaw logits stands above their mean: the two correlations
+/// (reference as is and half-turned) are compared by this, not by their raw peaks, whose level
+/// also carries the two volumes' overall sums (the logits as training centres them).
+pub fn peak_over_mean(logits: &[f32]) -> f32 {
+    let peak = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    peak - logits.iter().sum::<f32>() / logits.len().max(1) as f32
+}
+
 /// The yaw from the head's logits against the reference and against the reference turned by
 /// half a revolution: whichever peaks higher saw the turn within its range.
 fn yaw_from_logits(direct: &[f32], turned: &[f32], degrees_per_column: f32) -> f32 {
-    let peak = |l: &[f32]| l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let yaw = if peak(turned) > peak(direct) {
+    let yaw = if peak_over_mean(turned) > peak_over_mean(direct) {
         peak_shift(turned) * degrees_per_column - 180.0
     } else {
         peak_shift(direct) * degrees_per_column

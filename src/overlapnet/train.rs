@@ -2,7 +2,7 @@
 //! are saved with the weights so that a stopped training resumes where it was.
 
 use super::data::PairSet;
-use super::head::{peak_shift, shift_class};
+use super::head::{peak_shift, shift_class, training_logits};
 use super::input::roll_columns;
 use super::loss::{YAW_MIN_OVERLAP, losses};
 use super::model::{ModelConfig, OverlapNet};
@@ -127,8 +127,9 @@ pub struct StepLoss {
     pub yaw: f32,
 }
 
-/// Forward pass of a batch of samples: predicted overlaps (B) and yaw logits (B, 360). Legs run on
-/// the B query images and the B rolled reference images in one batch.
+/// Forward pass of a batch of samples: predicted overlaps (B) and yaw logits (B, 360) as
+/// training reads them ([`training_logits`]). Legs run on the B query images and the B rolled
+/// reference images in one batch.
 fn forward(net: &OverlapNet, set: &PairSet, batch: &[Sample]) -> Result<(Tensor, Tensor)> {
     let c = &net.config;
     let ch = c.channels.count();
@@ -142,7 +143,8 @@ fn forward(net: &OverlapNet, set: &PairSet, batch: &[Sample]) -> Result<(Tensor,
     let images = Tensor::from_vec(data, (2 * batch.len(), c.rows, c.cols, ch), net.device())?;
     let volumes = net.legs(&images)?;
     let b = batch.len();
-    net.heads(&volumes.narrow(0, 0, b)?, &volumes.narrow(0, b, b)?)
+    let (overlap, raw) = net.heads(&volumes.narrow(0, 0, b)?, &volumes.narrow(0, b, b)?)?;
+    Ok((overlap, training_logits(&raw)?))
 }
 
 /// The yaw class a sample trains towards, when it counts for the yaw loss.
@@ -151,7 +153,7 @@ fn yaw_class(s: &Sample, config: &ModelConfig) -> Option<usize> {
         return None;
     }
     let k = (s.yaw_deg(config.cols) / config.degrees_per_feature_column()).round() as i64;
-    shift_class(k)
+    shift_class(k, config.feature_columns(), config.circular_legs)
 }
 
 /// One optimisation step on `batch`.

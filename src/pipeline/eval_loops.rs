@@ -1,7 +1,8 @@
 //! `eval-loops`: how well a loop detector finds revisits in a posed sequence. Every pair of scans
 //! at least `min_gap` frames apart is scored by the detector and judged against its ground-truth
 //! overlap (a loop above 0.3); yaw is also judged on copies of scans turned by known angles.
-//! Writes `loops_eval.json`, `pr_curve.csv` and `pr_curve.png`.
+//! Writes `loops_eval.json`, `pr_curve.csv`, `pr_curve.png` and `pairs.csv` (every judged pair
+//! with its ground truth and the detector's answer, for scoring by any other tool).
 
 use super::gt_pairs::{label_scans, read_posed_scans};
 use super::replay::{SourceSpec, progress_bar};
@@ -115,6 +116,16 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         .iter()
         .filter_map(|(p, o)| o.map(|o| (o - p.overlap).abs() as f64))
         .collect();
+    let rows: Vec<PairRow> = pairs
+        .iter()
+        .zip(&scored)
+        .map(|(&(q, r), (p, o))| PairRow {
+            query: frames[q],
+            reference: frames[r],
+            pair: *p,
+            predicted_overlap: *o,
+        })
+        .collect();
     let scored: Vec<ScoredPair> = scored.into_iter().map(|(p, _)| p).collect();
     bar.finish_and_clear();
     let curve = pr_curve(&scored);
@@ -132,8 +143,19 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         head_pairs_per_s,
         wall_s: start.elapsed().as_secs_f64(),
     };
-    write_outputs(cfg, &report, &curve)?;
+    write_outputs(cfg, &report, &curve, &rows)?;
     Ok(report)
+}
+
+/// One line of `pairs.csv`.
+struct PairRow {
+    /// Source frame numbers.
+    query: usize,
+    reference: usize,
+    /// Ground truth and the detector's score and yaw.
+    pair: ScoredPair,
+    /// The detector's overlap, when it predicts one.
+    predicted_overlap: Option<f32>,
 }
 
 /// A detector's verdict on the scans `pair` judged against their ground truth: a loop when the
@@ -194,8 +216,9 @@ fn median(v: &[f64]) -> Option<f64> {
     s.get(s.len() / 2).copied()
 }
 
-/// `loops_eval.json`, `pr_curve.csv` (at most 1000 evenly spaced points) and `pr_curve.png`.
-fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoint]) -> Result<()> {
+/// `loops_eval.json`, `pr_curve.csv` (at most 1000 evenly spaced points), `pr_curve.png` and
+/// `pairs.csv`.
+fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoint], rows: &[PairRow]) -> Result<()> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let json = serde_json::to_string_pretty(report).expect("report serialises");
     write_atomic(&cfg.out.join("loops_eval.json"), |w| w.write_all(json.as_bytes()))?;
@@ -206,6 +229,19 @@ fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoi
             if k % step == 0 || k + 1 == curve.len() {
                 writeln!(w, "{:.5},{:.5},{:.5}", p.threshold, p.precision, p.recall)?;
             }
+        }
+        Ok(())
+    })?;
+    write_atomic(&cfg.out.join("pairs.csv"), |w| {
+        writeln!(w, "query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score")?;
+        for r in rows {
+            let predicted = r.predicted_overlap.map(|o| format!("{o:.4}")).unwrap_or_default();
+            let p = &r.pair;
+            writeln!(
+                w,
+                "{},{},{:.4},{:.2},{predicted},{:.2},{:.5}",
+                r.query, r.reference, p.overlap, p.gt_yaw_deg, p.yaw_deg, p.score
+            )?;
         }
         Ok(())
     })?;

@@ -103,6 +103,8 @@ pub struct EpochRecord {
 }
 
 const WEIGHTS: &str = "overlapnet.safetensors";
+/// The weights of the epoch with the best validation AUC so far.
+const BEST_WEIGHTS: &str = "best.safetensors";
 const OPTIMISER: &str = "adam.safetensors";
 const STATE: &str = "state.json";
 
@@ -276,6 +278,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
         state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
         let record = epoch_record(state.epoch, loss_sum / loss_steps.max(1) as f64, &v, state.wall_s);
         log_epoch(&viz, &record)?;
+        if state.history.iter().all(|r| r.val_auc < record.val_auc) {
+            save(&varmap, &cfg.model, &cfg.out.join(BEST_WEIGHTS))?;
+        }
         state.history.push(record);
         checkpoint(cfg, &varmap, &opt, &state)?;
     }

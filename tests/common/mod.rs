@@ -7,8 +7,13 @@ use std::process::{Command, Output};
 /// The real KITTI frames beside the checkout, or `None` (with the reason printed) in a user's
 /// clone, which has no `../shared`.
 pub fn shared_kitti() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/kitti-00-0000-0060");
-    if p.join("velodyne").is_dir() {
+    shared_folder("datasets/kitti-00-0000-0060", "velodyne")
+}
+
+/// `../shared/<rel>` when it holds the folder `inner`, or `None` with the reason printed.
+fn shared_folder(rel: &str, inner: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel);
+    if p.join(inner).is_dir() {
         Some(p)
     } else {
         eprintln!(
@@ -69,4 +74,41 @@ pub fn rrd_entity_paths(path: &std::path::Path) -> Vec<String> {
         }
     }
     paths.into_iter().collect()
+}
+
+/// A little-endian float32 `.npy` array (format 1.0/2.0, C order): its shape and values. The
+/// authors' preprocessed OverlapNet inputs and the NumPy reference's outputs come this way.
+pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}: not an .npy file", path.display());
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
+    assert!(header.contains("'descr': '<f4'"), "{}: {header}", path.display());
+    assert!(
+        header.contains("'fortran_order': False"),
+        "{}: {header}",
+        path.display()
+    );
+    let shape_text = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let values: Vec<f32> = bytes[start + header_len..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(values.len(), shape.iter().product::<usize>(), "{}", path.display());
+    (shape, values)
+}
+
+/// The authors' preprocessed OverlapNet inputs beside the checkout, or `None` (with the reason
+/// printed) in a user's clone.
+pub fn shared_overlapnet_preprocessed() -> Option<PathBuf> {
+    shared_folder("reference/overlapnet-preprocessed", "depth")
 }

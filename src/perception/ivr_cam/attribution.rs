@@ -10,12 +10,13 @@
 //! - `Overlap`: Grad-CAM (Selvaraju et al., ICCV 2017) on the overlap head: each leg's feature
 //!   volume weighted by the mean gradient of the predicted overlap over columns.
 //!
-//! The legs' valid convolutions leave 360 feature columns centred on image columns 90..810 of
-//! 900 (2 image columns each); the other image columns get no score (NaN).
+//! The authors' legs (valid convolutions) leave 360 feature columns centred on image columns
+//! 90..810 of 900 (2 image columns each); the other image columns get no score (NaN). Circular
+//! legs leave 450 columns centred on image columns 0, 2, ..., 898: every column is scored.
 
-use crate::overlapnet::head::{COLUMNS, yaw_logits};
+use crate::overlapnet::head::yaw_logits;
 use crate::overlapnet::input::{encode, roll_columns};
-use crate::overlapnet::model::OverlapNet;
+use crate::overlapnet::model::{OverlapNet, peak_over_mean};
 use crate::projection::RangeImage;
 use candle_core::{D, Result, Tensor, Var};
 use serde::Serialize;
@@ -47,31 +48,37 @@ pub struct PairCam {
     pub reference: Vec<f32>,
 }
 
-/// Image column at the centre of feature column `c`: the first convolution's stride 2 and the
-/// half-width of the legs' receptive field (OverlapNet, Table I; 900 -> 443 -> 360).
-pub fn image_column(c: usize) -> usize {
-    2 * c + 90
+/// Image column at the centre of feature column `c`: the first convolution's stride 2 and, for
+/// valid-padded legs, the half-width of their receptive field (OverlapNet, Table I; 900 -> 443
+/// -> 360); circular legs are centred on `2c`.
+pub fn image_column(c: usize, circular: bool) -> usize {
+    if circular { 2 * c } else { 2 * c + 90 }
 }
 
-/// Feature volumes (360, 128) of the query, the reference, and the reference turned by half a
-/// revolution, in one batch of legs.
+/// Feature volumes (N, F) of the query, the reference, and the reference turned by half a
+/// revolution (the reference again when the legs are circular), in one batch of legs.
 fn volumes(net: &OverlapNet, query: &RangeImage, reference: &RangeImage) -> Result<(Tensor, Tensor, Tensor)> {
     let c = &net.config;
-    let q = encode(query, c.channels, c.max_range);
-    let r = encode(reference, c.channels, c.max_range);
-    let turned = roll_columns(&r, c.cols, c.channels, (c.cols / 2) as i64);
+    let q = encode(query, c.channels);
+    let r = encode(reference, c.channels);
     let ch = c.channels.count();
+    if c.circular_legs {
+        let x = Tensor::from_vec([q, r].concat(), (2, c.rows, c.cols, ch), net.device())?;
+        let v = net.legs(&x)?;
+        return Ok((v.get(0)?, v.get(1)?, v.get(1)?));
+    }
+    let turned = roll_columns(&r, c.cols, c.channels, (c.cols / 2) as i64);
     let x = Tensor::from_vec([q, r, turned].concat(), (3, c.rows, c.cols, ch), net.device())?;
     let v = net.legs(&x)?;
     Ok((v.get(0)?, v.get(1)?, v.get(2)?))
 }
 
-/// Spreads 360 feature-column scores over `cols` image columns, rolled by `roll` image columns.
-fn to_image_columns(scores: &[f32], cols: usize, roll: usize) -> Vec<f32> {
+/// Spreads feature-column scores over `cols` image columns, rolled by `roll` image columns.
+fn to_image_columns(scores: &[f32], cols: usize, roll: usize, circular: bool) -> Vec<f32> {
     let mut out = vec![f32::NAN; cols];
     for (c, &s) in scores.iter().enumerate() {
         for k in 0..2 {
-            out[(image_column(c) + k + cols - roll) % cols] = s;
+            out[(image_column(c, circular) + k + cols - roll) % cols] = s;
         }
     }
     out
@@ -90,7 +97,8 @@ pub fn pair_cam(net: &OverlapNet, query: &RangeImage, reference: &RangeImage, ta
             .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
     };
     let (d, t) = (argmax(&direct), argmax(&turned));
-    let half_turn = t.1 > d.1;
+    let circular = net.config.circular_legs;
+    let half_turn = !circular && peak_over_mean(&turned) > peak_over_mean(&direct);
     let class = if half_turn { t.0 } else { d.0 };
     let right = if half_turn { &r_turned } else { &r };
     let roll = if half_turn { cols / 2 } else { 0 };
@@ -106,16 +114,16 @@ pub fn pair_cam(net: &OverlapNet, query: &RangeImage, reference: &RangeImage, ta
     Ok(PairCam {
         target,
         overlap,
-        shift: (COLUMNS / 2) as i64 - class as i64,
+        shift: (direct.len() / 2) as i64 - class as i64,
         half_turn,
-        query: to_image_columns(&q, cols, 0),
-        reference: to_image_columns(&rf, cols, roll_ref),
+        query: to_image_columns(&q, cols, 0, circular),
+        reference: to_image_columns(&rf, cols, roll_ref, circular),
     })
 }
 
-/// Per-column match scores at yaw class `class`: query and reference scores (360 each).
+/// Per-column match scores at yaw class `class`: query and reference scores (N each).
 fn yaw_terms(left: &Tensor, right: &Tensor, class: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-    let n = COLUMNS;
+    let n = left.dim(0)?;
     let unit = |t: &Tensor| -> Result<Tensor> {
         let centred = t.broadcast_sub(&t.mean_keepdim(0)?)?;
         let norm = (centred.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-12)?;
@@ -143,7 +151,7 @@ fn grad_cam(net: &OverlapNet, left: &Tensor, right: &Tensor) -> Result<(Vec<f32>
     let grads = overlap.sum_all()?.backward()?;
     let cam = |v: &Var| -> Result<Vec<f32>> {
         let Some(g) = grads.get(v.as_tensor()) else {
-            return Ok(vec![0.0; COLUMNS]);
+            return Ok(vec![0.0; v.as_tensor().dim(1)?]);
         };
         // Channel weights: the gradient averaged over columns; (1, 360, 128) -> (1, 1, 128).
         let weights = g.mean_keepdim(1)?;

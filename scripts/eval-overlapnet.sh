@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Judges OverlapNet weights against Scan Context on the same pairs: held-out simulated worlds
+# (OverlapNet's protocol: every 10th frame, pairs >= 100 frames apart, loop = overlap > 0.3) and
+# the real KITTI 00 frames 0-60 of ../shared (pairs >= 10 apart, loop > 0.2), then prints one
+# markdown table. Usage: scripts/eval-overlapnet.sh [WEIGHTS] [OUT_DIR]
+# (WEIGHTS: a .safetensors with its .json, or the authors' model_geo.weight; default: shipped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+weights=${1:-}
+out=${2:-/tmp/eval-overlapnet}
+bin=target/release/overlap-slam
+cargo build --release --quiet
+mkdir -p "$out"
+w=()
+[ -n "$weights" ] && w=(--weights "$weights")
+
+run() { # name, method, extra args...
+  local name=$1 method=$2
+  shift 2
+  local extra=()
+  [ "$method" = overlapnet ] && extra=("${w[@]}")
+  "$bin" eval-loops "$@" --method "$method" "${extra[@]}" --out "$out/$name-$method" --quiet > /dev/null
+}
+
+for seed in 0 950 951; do
+  for m in overlapnet scancontext; do run "sim$seed" "$m" --seed "$seed" --every 10; done
+done
+kitti=../shared/datasets/kitti-00-0000-0060
+if [ -d "$kitti" ]; then
+  for m in overlapnet scancontext; do run kitti "$m" "$kitti" --min-gap 10 --loop-overlap 0.2; done
+fi
+
+python3 - "$out" <<'EOF'
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+print("| data | detector | pairs (loops) | PR-AUC | F1max | recall@1 | overlap MAE | yaw on loops, mean / median | turned copies, mean / median | descriptors/s | pairs/s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for d in sorted(out.iterdir()):
+    r = json.loads((d / "loops_eval.json").read_text())
+    f = lambda v, p="{:.3f}": "—" if v is None else p.format(v)
+    data, method = d.name.rsplit("-", 1)
+    print(f"| {data} | {method} | {r['pairs']} ({r['loops']}) | {r['auc']:.3f} | {r['f1_max']:.3f} | "
+          f"{r['recall_at_1']:.3f} | {f(r['overlap_mae'])} | {f(r['yaw_err_mean_deg'], '{:.1f}')}° / "
+          f"{f(r['yaw_err_median_deg'], '{:.1f}')}° | {f(r['yaw_rotated_err_mean_deg'], '{:.1f}')}° / "
+          f"{f(r['yaw_rotated_err_median_deg'], '{:.1f}')}° | {r['descriptor_scans_per_s']:.0f} | {r['head_pairs_per_s']:.0f} |")
+EOF
