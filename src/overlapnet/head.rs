@@ -44,7 +44,7 @@ impl OverlapHead {
     /// Creates or loads the head's weights under `vb`, for feature volumes of `columns` x
     /// `features` and convolutions `width_divisor` times narrower than the paper's.
     pub fn new(vb: VarBuilder, columns: usize, features: usize, width_divisor: usize) -> Result<Self> {
-        if columns % GROUP != 0 || columns < 3 * GROUP {
+        if !columns.is_multiple_of(GROUP) || columns < 3 * GROUP {
             candle_core::bail!("overlap head: {columns} feature columns, want a multiple of {GROUP} from 45");
         }
         let side = columns / GROUP - 2;
