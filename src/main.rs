@@ -233,7 +233,7 @@ struct PipelineArgs {
     #[arg(long)]
     no_loops: bool,
     /// Loop detector judging candidates and seeding ICP verification with its yaw: overlapnet or scancontext.
-    #[arg(long, default_value = "scancontext")]
+    #[arg(long, default_value = "overlapnet")]
     loop_detector: eval_loops::LoopMethod,
     /// OverlapNet weights for the loop search (.safetensors with its .json beside it, or the
     /// authors' Keras HDF5 file model_geo.weight); default: shipped.
@@ -813,6 +813,7 @@ fn run(cli: Cli) -> Result<()> {
                     channels: a.channels,
                     width_divisor: a.width_divisor,
                     circular_legs: !a.valid_legs,
+                    aligned_overlap: !a.valid_legs,
                     yaw_decoding: YawDecoding::FeatureColumns,
                     ..ModelConfig::default()
                 },

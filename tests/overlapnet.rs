@@ -206,6 +206,7 @@ fn circular_net(channels: overlap_slam::overlapnet::Channels) -> OverlapNet {
         channels,
         width_divisor: 4,
         circular_legs: true,
+        aligned_overlap: true,
         yaw_decoding: overlap_slam::overlapnet::YawDecoding::FeatureColumns,
         ..ModelConfig::default()
     };

@@ -12,11 +12,20 @@ pub const YAW_POSITIVE_WEIGHT: f64 = 360.0;
 /// The yaw loss only counts pairs above this ground-truth overlap (OverlapNet: 0.7).
 pub const YAW_MIN_OVERLAP: f32 = 0.7;
 
-/// Overlap loss: `mean(sigmoid((|pred - truth| + 0.25) * 24 - 12))`, a soft step that is nearly
-/// flat for small errors and saturates for large ones. `pred`, `truth`: (B).
+/// Weight of a plain mean absolute error added to the overlap loss (this project's addition; the
+/// authors use the soft step alone). The step is nearly flat for errors under 0.2: a head that
+/// predicts the same middling overlap for every pair sits in that flat band for most balanced
+/// pairs and gets almost no gradient (our first CPU runs stalled there, every prediction 0.36);
+/// the absolute error keeps pulling towards the truth.
+pub const OVERLAP_L1_WEIGHT: f64 = 1.0;
+
+/// Overlap loss: the paper's `mean(sigmoid((|pred - truth| + 0.25) * 24 - 12))`, a soft step that
+/// is nearly flat for small errors and saturates for large ones, plus [`OVERLAP_L1_WEIGHT`] times
+/// the mean absolute error. `pred`, `truth`: (B).
 pub fn overlap_loss(pred: &Tensor, truth: &Tensor) -> Result<Tensor> {
-    let err = ((pred - truth)?.abs()? + 0.25)?;
-    candle_nn::ops::sigmoid(&((err * 24.0)? - 12.0)?)?.mean_all()
+    let abs = (pred - truth)?.abs()?;
+    let step = candle_nn::ops::sigmoid(&((((&abs + 0.25)? * 24.0)?) - 12.0)?)?.mean_all()?;
+    step + (abs.mean_all()? * OVERLAP_L1_WEIGHT)?
 }
 
 /// `log(1 + exp(x))`, stable for large |x|.

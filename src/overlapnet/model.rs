@@ -38,6 +38,12 @@ pub struct ModelConfig {
     /// rolls the features exactly, and the yaw head sees every yaw in one correlation.
     #[serde(default)]
     pub circular_legs: bool,
+    /// The overlap head reads the reference's volume rolled by the yaw head's peak, so that the
+    /// two volumes' columns line up (this project's addition, for circular legs): the delta
+    /// layer's matching band then always lies on its diagonal, where the head's position-bound
+    /// dense layer can learn it, instead of anywhere a yaw may put it.
+    #[serde(default)]
+    pub aligned_overlap: bool,
     /// How the yaw head's 360 logits become a yaw.
     #[serde(default)]
     pub yaw_decoding: YawDecoding,
@@ -75,6 +81,7 @@ impl Default for ModelConfig {
             max_range: p.max_range,
             width_divisor: 1,
             circular_legs: false,
+            aligned_overlap: false,
             yaw_decoding: YawDecoding::ArgmaxDegrees,
         }
     }
@@ -259,7 +266,13 @@ impl OverlapNet {
 
     /// Overlap (B) and raw yaw logits (B, 360) of paired feature volumes (B, 360, F) each.
     pub fn heads(&self, left: &Tensor, right: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        Ok((self.head.forward(left, right)?, yaw_logits(left, right)?))
+        let logits = yaw_logits(left, right)?;
+        let right = if self.config.aligned_overlap {
+            align_by_yaw(right, &logits)?
+        } else {
+            right.clone()
+        };
+        Ok((self.head.forward(left, &right)?, logits))
     }
 
     /// Feature volumes of projected scans, `batch` at a time.
@@ -334,6 +347,24 @@ impl OverlapNet {
         let f = self.describe(&[query, reference], 2)?;
         Ok(self.compare(&[(&f[0], &f[1])], 1)?[0])
     }
+}
+
+/// `right` (B, N, F) rolled by each pair's yaw-head peak so that its columns line up with the
+/// left volume's: if `right[i] = left[i - k]`, the result is `right[i + k] = left[i]`. The shift
+/// is chosen without gradient; the features it moves keep theirs.
+fn align_by_yaw(right: &Tensor, logits: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, n, f) = right.dims3()?;
+    let peaks = logits.argmax(1)?.to_vec1::<u32>()?;
+    let index: Vec<u32> = peaks
+        .iter()
+        .enumerate()
+        .flat_map(|(p, &a)| {
+            let k = (n / 2) as i64 - a as i64;
+            (0..n as i64).map(move |i| (p * n) as u32 + (i + k).rem_euclid(n as i64) as u32)
+        })
+        .collect();
+    let index = Tensor::from_vec(index, b * n, right.device())?;
+    right.reshape((b * n, f))?.index_select(&index, 0)?.reshape((b, n, f))
 }
 
 /// The authors' decoding (`infer.py`): `180 - argmax` degrees, wrapped into (-180, 180].
