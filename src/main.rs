@@ -807,6 +807,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(a) => {
+            overlap_slam::allocator::tune_allocator();
             let cfg = train::TrainConfig {
                 out: a.out.clone(),
                 model: ModelConfig {
@@ -1060,7 +1061,6 @@ impl PipelineArgs {
 }
 
 fn main() {
-    overlap_slam::allocator::tune_allocator();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e}");
