@@ -101,8 +101,8 @@ fn ground_truth_overlap_is_the_authors() {
     let params = ProjectionParams::overlapnet_hdl64();
     let frames = [0, 10, 20, 30, 45, 50, 60];
     let scans: Vec<LabelScan> = kitti_scans(&kitti, &frames)
-        .iter()
-        .map(|s| LabelScan::new(&project(&s.points, &[], &params), &s.points, s.gt_pose.unwrap()))
+        .into_iter()
+        .map(|s| LabelScan::new(&project(&s.points, &[], &params), s.points, s.gt_pose.unwrap()))
         .collect();
     let at = |f: usize| frames.iter().position(|&x| x == f).unwrap();
     for (q, r, overlap, class) in [

@@ -44,6 +44,15 @@ impl KerasWeights {
     pub fn layer(&self, name: &str) -> Option<&[KerasWeight]> {
         self.layers.iter().find(|(n, _)| n == name).map(|(_, w)| w.as_slice())
     }
+
+    /// Moves the weights of layer `name` out (the layer stays listed, with none), so that a
+    /// loader builds its tensors without copying them.
+    pub fn take_layer(&mut self, name: &str) -> Option<Vec<KerasWeight>> {
+        self.layers
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, w)| std::mem::take(w))
+    }
 }
 
 /// Values in one weight array at most (2^28, 1 GiB of float32): OverlapNet's largest has 123 904.
@@ -62,20 +71,18 @@ pub fn read(path: &Path) -> Result<KerasWeights> {
 /// Reads every layer's weights from the bytes of a Keras HDF5 file; `path` names it in errors.
 pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<KerasWeights> {
     let file = Hdf5File::from_bytes(bytes).map_err(|e| bad(path, format!("not a readable HDF5 file ({e})")))?;
+    // `save_weights` puts `layer_names` on the root; a full-model save nests it in `model_weights`.
     let root = file.root_group().map_err(|e| bad(path, e))?;
-    let has_layer_names = |g: &hdf5_reader::group::Group| g.attribute("layer_names").is_ok();
-    let (prefix, group) = if has_layer_names(&root) {
-        ("", root)
-    } else {
-        let nested = file
-            .group("model_weights")
-            .map_err(|_| bad(path, "no `layer_names` attribute and no `model_weights` group"))?;
-        if !has_layer_names(&nested) {
-            return Err(bad(path, "`model_weights` has no `layer_names` attribute"));
+    let (prefix, names) = match strings(&root, "layer_names") {
+        Ok(names) => ("", names),
+        Err(_) => {
+            let nested = file
+                .group("model_weights")
+                .map_err(|_| bad(path, "no `layer_names` attribute and no `model_weights` group"))?;
+            let names = strings(&nested, "layer_names").map_err(|e| bad(path, format!("`model_weights`: {e}")))?;
+            ("/model_weights", names)
         }
-        ("/model_weights", nested)
     };
-    let names = strings(&group, "layer_names").map_err(|e| bad(path, e))?;
     let mut layers = Vec::with_capacity(names.len());
     for layer in names {
         let g = file

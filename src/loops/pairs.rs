@@ -74,8 +74,9 @@ pub struct LabelScan {
 }
 
 impl LabelScan {
-    /// Keeps the parts of a scan that labelling uses: its projected image and all its points.
-    pub fn new(image: &RangeImage, points: &[[f32; 3]], pose: Pose) -> Self {
+    /// Keeps the parts of a scan that labelling uses: its projected image and all its points
+    /// (taken, not copied: a scan has about 120 000).
+    pub fn new(image: &RangeImage, points: Vec<[f32; 3]>, pose: Pose) -> Self {
         let reach = points
             .iter()
             .map(|p| (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt())
@@ -84,7 +85,7 @@ impl LabelScan {
         Self {
             valid: image.valid_count(),
             range: image.range.clone(),
-            points: points.to_vec(),
+            points,
             pose,
             reach,
         }
@@ -211,7 +212,7 @@ mod tests {
             .iter()
             .map(|p| {
                 let points = room_from(p);
-                LabelScan::new(&project(&points, &[], params), &points, *p)
+                LabelScan::new(&project(&points, &[], params), points, *p)
             })
             .collect()
     }
@@ -268,8 +269,8 @@ mod tests {
         let query = Pose::new(Vector3::new(20.0, 0.0, 0.0), Vector3::zeros());
         let from_query = transform_points(&query.inverse(), &wall);
         let scans = [
-            LabelScan::new(&project(&from_query, &[], &params), &from_query, query),
-            LabelScan::new(&project(&wall, &[], &params), &wall, reference),
+            LabelScan::new(&project(&from_query, &[], &params), from_query, query),
+            LabelScan::new(&project(&wall, &[], &params), wall.clone(), reference),
         ];
         assert!(scans[0].valid > 1000 && scans[1].valid == 0);
         let full = label(&scans, (0, 1), &params);

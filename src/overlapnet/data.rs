@@ -65,7 +65,7 @@ pub fn simulated_pairs(data: &DataConfig, model: &ModelConfig, on_seed: &(dyn Fn
                 let scan = sim.scan(i);
                 let img = project(&scan.points, &scan.intensity, &params);
                 let pose = scan.gt_pose.expect("simulated scans carry their pose");
-                (encode(&img, model.channels), LabelScan::new(&img, &scan.points, pose))
+                (encode(&img, model.channels), LabelScan::new(&img, scan.points, pose))
             })
             .unzip();
         let pairs = label_all(&labels, &all_pairs(labels.len(), 1), &params);

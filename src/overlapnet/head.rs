@@ -94,7 +94,7 @@ impl OverlapHead {
             .broadcast_add(bb)?
             .relu()?
             .reshape((b, groups, groups, fb))?;
-        // c_conv3, 3x3: (B, 22, 22, fc).
+        // c_conv3, 3x3: (B, G - 2, G - 2, fc).
         let (wc, bc) = &self.conv_c;
         let x = conv2d(&x, wc, bc, (1, 1))?.relu()?;
         let (wd, bd) = &self.dense;
@@ -141,14 +141,23 @@ pub fn training_logits(raw: &Tensor) -> Result<Tensor> {
     scaled.broadcast_sub(&scaled.mean_keepdim(1)?)
 }
 
+/// Index of the highest of a row of logits (the first, on a tie; 0 for an empty row).
+pub fn argmax(logits: &[f32]) -> usize {
+    logits
+        .iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+        )
+        .0
+}
+
 /// The column shift at the peak of one row of yaw logits, refined to a fraction of a column by a
 /// parabola through the peak and its two neighbours; `N/2 - argmax`, in (-N/2, N/2].
 pub fn peak_shift(logits: &[f32]) -> f32 {
     let n = logits.len();
-    let (a, _) = logits.iter().enumerate().fold(
-        (0, f32::NEG_INFINITY),
-        |best, (i, &v)| if v > best.1 { (i, v) } else { best },
-    );
+    let a = argmax(logits);
     let (l, c, r) = (logits[(a + n - 1) % n], logits[a], logits[(a + 1) % n]);
     let curvature = l - 2.0 * c + r;
     let offset = if curvature < 0.0 {

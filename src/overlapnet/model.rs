@@ -1,9 +1,9 @@
 //! The whole siamese network: shared legs run once per scan, the two heads run per pair, and the
 //! weights saved to and loaded from safetensors with a JSON card of how they were made.
 
-use super::head::{OverlapHead, peak_shift, yaw_logits};
+use super::head::{OverlapHead, argmax, peak_shift, yaw_logits};
 use super::input::{Channels, encode, roll_columns};
-use super::legs::{CIRCULAR_PAD, FEATURES, LAYERS, Legs, filters, layer_shapes};
+use super::legs::{CIRCULAR_PAD, LAYERS, Legs, filters, layer_shapes};
 use crate::error::Result;
 use crate::io::{keras, weights};
 use crate::loops::evaluation::wrap_deg;
@@ -101,7 +101,7 @@ impl ModelConfig {
 
     /// Channels of the feature volume the legs produce.
     pub fn features(&self) -> usize {
-        filters(&LAYERS[LAYERS.len() - 1], self.width_divisor).min(FEATURES)
+        filters(&LAYERS[LAYERS.len() - 1], self.width_divisor)
     }
 
     /// Columns of the feature volume: 360 for the paper's 900-column input, 450 with circular legs.
@@ -124,14 +124,14 @@ impl ModelConfig {
 }
 
 /// One scan's feature volumes, computed once and compared with many others: the scan's own
-/// (360, F), and, for [`YawDecoding::FeatureColumns`], that of the scan turned by half a
-/// revolution. The 360 columns of a volume span 288 of the 360 degrees (valid padding), so the
+/// (N, F), and, for [`YawDecoding::FeatureColumns`] with valid legs, that of the scan turned by
+/// half a revolution. The 360 columns of a volume span 288 of the 360 degrees (valid padding), so the
 /// yaw head can only see turns within +-144 degrees; the half-turned volume covers the rest.
 #[derive(Debug, Clone)]
 pub struct Features {
-    /// Feature volume (360, F).
+    /// Feature volume (N, F): N = 360 columns with valid legs, 450 with circular ones.
     pub volume: Tensor,
-    /// Feature volume of the image rolled by half its columns (360, F), when the decoding uses it.
+    /// Feature volume of the image rolled by half its columns (N, F), when the decoding uses it.
     pub half_turn: Option<Tensor>,
 }
 
@@ -199,7 +199,7 @@ impl OverlapNet {
     /// flattening order (the order this head flattens in). The input channels follow from the
     /// first kernel: 1 range; 4 range and normals (the published "geo" model); 5 with intensity.
     pub fn from_keras(path: &Path) -> Result<Self> {
-        let file = keras::read(path)?;
+        let mut file = keras::read(path)?;
         let mut tensors = std::collections::HashMap::new();
         let head_layers = ["c_conv1", "c_conv2", "c_conv3", "overlap_output"];
         let layers = LAYERS
@@ -208,21 +208,21 @@ impl OverlapNet {
             .chain(head_layers.map(|n| ("head", n)));
         for (part, layer) in layers {
             let w = file
-                .layer(layer)
+                .take_layer(layer)
                 .ok_or_else(|| weights::error(path, "OverlapNet", format!("the file has no layer `{layer}`")))?;
             if w.len() != 2 {
                 let msg = format!("layer `{layer}` has {} weights, want a kernel and a bias", w.len());
                 return Err(weights::error(path, "OverlapNet", msg));
             }
-            for (weight, name) in w.iter().zip(["weight", "bias"]) {
-                let t = Tensor::from_vec(weight.values.clone(), weight.shape.as_slice(), &Device::Cpu)
+            for (weight, name) in w.into_iter().zip(["weight", "bias"]) {
+                let t = Tensor::from_vec(weight.values, weight.shape.as_slice(), &Device::Cpu)
                     .map_err(|e| weights::error(path, "OverlapNet", e))?;
                 tensors.insert(format!("{part}.{layer}.{name}"), t);
             }
         }
-        let first_in = file
-            .layer(LAYERS[0].name)
-            .and_then(|w| w[0].shape.get(2).copied())
+        let first_in = tensors
+            .get(&format!("legs.{}.weight", LAYERS[0].name))
+            .and_then(|t| t.dims().get(2).copied())
             .unwrap_or(0);
         let channels = match first_in {
             1 => Channels {
@@ -254,7 +254,7 @@ impl OverlapNet {
         &self.device
     }
 
-    /// Feature volumes of a batch of encoded images (B, rows, cols, C) -> (B, 360, F).
+    /// Feature volumes of a batch of encoded images (B, rows, cols, C) -> (B, N, F).
     pub fn legs(&self, images: &Tensor) -> candle_core::Result<Tensor> {
         self.legs.forward(images)
     }
@@ -264,7 +264,7 @@ impl OverlapNet {
         self.legs.activations(images)
     }
 
-    /// Overlap (B) and raw yaw logits (B, 360) of paired feature volumes (B, 360, F) each.
+    /// Overlap (B) and raw yaw logits (B, N) of paired feature volumes (B, N, F) each.
     pub fn heads(&self, left: &Tensor, right: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let logits = yaw_logits(left, right)?;
         let right = if self.config.aligned_overlap {
@@ -369,11 +369,7 @@ fn align_by_yaw(right: &Tensor, logits: &Tensor) -> candle_core::Result<Tensor> 
 
 /// The authors' decoding (`infer.py`): `180 - argmax` degrees, wrapped into (-180, 180].
 pub fn argmax_degrees(logits: &[f32]) -> f32 {
-    let (a, _) = logits.iter().enumerate().fold(
-        (0, f32::NEG_INFINITY),
-        |best, (i, &v)| if v > best.1 { (i, v) } else { best },
-    );
-    wrap_deg((logits.len() / 2) as f32 - a as f32)
+    wrap_deg((logits.len() / 2) as f32 - argmax(logits) as f32)
 }
 
 /// How far the highest of a row of raw yaw logits stands above their mean: the two correlations

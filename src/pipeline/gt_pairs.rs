@@ -87,7 +87,7 @@ pub(crate) fn label_scans(
             let pose = s
                 .gt_pose
                 .ok_or_else(|| Error::Usage(format!("{name}: frame {} has no pose", s.index)))?;
-            Ok(LabelScan::new(&project(&s.points, &[], params), &s.points, pose))
+            Ok(LabelScan::new(&project(&s.points, &[], params), s.points, pose))
         })
         .collect::<Result<_>>()?;
     Ok((frames, labels))

@@ -14,7 +14,7 @@
 //! 90..810 of 900 (2 image columns each); the other image columns get no score (NaN). Circular
 //! legs leave 450 columns centred on image columns 0, 2, ..., 898: every column is scored.
 
-use crate::overlapnet::head::yaw_logits;
+use crate::overlapnet::head::{argmax, yaw_logits};
 use crate::overlapnet::input::{encode, roll_columns};
 use crate::overlapnet::model::{OverlapNet, peak_over_mean};
 use crate::projection::RangeImage;
@@ -55,9 +55,9 @@ pub fn image_column(c: usize, circular: bool) -> usize {
     if circular { 2 * c } else { 2 * c + 90 }
 }
 
-/// Feature volumes (N, F) of the query, the reference, and the reference turned by half a
-/// revolution (the reference again when the legs are circular), in one batch of legs.
-fn volumes(net: &OverlapNet, query: &RangeImage, reference: &RangeImage) -> Result<(Tensor, Tensor, Tensor)> {
+/// Feature volumes (N, F) of the query, the reference, and, when the legs' columns do not span
+/// the whole turn, the reference turned by half a revolution, in one batch of legs.
+fn volumes(net: &OverlapNet, query: &RangeImage, reference: &RangeImage) -> Result<(Tensor, Tensor, Option<Tensor>)> {
     let c = &net.config;
     let q = encode(query, c.channels);
     let r = encode(reference, c.channels);
@@ -65,12 +65,12 @@ fn volumes(net: &OverlapNet, query: &RangeImage, reference: &RangeImage) -> Resu
     if c.circular_legs {
         let x = Tensor::from_vec([q, r].concat(), (2, c.rows, c.cols, ch), net.device())?;
         let v = net.legs(&x)?;
-        return Ok((v.get(0)?, v.get(1)?, v.get(1)?));
+        return Ok((v.get(0)?, v.get(1)?, None));
     }
     let turned = roll_columns(&r, c.cols, c.channels, (c.cols / 2) as i64);
     let x = Tensor::from_vec([q, r, turned].concat(), (3, c.rows, c.cols, ch), net.device())?;
     let v = net.legs(&x)?;
-    Ok((v.get(0)?, v.get(1)?, v.get(2)?))
+    Ok((v.get(0)?, v.get(1)?, Some(v.get(2)?)))
 }
 
 /// Spreads feature-column scores over `cols` image columns, rolled by `roll` image columns.
@@ -87,20 +87,21 @@ fn to_image_columns(scores: &[f32], cols: usize, roll: usize, circular: bool) ->
 /// Explains OverlapNet's `target` decision on (query, reference).
 pub fn pair_cam(net: &OverlapNet, query: &RangeImage, reference: &RangeImage, target: CamTarget) -> Result<PairCam> {
     let cols = net.config.cols;
-    let (l, r, r_turned) = volumes(net, query, reference)?;
-    let (l1, r1, t1) = (l.unsqueeze(0)?, r.unsqueeze(0)?, r_turned.unsqueeze(0)?);
-    let direct = yaw_logits(&l1, &r1)?.squeeze(0)?.to_vec1::<f32>()?;
-    let turned = yaw_logits(&l1, &t1)?.squeeze(0)?.to_vec1::<f32>()?;
-    let argmax = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
-    };
-    let (d, t) = (argmax(&direct), argmax(&turned));
     let circular = net.config.circular_legs;
-    let half_turn = !circular && peak_over_mean(&turned) > peak_over_mean(&direct);
-    let class = if half_turn { t.0 } else { d.0 };
-    let right = if half_turn { &r_turned } else { &r };
+    let (l, r, r_turned) = volumes(net, query, reference)?;
+    let (l1, r1) = (l.unsqueeze(0)?, r.unsqueeze(0)?);
+    let logits_of = |right: &Tensor| yaw_logits(&l1, &right.unsqueeze(0)?)?.squeeze(0)?.to_vec1::<f32>();
+    let direct = logits_of(&r)?;
+    // The half-turned reference wins when its correlation's peak stands higher (valid legs only).
+    let turned = match &r_turned {
+        Some(t) => Some((t, logits_of(t)?)).filter(|(_, l)| peak_over_mean(l) > peak_over_mean(&direct)),
+        None => None,
+    };
+    let half_turn = turned.is_some();
+    let (right, class) = match &turned {
+        Some((t, logits)) => (*t, argmax(logits)),
+        None => (&r, argmax(&direct)),
+    };
     let roll = if half_turn { cols / 2 } else { 0 };
     let (q, rf, overlap) = match target {
         CamTarget::Yaw => {
