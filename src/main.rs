@@ -5,6 +5,7 @@ use overlap_slam::io::velodyne::VelodyneConfig;
 use overlap_slam::io::{Format, FrameRange, SourceOptions};
 use overlap_slam::metrics::evaluate_files;
 use overlap_slam::odometry::{OdometryConfig, OdometryKind};
+use overlap_slam::overlapnet::train::default_repetitions;
 use overlap_slam::overlapnet::{ModelConfig, YawDecoding};
 use overlap_slam::perception::ivr_cam::CamTarget;
 use overlap_slam::perception::ivr_cam::stage::IvrCamConfig;
@@ -232,7 +233,8 @@ struct PipelineArgs {
     /// Odometry only: no loop search, verification or pose graph.
     #[arg(long)]
     no_loops: bool,
-    /// Loop detector judging candidates and seeding ICP verification with its yaw: overlapnet or scancontext.
+    /// Loop detector judging candidates and seeding ICP verification with its yaw: overlapnet,
+    /// overlapnet-mimo (refuses candidates its subnetworks disagree on) or scancontext.
     #[arg(long, default_value = "overlapnet")]
     loop_detector: eval_loops::LoopMethod,
     /// OverlapNet weights for the loop search (.safetensors with its .json beside it, or the
@@ -453,7 +455,7 @@ struct GtPairsArgs {
 struct EvalLoopsArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// Loop detector: overlapnet or scancontext.
+    /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread) or scancontext.
     #[arg(long, default_value = "overlapnet")]
     method: eval_loops::LoopMethod,
     /// OverlapNet weights: a .safetensors with its .json beside it, or the authors' Keras HDF5
@@ -486,7 +488,7 @@ struct MatchArgs {
     scan_a: PathBuf,
     /// The reference scan.
     scan_b: PathBuf,
-    /// Loop detector: overlapnet or scancontext.
+    /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread) or scancontext.
     #[arg(long, default_value = "overlapnet")]
     method: eval_loops::LoopMethod,
     /// OverlapNet weights: a .safetensors with its .json beside it, or the authors' Keras HDF5
@@ -533,6 +535,22 @@ struct TrainArgs {
     /// described half-turned) instead of circular ones (450 columns spanning the whole turn).
     #[arg(long)]
     valid_legs: bool,
+    /// MIMO subnetworks (Havasi et al., ICLR 2021): M pairs through one network per input, M
+    /// answers whose spread is the uncertainty (1: a plain network; 3: the shipped MIMO model).
+    #[arg(long, default_value_t = 1)]
+    subnetworks: usize,
+    /// Feature channels each MIMO subnetwork owns out of the legs (default: the legs' width
+    /// shared out evenly).
+    #[arg(long)]
+    subnetwork_features: Option<usize>,
+    /// MIMO batch repetition: each step's distinct pairs fill the batch this many times
+    /// (default: 1 for one subnetwork, 2 for MIMO).
+    #[arg(long)]
+    batch_repetition: Option<usize>,
+    /// MIMO input repetition: share of rows where every subnetwork reads the same pair
+    /// (default: 0 for one subnetwork, 0.5 for MIMO).
+    #[arg(long)]
+    input_repetition: Option<f64>,
     /// Epochs to train.
     #[arg(long, default_value_t = 6)]
     epochs: usize,
@@ -808,6 +826,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(a) => {
             overlap_slam::allocator::tune_allocator();
+            let repetitions = default_repetitions(a.subnetworks);
             let cfg = train::TrainConfig {
                 out: a.out.clone(),
                 model: ModelConfig {
@@ -816,6 +835,8 @@ fn run(cli: Cli) -> Result<()> {
                     circular_legs: !a.valid_legs,
                     aligned_overlap: !a.valid_legs,
                     yaw_decoding: YawDecoding::FeatureColumns,
+                    subnetworks: a.subnetworks.max(1),
+                    subnetwork_features: a.subnetwork_features,
                     ..ModelConfig::default()
                 },
                 seeds: a.seeds,
@@ -828,6 +849,8 @@ fn run(cli: Cli) -> Result<()> {
                 epoch_pairs: (a.epoch_pairs > 0).then_some(a.epoch_pairs),
                 self_pair_share: a.self_pairs,
                 batch: a.batch,
+                batch_repetition: a.batch_repetition.unwrap_or(repetitions.0),
+                input_repetition: a.input_repetition.unwrap_or(repetitions.1),
                 lr: a.lr,
                 seed: a.seed,
                 resume: a.resume,

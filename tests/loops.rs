@@ -154,7 +154,7 @@ fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
     let mut lines = pairs.lines();
     assert_eq!(
         lines.next(),
-        Some("query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score")
+        Some("query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score,overlap_spread,yaw_spread_deg")
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 21);
@@ -164,6 +164,8 @@ fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
         "{two_zero:?}"
     );
     assert_eq!(two_zero[4], "", "Scan Context predicts no overlap");
+    assert_eq!((two_zero[7], two_zero[8]), ("", ""), "Scan Context has no spread");
+    assert!(report["uncertainty"].is_null());
 
     let unknown = common::cli(&[
         "eval-loops",
@@ -208,6 +210,73 @@ fn eval_loops_judges_the_shipped_overlapnet_on_real_frames() {
     let turned = report["yaw_rotated_err_mean_deg"].as_f64().unwrap();
     assert!(turned < 3.0, "yaw error on turned copies {turned}");
     assert!(report["head_pairs_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn eval_loops_with_mimo_reports_the_spread_and_the_gate() {
+    let sample = common::sample_kitti();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("mimo");
+    let args = [
+        "eval-loops",
+        sample.to_str().unwrap(),
+        "--method",
+        "overlapnet-mimo",
+        "--min-gap",
+        "2",
+        "--loop-overlap",
+        "0.6",
+        "--rotated-copies",
+        "4",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ];
+    let out = common::cli(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out_dir.join("loops_eval.json")).unwrap()).unwrap();
+    assert_eq!(report["method"], "overlapnet-mimo");
+    let u = &report["uncertainty"];
+    let spread = u["overlap_spread_mean"].as_f64().unwrap();
+    assert!(spread > 0.0 && spread < 0.5, "{spread}");
+    let corr = u["spread_error_correlation"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&corr), "{corr}");
+    // The gate's four counts cover every proposed pair.
+    let g = &u["gate"];
+    assert_eq!(g["max_yaw_spread_deg"].as_f64().unwrap(), 25.0);
+    let counted: u64 = ["kept_true", "kept_false", "refused_true", "refused_false"]
+        .iter()
+        .map(|k| g[k].as_u64().unwrap())
+        .sum();
+    let pairs = fs::read_to_string(out_dir.join("pairs.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = pairs.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 21);
+    let proposed = rows.iter().filter(|r| r[4].parse::<f64>().unwrap() > 0.3).count();
+    assert_eq!(counted as usize, proposed);
+    // Every pair carries its spread.
+    for r in &rows {
+        let o: f64 = r[7].parse().unwrap();
+        let y: f64 = r[8].parse().unwrap();
+        assert!((0.0..=0.5).contains(&o) && (0.0..=180.0).contains(&y), "{r:?}");
+    }
+    // `match` prints the same spread in its JSON.
+    let a = sample.join("velodyne/000000.bin");
+    let b = sample.join("velodyne/000002.bin");
+    let m = common::cli(&[
+        "match",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--method",
+        "overlapnet-mimo",
+    ]);
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
+    assert_eq!(v["method"], "overlapnet-mimo");
+    assert!(
+        v["spread"]["overlap"].as_f64().is_some() && v["spread"]["yaw_deg"].as_f64().is_some(),
+        "{v}"
+    );
 }
 
 #[test]

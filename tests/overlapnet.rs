@@ -123,14 +123,14 @@ fn loss_falls_over_twenty_steps_on_a_tiny_batch() {
         yaw_deg,
     };
     let batch = [
-        Sample {
+        vec![Sample {
             pair: pair(0, 0, 1.0, 0.0),
             shift: 40,
-        },
-        Sample {
+        }],
+        vec![Sample {
             pair: pair(1, 2, 0.0, 0.0),
             shift: 0,
-        },
+        }],
     ];
     let mut opt = Adam::new(&varmap, 1e-3).unwrap();
     let losses: Vec<f32> = (0..20)

@@ -54,7 +54,8 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
     let loops = fs::read_to_string(out.join("loops.csv")).unwrap();
     assert_eq!(
         loops.trim(),
-        "query,match,overlap,yaw_deg,icp_fitness,inlier_ratio,verified,accepted,gt_distance_m"
+        "query,match,overlap,yaw_deg,icp_fitness,inlier_ratio,verified,accepted,gt_distance_m,\
+         overlap_spread,yaw_spread_deg,gated"
     );
     let odometry = fs::read_to_string(out.join("poses_odom_kitti.txt")).unwrap();
     assert_eq!(odometry.lines().count(), 50);
@@ -83,6 +84,45 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn a_mimo_replay_records_the_subnetworks_spread_at_every_keyframe() {
+    use overlap_slam::loops::detector::LoopMethod;
+    use overlap_slam::pipeline::loop_worker::ClosureConfig;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let rrd = tmp.path().join("run.rrd");
+    let cfg = ReplayConfig {
+        frames: FrameRange {
+            start: 0,
+            end: Some(120),
+        },
+        out: Some(out.clone()),
+        viz: VizTarget::Save(rrd.clone()),
+        loops: Some(ClosureConfig {
+            detector: LoopMethod::OverlapNetMimo,
+            ..ClosureConfig::default()
+        }),
+        quiet: true,
+        ..ReplayConfig::default()
+    };
+    let report = replay(&cfg).unwrap();
+    assert_eq!(report.frames, 120);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["loop_closure"]["detector"], "overlapnet-mimo");
+    assert_eq!(
+        metrics["loop_closure"]["search"]["gate"]["max_overlap"].as_f64(),
+        Some(0.04)
+    );
+    assert_eq!(metrics["loops"]["loops_false_positive"], 0);
+    // Keyframes 110 and 120 had eligible older ones (100 frames back, 50 m of travel): the
+    // detector's best match and its spread are recorded for each.
+    let entities = common::rrd_entity_paths(&rrd);
+    for e in ["/loops/best_overlap", "/loops/overlap_spread", "/loops/yaw_spread_deg"] {
+        assert!(entities.iter().any(|p| p == e), "{e} missing from {entities:?}");
+    }
 }
 
 #[test]

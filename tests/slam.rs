@@ -83,7 +83,7 @@ fn loop_closure_corrects_drift_and_a_wrong_loop_does_not_spoil_it() {
         .candidates
         .iter()
         .filter(|r| r.closed)
-        .map(|r| (r.candidate.query, r.candidate.reference, r.verification.transform))
+        .filter_map(|r| Some((r.candidate.query, r.candidate.reference, r.verification?.transform)))
         .collect();
     let solve = |extra: Option<(usize, usize, Pose)>| {
         let mut backend = Backend::new(BackendConfig::default());

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::loops::scan_context::ScanContext;
-use crate::overlapnet::{Features, OverlapNet};
+use crate::overlapnet::{Features, OverlapNet, Spread};
 use crate::projection::{RangeImage, project};
 use crate::scan::Scan;
 use rayon::prelude::*;
@@ -20,6 +20,10 @@ const HEAD_BATCH: usize = 16;
 pub enum LoopMethod {
     /// OverlapNet (Chen et al., RSS 2020) with the shipped or given weights.
     OverlapNet,
+    /// OverlapNet with MIMO subnetworks (Havasi et al., ICLR 2021): the shipped MIMO weights (or
+    /// given ones), whose subnetworks' disagreement comes with every verdict.
+    #[serde(rename = "overlapnet-mimo")]
+    OverlapNetMimo,
     /// Scan Context (Kim & Kim, IROS 2018).
     ScanContext,
 }
@@ -29,8 +33,11 @@ impl std::str::FromStr for LoopMethod {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "overlapnet" => Ok(Self::OverlapNet),
+            "overlapnet-mimo" => Ok(Self::OverlapNetMimo),
             "scancontext" => Ok(Self::ScanContext),
-            _ => Err(format!("unknown loop detector '{s}' (overlapnet, scancontext)")),
+            _ => Err(format!(
+                "unknown loop detector '{s}' (overlapnet, overlapnet-mimo, scancontext)"
+            )),
         }
     }
 }
@@ -60,6 +67,8 @@ pub struct Verdict {
     pub overlap: Option<f32>,
     /// Yaw of the reference relative to the query, degrees.
     pub yaw_deg: f32,
+    /// How far a MIMO network's subnetworks disagree (`None` for other detectors).
+    pub spread: Option<Spread>,
 }
 
 fn candle(e: candle_core::Error) -> Error {
@@ -67,20 +76,22 @@ fn candle(e: candle_core::Error) -> Error {
 }
 
 impl LoopDetector {
-    /// The detector for `method`; OverlapNet loads `weights` or, without them, the shipped model.
+    /// The detector for `method`; OverlapNet loads `weights` or, without them, the shipped model
+    /// (the shipped MIMO model for `overlapnet-mimo`).
     pub fn new(method: LoopMethod, weights: Option<&std::path::Path>) -> Result<Self> {
-        Ok(match method {
-            LoopMethod::ScanContext => Self::ScanContext,
-            LoopMethod::OverlapNet => Self::OverlapNet(Box::new(match weights {
-                Some(path) => OverlapNet::load(path)?,
-                None => OverlapNet::shipped()?,
-            })),
-        })
+        let net = match (method, weights) {
+            (LoopMethod::ScanContext, _) => return Ok(Self::ScanContext),
+            (_, Some(path)) => OverlapNet::load(path)?,
+            (LoopMethod::OverlapNet, None) => OverlapNet::shipped()?,
+            (LoopMethod::OverlapNetMimo, None) => OverlapNet::shipped_mimo()?,
+        };
+        Ok(Self::OverlapNet(Box::new(net)))
     }
 
-    /// The method.
+    /// The method: OverlapNet's follows from its weights (MIMO when they hold subnetworks).
     pub fn method(&self) -> LoopMethod {
         match self {
+            Self::OverlapNet(net) if net.config.members() > 1 => LoopMethod::OverlapNetMimo,
             Self::OverlapNet(_) => LoopMethod::OverlapNet,
             Self::ScanContext => LoopMethod::ScanContext,
         }
@@ -126,6 +137,7 @@ impl LoopDetector {
                             score: 1.0 - m.distance,
                             overlap: None,
                             yaw_deg: m.yaw_deg,
+                            spread: None,
                         })
                     }
                     _ => Err(mixed()),
@@ -146,6 +158,7 @@ impl LoopDetector {
                         score: m.overlap,
                         overlap: Some(m.overlap),
                         yaw_deg: m.yaw_deg,
+                        spread: m.spread,
                     })
                     .collect())
             }

@@ -8,4 +8,5 @@ pub mod pairs;
 pub mod plot;
 pub mod scan_context;
 pub mod search;
+pub mod uncertainty;
 pub mod verify;

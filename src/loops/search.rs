@@ -1,12 +1,14 @@
 //! Loop search over keyframes while a sequence streams in: every few frames the scan becomes a
 //! keyframe, Scan Context's ring keys pick the nearest older keyframes, and OverlapNet's heads
-//! judge them; the best above the overlap threshold is reported as a loop candidate. This is the
+//! judge them; the best above the overlap threshold is reported as a loop candidate (refused
+//! unverified when a MIMO network's subnetworks disagree on it too much). This is the
 //! OverlapNet demo's protocol (DESIGN.md §5): skip the last 100 frames and anything under 50 m of
 //! travel, accept overlap above 0.3, take the best.
 
 use crate::error::Result;
 use crate::loops::detector::{Descriptor, LoopDetector, LoopMethod};
 use crate::loops::scan_context::{RINGS, ScanContext};
+use crate::overlapnet::Spread;
 use crate::scan::{Pose, Scan};
 use serde::Serialize;
 
@@ -25,6 +27,39 @@ pub struct LoopSearchConfig {
     pub accept_overlap: f32,
     /// Scan Context distance below which its best candidate is a loop (permissive: ICP verifies).
     pub accept_scan_context_distance: f32,
+    /// MIMO OverlapNet's subnetworks may disagree this much on a candidate before it is refused
+    /// unverified.
+    pub gate: SpreadGate,
+}
+
+/// The most a MIMO network's subnetworks may disagree on a loop candidate: past either limit the
+/// candidate is refused before ICP runs, since a false loop bends the whole map. The defaults were
+/// chosen on the simulated validation worlds 900 and 901 (`scripts/choose-mimo-gate.py`: of the
+/// pairs the search would propose, the limits refusing the most false loops while keeping 90 %
+/// of the true ones; models/overlapnet-mimo.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SpreadGate {
+    /// Largest standard deviation of the subnetworks' overlaps.
+    pub max_overlap: f32,
+    /// Largest circular standard deviation of their yaws, degrees.
+    pub max_yaw_deg: f32,
+}
+
+impl Default for SpreadGate {
+    fn default() -> Self {
+        Self {
+            max_overlap: 0.04,
+            max_yaw_deg: 25.0,
+        }
+    }
+}
+
+impl SpreadGate {
+    /// True when the subnetworks disagree too much on a candidate (never for a detector that
+    /// gives no spread).
+    pub fn refuses(&self, spread: Option<Spread>) -> bool {
+        spread.is_some_and(|s| s.overlap > self.max_overlap || s.yaw_deg > self.max_yaw_deg)
+    }
 }
 
 impl Default for LoopSearchConfig {
@@ -36,6 +71,7 @@ impl Default for LoopSearchConfig {
             candidates: 5,
             accept_overlap: 0.3,
             accept_scan_context_distance: 0.5,
+            gate: SpreadGate::default(),
         }
     }
 }
@@ -53,6 +89,10 @@ pub struct LoopCandidate {
     pub yaw_deg: f32,
     /// Distance between the two keyframes' ground-truth positions, metres, when known.
     pub gt_distance_m: Option<f64>,
+    /// How far a MIMO network's subnetworks disagree on the pair.
+    pub spread: Option<Spread>,
+    /// The spread gate refused the candidate: it is not verified.
+    pub gated: bool,
 }
 
 struct Keyframe {
@@ -70,6 +110,7 @@ pub struct LoopSearch {
     keyframes: Vec<Keyframe>,
     travel_m: f64,
     last_position: Option<nalgebra::Vector3<f64>>,
+    last_judged: Option<LoopCandidate>,
 }
 
 impl LoopSearch {
@@ -81,6 +122,7 @@ impl LoopSearch {
             keyframes: Vec::new(),
             travel_m: 0.0,
             last_position: None,
+            last_judged: None,
         }
     }
 
@@ -118,6 +160,13 @@ impl LoopSearch {
         Ok(found)
     }
 
+    /// The best-scoring older keyframe the latest keyframe was compared with, whether or not it
+    /// passed the threshold (for showing the detector's confidence and spread at every keyframe);
+    /// `None` when no keyframe was eligible.
+    pub fn last_judged(&self) -> Option<&LoopCandidate> {
+        self.last_judged.as_ref()
+    }
+
     /// Keyframes (frame numbers) that revisit a place: an older keyframe the search may consider
     /// lies within `within_m` of them in ground truth. Empty without ground truth.
     pub fn revisits(&self, within_m: f64) -> Vec<usize> {
@@ -137,7 +186,8 @@ impl LoopSearch {
     }
 
     /// The nearest eligible older keyframes by ring key, judged by the detector; the best if it passes.
-    fn judge(&self, query: &Keyframe) -> Result<Option<LoopCandidate>> {
+    fn judge(&mut self, query: &Keyframe) -> Result<Option<LoopCandidate>> {
+        self.last_judged = None;
         let c = &self.config;
         let mut eligible: Vec<(f32, &Keyframe)> = self
             .keyframes
@@ -156,21 +206,25 @@ impl LoopSearch {
             .collect();
         let verdicts = self.detector.compare(&pairs)?;
         let threshold = match self.detector.method() {
-            LoopMethod::OverlapNet => c.accept_overlap,
+            LoopMethod::OverlapNet | LoopMethod::OverlapNetMimo => c.accept_overlap,
             LoopMethod::ScanContext => 1.0 - c.accept_scan_context_distance,
         };
         let best = verdicts
             .iter()
             .zip(&eligible)
-            .max_by(|a, b| a.0.score.total_cmp(&b.0.score))
-            .filter(|(v, _)| v.score > threshold);
-        Ok(best.map(|(v, (_, k))| LoopCandidate {
+            .max_by(|a, b| a.0.score.total_cmp(&b.0.score));
+        let Some((v, (_, k))) = best else { return Ok(None) };
+        let candidate = LoopCandidate {
             query: query.frame,
             reference: k.frame,
             overlap: v.overlap.unwrap_or(v.score),
             yaw_deg: v.yaw_deg,
             gt_distance_m: query.gt_position.zip(k.gt_position).map(|(a, b)| (a - b).norm()),
-        }))
+            spread: v.spread,
+            gated: c.gate.refuses(v.spread),
+        };
+        self.last_judged = Some(candidate);
+        Ok((v.score > threshold).then_some(candidate))
     }
 }
 

@@ -25,8 +25,8 @@ pub struct OverlapHead {
     conv_b: (Tensor, Tensor),
     /// c_conv3 (3, 3, 128/d, 256/d), ReLU.
     conv_c: (Tensor, Tensor),
-    /// overlap_output ((G - 2)^2 * 256/d, 1), sigmoid; rows in Keras's NHWC flattening order
-    /// (22 x 22 x 256 in the paper).
+    /// overlap_output ((G - 2)^2 * 256/d, M), sigmoid; rows in Keras's NHWC flattening order
+    /// (22 x 22 x 256 in the paper); one column per subnetwork (M = 1 but for a MIMO network).
     dense: (Tensor, Tensor),
     /// Feature columns N.
     columns: usize,
@@ -42,8 +42,9 @@ fn param(vb: &VarBuilder, name: &str, shape: &[usize], fan_in: usize, gain: f64)
 
 impl OverlapHead {
     /// Creates or loads the head's weights under `vb`, for feature volumes of `columns` x
-    /// `features` and convolutions `width_divisor` times narrower than the paper's.
-    pub fn new(vb: VarBuilder, columns: usize, features: usize, width_divisor: usize) -> Result<Self> {
+    /// `features`, convolutions `width_divisor` times narrower than the paper's and `outputs`
+    /// overlaps out (one per MIMO subnetwork; 1 for the paper's network).
+    pub fn new(vb: VarBuilder, columns: usize, features: usize, width_divisor: usize, outputs: usize) -> Result<Self> {
         if !columns.is_multiple_of(GROUP) || columns < 3 * GROUP {
             candle_core::bail!("overlap head: {columns} feature columns, want a multiple of {GROUP} from 45");
         }
@@ -56,12 +57,18 @@ impl OverlapHead {
             // A hundredth of the usual scale: with it, the sum over the 22 x 22 x 256 positive
             // activations saturates the sigmoid at the start; much smaller, no gradient reaches
             // the convolutions.
-            dense: param(&vb, "overlap_output", &[side * side * fc, 1], side * side * fc, 1e-2)?,
+            dense: param(
+                &vb,
+                "overlap_output",
+                &[side * side * fc, outputs.max(1)],
+                side * side * fc,
+                1e-2,
+            )?,
             columns,
         })
     }
 
-    /// Overlap in [0, 1] of each pair: `left`, `right` (B, N, F) -> (B).
+    /// Overlap in [0, 1] of each pair, one per output: `left`, `right` (B, N, F) -> (B, M).
     pub fn forward(&self, left: &Tensor, right: &Tensor) -> Result<Tensor> {
         let (b, n, c) = left.dims3()?;
         let (wa, ba) = &self.conv_a;
@@ -99,7 +106,7 @@ impl OverlapHead {
         let x = conv2d(&x, wc, bc, (1, 1))?.relu()?;
         let (wd, bd) = &self.dense;
         let logit = x.flatten_from(1)?.matmul(wd)?.broadcast_add(bd)?;
-        candle_nn::ops::sigmoid(&logit.squeeze(D::Minus1)?)
+        candle_nn::ops::sigmoid(&logit)
     }
 }
 
@@ -130,15 +137,35 @@ pub fn yaw_logits(left: &Tensor, right: &Tensor) -> Result<Tensor> {
     gram.index_select(&index, 1)?.reshape((b, n, n))?.sum(2)
 }
 
+/// The yaw head of each of `members` subnetworks whose features are consecutive groups of the
+/// volumes' channels: (B, N, M * Fm) x 2 -> (B, M, N), member `m` correlating group `m` of the
+/// left volume with group `m` of the right one ([`yaw_logits`]; one member is the plain head).
+pub fn member_yaw_logits(left: &Tensor, right: &Tensor, members: usize) -> Result<Tensor> {
+    let (_, _, f) = left.dims3()?;
+    if members <= 1 {
+        return yaw_logits(left, right)?.unsqueeze(1);
+    }
+    if !f.is_multiple_of(members) {
+        candle_core::bail!("yaw head: {f} features do not split into {members} subnetworks");
+    }
+    let fm = f / members;
+    let rows = (0..members)
+        .map(|m| yaw_logits(&left.narrow(2, m * fm, fm)?, &right.narrow(2, m * fm, fm)?))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::stack(&rows, 1)
+}
+
 /// The yaw logits as this project trains them (a deliberate difference from the authors' loss
 /// input, which is the raw correlation): divided by the column count so their size does not
 /// grow with the width, and centred over the shifts. The features are non-negative (ReLU), so every raw
 /// correlation is large and positive, and the yaw loss would first shrink the whole feature
 /// volume to lower them all; centred, it can only raise the true shift against the others.
 /// The argmax, and so the decoded yaw, is the same as the raw logits'.
+/// `raw` is (..., N): the last axis holds the shifts.
 pub fn training_logits(raw: &Tensor) -> Result<Tensor> {
-    let scaled = (raw / raw.dim(1)? as f64)?;
-    scaled.broadcast_sub(&scaled.mean_keepdim(1)?)
+    let n = raw.dim(D::Minus1)?;
+    let scaled = (raw / n as f64)?;
+    scaled.broadcast_sub(&scaled.mean_keepdim(D::Minus1)?)
 }
 
 /// Index of the highest of a row of logits (the first, on a tie; 0 for an empty row).

@@ -120,6 +120,23 @@ pub fn roll_columns(data: &[f32], cols: usize, channels: Channels, shift: i64) -
     out
 }
 
+/// The input of a MIMO network (Havasi et al., ICLR 2021): its M members' encoded images side by
+/// side in the channels, pixel by pixel, so that member `m` reads channels `m * C .. (m + 1) * C`
+/// of a `(rows, cols, M * C)` image. All images must have the same size.
+pub fn stack_members(images: &[&[f32]], channels: usize) -> Vec<f32> {
+    let Some(first) = images.first() else {
+        return Vec::new();
+    };
+    let pixels = first.len() / channels.max(1);
+    let mut out = Vec::with_capacity(first.len() * images.len());
+    for p in 0..pixels {
+        for img in images {
+            out.extend_from_slice(&img[p * channels..(p + 1) * channels]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +181,19 @@ mod tests {
             "{agree} of {} pixels agree",
             rolled.len() / 4
         );
+    }
+
+    #[test]
+    fn members_sit_side_by_side_in_the_channels() {
+        // Two pixels of two channels for each of three members.
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [5.0, 6.0, 7.0, 8.0];
+        let c = [9.0, 10.0, 11.0, 12.0];
+        let stacked = stack_members(&[&a, &b, &c], 2);
+        assert_eq!(
+            stacked,
+            vec![1.0, 2.0, 5.0, 6.0, 9.0, 10.0, 3.0, 4.0, 7.0, 8.0, 11.0, 12.0]
+        );
+        assert_eq!(stack_members(&[&a], 2), a.to_vec());
     }
 }

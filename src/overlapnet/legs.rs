@@ -88,14 +88,31 @@ pub struct Legs {
 
 impl Legs {
     /// Creates (training) or loads (inference) the legs' weights under `vb`, for `channels` input
-    /// channels and layers `width_divisor` times narrower than the paper's; weights are
-    /// (kh, kw, Cin, Cout) as Keras stores them, He-initialised.
-    pub fn new(vb: VarBuilder, channels: usize, width_divisor: usize, circular: bool) -> Result<Self> {
+    /// channels, layers `width_divisor` times narrower than the paper's and `features` channels out
+    /// of the last layer (the paper's 128 / width divisor for one network; a MIMO network's
+    /// subnetworks each own a group of them). A MIMO network of `members` subnetworks reads M
+    /// scans at once: its first layer is M times as wide, so that each scan keeps a single
+    /// network's first-layer width before the shared layers. Weights are (kh, kw, Cin, Cout) as
+    /// Keras stores them, He-initialised.
+    pub fn new(
+        vb: VarBuilder,
+        channels: usize,
+        width_divisor: usize,
+        circular: bool,
+        features: usize,
+        members: usize,
+    ) -> Result<Self> {
         let mut cin = channels;
         let mut convs = Vec::with_capacity(LAYERS.len());
         for (k, l) in LAYERS.iter().enumerate() {
             let vb = vb.pp(l.name);
-            let cout = filters(l, width_divisor);
+            let cout = if k + 1 == LAYERS.len() {
+                features
+            } else if k == 0 {
+                filters(l, width_divisor) * members.max(1)
+            } else {
+                filters(l, width_divisor)
+            };
             let fan_in = (l.kernel.0 * l.kernel.1 * cin) as f64;
             // The input is unscaled (ranges in metres, up to 50): the first layer starts a tenth
             // of He's scale so that its outputs start near unit size.

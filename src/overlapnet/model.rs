@@ -1,9 +1,10 @@
 //! The whole siamese network: shared legs run once per scan, the two heads run per pair, and the
 //! weights saved to and loaded from safetensors with a JSON card of how they were made.
 
-use super::head::{OverlapHead, argmax, peak_shift, yaw_logits};
-use super::input::{Channels, encode, roll_columns};
+use super::head::{OverlapHead, argmax, member_yaw_logits, peak_shift};
+use super::input::{Channels, encode, roll_columns, stack_members};
 use super::legs::{CIRCULAR_PAD, LAYERS, Legs, filters, layer_shapes};
+use super::mimo::{Spread, ensemble};
 use crate::error::Result;
 use crate::io::{keras, weights};
 use crate::loops::evaluation::wrap_deg;
@@ -47,6 +48,16 @@ pub struct ModelConfig {
     /// How the yaw head's 360 logits become a yaw.
     #[serde(default)]
     pub yaw_decoding: YawDecoding,
+    /// Subnetworks M of a MIMO network (Havasi et al., ICLR 2021): M input scans side by side in
+    /// the legs' input channels, M groups of feature channels out of the legs, M yaw correlations
+    /// and M overlaps out of the head, every hidden layer shared. At test time one scan fills all
+    /// M inputs and the spread of the M answers is the network's uncertainty. 1: a plain network.
+    #[serde(default = "one")]
+    pub subnetworks: usize,
+    /// Feature channels each MIMO subnetwork owns out of the legs (default: the legs' width
+    /// shared out evenly).
+    #[serde(default)]
+    pub subnetwork_features: Option<usize>,
 }
 
 fn one() -> usize {
@@ -83,6 +94,8 @@ impl Default for ModelConfig {
             circular_legs: false,
             aligned_overlap: false,
             yaw_decoding: YawDecoding::ArgmaxDegrees,
+            subnetworks: 1,
+            subnetwork_features: None,
         }
     }
 }
@@ -99,9 +112,20 @@ impl ModelConfig {
         }
     }
 
-    /// Channels of the feature volume the legs produce.
+    /// Channels of the feature volume the legs produce: every subnetwork's group.
     pub fn features(&self) -> usize {
-        filters(&LAYERS[LAYERS.len() - 1], self.width_divisor)
+        self.member_features() * self.members()
+    }
+
+    /// Subnetworks (1 for a plain network).
+    pub fn members(&self) -> usize {
+        self.subnetworks.max(1)
+    }
+
+    /// Feature channels of one subnetwork's group of the volume.
+    pub fn member_features(&self) -> usize {
+        let width = filters(&LAYERS[LAYERS.len() - 1], self.width_divisor);
+        self.subnetwork_features.unwrap_or(width / self.members()).max(1)
     }
 
     /// Columns of the feature volume: 360 for the paper's 900-column input, 450 with circular legs.
@@ -142,6 +166,10 @@ pub struct PairMatch {
     pub overlap: f32,
     /// Predicted yaw of the second scan relative to the first, degrees.
     pub yaw_deg: f32,
+    /// How far a MIMO network's subnetworks disagree (`None` for a plain network); `overlap`
+    /// and `yaw_deg` are then their mean.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
 }
 
 /// OverlapNet.
@@ -156,14 +184,31 @@ pub struct OverlapNet {
 /// The weights shipped in `models/` (trained by this project; see `models/README.md`).
 const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../models/overlapnet.safetensors");
 const SHIPPED_CONFIG: &str = include_str!("../../models/overlapnet.json");
+/// The shipped MIMO network (see `models/overlapnet-mimo.md`).
+const SHIPPED_MIMO_WEIGHTS: &[u8] = include_bytes!("../../models/overlapnet-mimo.safetensors");
+const SHIPPED_MIMO_CONFIG: &str = include_str!("../../models/overlapnet-mimo.json");
 
 impl OverlapNet {
     /// Builds the network from `vb` (fresh variables for training, or loaded tensors).
     pub fn new(vb: VarBuilder, config: ModelConfig) -> candle_core::Result<Self> {
         let device = vb.device().clone();
         let c = &config;
-        let legs = Legs::new(vb.pp("legs"), c.channels.count(), c.width_divisor, c.circular_legs)?;
-        let head = OverlapHead::new(vb.pp("head"), c.feature_columns(), c.features(), c.width_divisor)?;
+        let inputs = c.channels.count() * c.members();
+        let legs = Legs::new(
+            vb.pp("legs"),
+            inputs,
+            c.width_divisor,
+            c.circular_legs,
+            c.features(),
+            c.members(),
+        )?;
+        let head = OverlapHead::new(
+            vb.pp("head"),
+            c.feature_columns(),
+            c.features(),
+            c.width_divisor,
+            c.members(),
+        )?;
         Ok(Self {
             config,
             legs,
@@ -181,6 +226,13 @@ impl OverlapNet {
     pub fn shipped() -> Result<Self> {
         let path = Path::new("models/overlapnet.safetensors");
         let (vb, config) = weights::from_bytes(SHIPPED_WEIGHTS, SHIPPED_CONFIG, path, "OverlapNet")?;
+        Self::new(vb, config).map_err(|e| weights::error(path, "OverlapNet", e))
+    }
+
+    /// The MIMO network shipped with overlap-slam (three subnetworks).
+    pub fn shipped_mimo() -> Result<Self> {
+        let path = Path::new("models/overlapnet-mimo.safetensors");
+        let (vb, config) = weights::from_bytes(SHIPPED_MIMO_WEIGHTS, SHIPPED_MIMO_CONFIG, path, "OverlapNet")?;
         Self::new(vb, config).map_err(|e| weights::error(path, "OverlapNet", e))
     }
 
@@ -264,9 +316,17 @@ impl OverlapNet {
         self.legs.activations(images)
     }
 
-    /// Overlap (B) and raw yaw logits (B, N) of paired feature volumes (B, N, F) each.
+    /// Overlap (B) and raw yaw logits (B, N) of paired feature volumes (B, N, F) each; for a
+    /// MIMO network, the mean over its subnetworks.
     pub fn heads(&self, left: &Tensor, right: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let logits = yaw_logits(left, right)?;
+        let (overlap, logits) = self.member_heads(left, right)?;
+        Ok((overlap.mean(1)?, logits.mean(1)?))
+    }
+
+    /// Every subnetwork's overlap (B, M) and raw yaw logits (B, M, N) of paired feature volumes
+    /// (B, N, M * Fm); M = 1 for a plain network.
+    pub fn member_heads(&self, left: &Tensor, right: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let logits = member_yaw_logits(left, right, self.config.members())?;
         let right = if self.config.aligned_overlap {
             align_by_yaw(right, &logits)?
         } else {
@@ -291,15 +351,26 @@ impl OverlapNet {
         let c = &self.config;
         let ch = c.channels.count();
         let turns = c.needs_half_turn();
-        let mut data: Vec<f32> = encoded.concat();
+        let mut inputs: Vec<Vec<f32>> = encoded.to_vec();
         if turns {
             for e in encoded {
-                data.extend(roll_columns(e, c.cols, c.channels, (c.cols / 2) as i64));
+                inputs.push(roll_columns(e, c.cols, c.channels, (c.cols / 2) as i64));
             }
         }
+        let members = c.members();
+        let data: Vec<f32> = if members > 1 {
+            // MIMO at test time: the same scan in every subnetwork's input.
+            inputs
+                .iter()
+                .flat_map(|e| stack_members(&vec![e.as_slice(); members], ch))
+                .collect()
+        } else {
+            inputs.concat()
+        };
         let n = encoded.len();
-        let images = if turns { 2 * n } else { n };
-        let volumes = self.legs(&Tensor::from_vec(data, (images, c.rows, c.cols, ch), &self.device)?)?;
+        let images = inputs.len();
+        let shape = (images, c.rows, c.cols, ch * members);
+        let volumes = self.legs(&Tensor::from_vec(data, shape, &self.device)?)?;
         (0..n)
             .map(|i| {
                 Ok(Features {
@@ -310,9 +381,10 @@ impl OverlapNet {
             .collect()
     }
 
-    /// Overlap and yaw of each (query, reference) pair of feature volumes, `batch` pairs at a time.
+    /// Overlap and yaw of each (query, reference) pair of feature volumes, `batch` pairs at a
+    /// time; for a MIMO network, the subnetworks' mean and spread.
     pub fn compare(&self, pairs: &[(&Features, &Features)], batch: usize) -> candle_core::Result<Vec<PairMatch>> {
-        let degrees = self.config.degrees_per_feature_column();
+        let members = self.config.members();
         let mut out = Vec::with_capacity(pairs.len());
         for chunk in pairs.chunks(batch.max(1)) {
             let stack = |f: &dyn Fn(&(&Features, &Features)) -> Tensor| {
@@ -320,26 +392,39 @@ impl OverlapNet {
             };
             let left = stack(&|p| p.0.volume.clone())?;
             let right = stack(&|p| p.1.volume.clone())?;
-            let (overlap, logits) = self.heads(&left, &right)?;
-            let overlap = overlap.to_vec1::<f32>()?;
-            let logits = logits.to_vec2::<f32>()?;
+            let (overlap, logits) = self.member_heads(&left, &right)?;
+            let overlap = overlap.to_vec2::<f32>()?;
+            let logits = logits.to_vec3::<f32>()?;
             let turned: Option<Vec<Tensor>> = chunk.iter().map(|p| p.1.half_turn.clone()).collect();
             let turned_logits = match (self.config.yaw_decoding, turned) {
                 (YawDecoding::FeatureColumns, Some(t)) => {
-                    Some(yaw_logits(&left, &Tensor::stack(&t, 0)?)?.to_vec2::<f32>()?)
+                    Some(member_yaw_logits(&left, &Tensor::stack(&t, 0)?, members)?.to_vec3::<f32>()?)
                 }
                 _ => None,
             };
             for (k, (o, l)) in overlap.into_iter().zip(logits).enumerate() {
-                let yaw_deg = match (&turned_logits, self.config.yaw_decoding) {
-                    (Some(t), _) => yaw_from_logits(&l, &t[k], degrees),
-                    (None, YawDecoding::FeatureColumns) => wrap_deg(peak_shift(&l) * degrees),
-                    (None, YawDecoding::ArgmaxDegrees) => argmax_degrees(&l),
-                };
-                out.push(PairMatch { overlap: o, yaw_deg });
+                let answers: Vec<PairMatch> = (0..members)
+                    .map(|m| PairMatch {
+                        overlap: o[m],
+                        yaw_deg: self.decode_yaw(&l[m], turned_logits.as_ref().map(|t| t[k][m].as_slice())),
+                        spread: None,
+                    })
+                    .collect();
+                out.push(if members > 1 { ensemble(&answers) } else { answers[0] });
             }
         }
         Ok(out)
+    }
+
+    /// One subnetwork's yaw from its logits (and, with valid legs, those of the half-turned
+    /// reference).
+    fn decode_yaw(&self, logits: &[f32], turned: Option<&[f32]>) -> f32 {
+        let degrees = self.config.degrees_per_feature_column();
+        match (turned, self.config.yaw_decoding) {
+            (Some(t), _) => yaw_from_logits(logits, t, degrees),
+            (None, YawDecoding::FeatureColumns) => wrap_deg(peak_shift(logits) * degrees),
+            (None, YawDecoding::ArgmaxDegrees) => argmax_degrees(logits),
+        }
     }
 
     /// Overlap and yaw of two projected scans.
@@ -349,12 +434,16 @@ impl OverlapNet {
     }
 }
 
-/// `right` (B, N, F) rolled by each pair's yaw-head peak so that its columns line up with the
-/// left volume's: if `right[i] = left[i - k]`, the result is `right[i + k] = left[i]`. The shift
-/// is chosen without gradient; the features it moves keep theirs.
+/// `right` (B, N, M * Fm) rolled, subnetwork by subnetwork, by that subnetwork's yaw-head peak
+/// (`logits` (B, M, N)) so that its columns line up with the left volume's: if
+/// `right[i] = left[i - k]`, the result is `right[i + k] = left[i]`. The shift is chosen without
+/// gradient; the features it moves keep theirs.
 fn align_by_yaw(right: &Tensor, logits: &Tensor) -> candle_core::Result<Tensor> {
     let (b, n, f) = right.dims3()?;
-    let peaks = logits.argmax(1)?.to_vec1::<u32>()?;
+    let members = logits.dim(1)?;
+    let fm = f / members;
+    let peaks = logits.argmax(2)?.flatten_all()?.to_vec1::<u32>()?;
+    // Row (b * M + m) * N + i of the member-major volume takes row i + k of the same member.
     let index: Vec<u32> = peaks
         .iter()
         .enumerate()
@@ -363,8 +452,20 @@ fn align_by_yaw(right: &Tensor, logits: &Tensor) -> candle_core::Result<Tensor> 
             (0..n as i64).map(move |i| (p * n) as u32 + (i + k).rem_euclid(n as i64) as u32)
         })
         .collect();
-    let index = Tensor::from_vec(index, b * n, right.device())?;
-    right.reshape((b * n, f))?.index_select(&index, 0)?.reshape((b, n, f))
+    let index = Tensor::from_vec(index, b * members * n, right.device())?;
+    if members == 1 {
+        return right.reshape((b * n, f))?.index_select(&index, 0)?.reshape((b, n, f));
+    }
+    right
+        .reshape((b, n, members, fm))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((b * members * n, fm))?
+        .index_select(&index, 0)?
+        .reshape((b, members, n, fm))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((b, n, f))
 }
 
 /// The authors' decoding (`infer.py`): `180 - argmax` degrees, wrapped into (-180, 180].

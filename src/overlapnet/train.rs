@@ -3,7 +3,7 @@
 
 use super::data::PairSet;
 use super::head::{peak_shift, shift_class, training_logits};
-use super::input::roll_columns;
+use super::input::{roll_columns, stack_members};
 use super::loss::{YAW_MIN_OVERLAP, losses};
 use super::model::{ModelConfig, OverlapNet};
 use crate::loops::evaluation::{LoopScores, ScoredPair, score, wrap_deg};
@@ -11,6 +11,7 @@ use crate::loops::pairs::PairLabel;
 use candle_core::{Result, Tensor, Var};
 use candle_nn::VarMap;
 use rand::Rng;
+use rand::seq::SliceRandom;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -127,23 +128,92 @@ pub struct StepLoss {
     pub yaw: f32,
 }
 
-/// Forward pass of a batch of samples: predicted overlaps (B) and yaw logits (B, 360) as
-/// training reads them ([`training_logits`]). Legs run on the B query images and the B rolled
-/// reference images in one batch.
-fn forward(net: &OverlapNet, set: &PairSet, batch: &[Sample]) -> Result<(Tensor, Tensor)> {
+/// MIMO's batch repetition for this project's compact network: each distinct pair twice a step.
+/// Havasi et al. (ICLR 2021, Fig. 6b) find repeating examples within a batch speeds convergence.
+pub const MIMO_BATCH_REPETITION: usize = 2;
+/// MIMO's input repetition: half the rows give every subnetwork the same pair. Havasi et al.
+/// (Fig. 6a) find rho > 0 lets subnetworks of a capacity-bound network share features; ours,
+/// a quarter of the paper's width, is.
+pub const MIMO_INPUT_REPETITION: f64 = 0.5;
+
+/// The (batch repetition, input repetition) a network of `members` subnetworks trains with
+/// unless told otherwise: none for a plain network, MIMO's for more.
+pub fn default_repetitions(members: usize) -> (usize, f64) {
+    if members > 1 {
+        (MIMO_BATCH_REPETITION, MIMO_INPUT_REPETITION)
+    } else {
+        (1, 0.0)
+    }
+}
+
+/// One input of the network: a sample for each subnetwork (one for a plain network, M for MIMO).
+pub type Row = Vec<Sample>;
+
+/// The training batch of a MIMO network (Havasi et al., ICLR 2021, Sec. 3): the `unique`
+/// samples repeated `batch_repetition` times (batch repetition), each subnetwork reading the
+/// repeated list in its own random order so that it trains on pairs independent of the others',
+/// except that a share `input_repetition` of the rows gives every subnetwork the same sample
+/// (input repetition). One subnetwork, no repetition: the samples as they are, one per row.
+pub fn member_rows(
+    unique: &[Sample],
+    members: usize,
+    batch_repetition: usize,
+    input_repetition: f64,
+    rng: &mut impl Rng,
+) -> Vec<Row> {
+    let tiled: Vec<Sample> = unique
+        .iter()
+        .cycle()
+        .take(unique.len() * batch_repetition.max(1))
+        .copied()
+        .collect();
+    if members <= 1 {
+        return tiled.into_iter().map(|s| vec![s]).collect();
+    }
+    let orders: Vec<Vec<usize>> = (0..members)
+        .map(|_| {
+            let mut order: Vec<usize> = (0..tiled.len()).collect();
+            order.shuffle(rng);
+            order
+        })
+        .collect();
+    (0..tiled.len())
+        .map(|i| {
+            let same = rng.random_bool(input_repetition.clamp(0.0, 1.0));
+            (0..members)
+                .map(|m| tiled[orders[if same { 0 } else { m }][i]])
+                .collect()
+        })
+        .collect()
+}
+
+/// Forward pass of a batch of rows: predicted overlaps (B, M) and yaw logits (B, M, N) as
+/// training reads them ([`training_logits`]). Legs run on the B query inputs and the B rolled
+/// reference inputs in one batch; a row's M images sit side by side in the channels.
+fn forward(net: &OverlapNet, set: &PairSet, rows: &[Row]) -> Result<(Tensor, Tensor)> {
     let c = &net.config;
     let ch = c.channels.count();
-    let mut data = Vec::with_capacity(2 * batch.len() * c.rows * c.cols * ch);
-    for s in batch {
-        data.extend_from_slice(&set.images[s.pair.query]);
+    let members = c.members();
+    if let Some(r) = rows.iter().find(|r| r.len() != members) {
+        candle_core::bail!("a batch row holds {} samples for {members} subnetworks", r.len());
     }
-    for s in batch {
-        data.extend(roll_columns(&set.images[s.pair.reference], c.cols, c.channels, s.shift));
+    let mut data = Vec::with_capacity(2 * rows.len() * c.rows * c.cols * ch * members);
+    for row in rows {
+        let queries: Vec<&[f32]> = row.iter().map(|s| set.images[s.pair.query].as_slice()).collect();
+        data.extend(stack_members(&queries, ch));
     }
-    let images = Tensor::from_vec(data, (2 * batch.len(), c.rows, c.cols, ch), net.device())?;
+    for row in rows {
+        let references: Vec<Vec<f32>> = row
+            .iter()
+            .map(|s| roll_columns(&set.images[s.pair.reference], c.cols, c.channels, s.shift))
+            .collect();
+        let references: Vec<&[f32]> = references.iter().map(Vec::as_slice).collect();
+        data.extend(stack_members(&references, ch));
+    }
+    let b = rows.len();
+    let images = Tensor::from_vec(data, (2 * b, c.rows, c.cols, ch * members), net.device())?;
     let volumes = net.legs(&images)?;
-    let b = batch.len();
-    let (overlap, raw) = net.heads(&volumes.narrow(0, 0, b)?, &volumes.narrow(0, b, b)?)?;
+    let (overlap, raw) = net.member_heads(&volumes.narrow(0, 0, b)?, &volumes.narrow(0, b, b)?)?;
     Ok((overlap, training_logits(&raw)?))
 }
 
@@ -156,12 +226,14 @@ fn yaw_class(s: &Sample, config: &ModelConfig) -> Option<usize> {
     shift_class(k, config.feature_columns(), config.circular_legs)
 }
 
-/// One optimisation step on `batch`.
-pub fn train_step(net: &OverlapNet, opt: &mut Adam, set: &PairSet, batch: &[Sample]) -> Result<StepLoss> {
-    let (overlap, logits) = forward(net, set, batch)?;
-    let truth: Vec<f32> = batch.iter().map(|s| s.pair.overlap).collect();
-    let classes: Vec<Option<usize>> = batch.iter().map(|s| yaw_class(s, &net.config)).collect();
-    let l = losses(&overlap, &truth, &logits, &classes)?;
+/// One optimisation step on `rows`: every subnetwork's losses on its own samples, averaged.
+pub fn train_step(net: &OverlapNet, opt: &mut Adam, set: &PairSet, rows: &[Row]) -> Result<StepLoss> {
+    let (overlap, logits) = forward(net, set, rows)?;
+    let (b, m, n) = logits.dims3()?;
+    let samples: Vec<&Sample> = rows.iter().flatten().collect();
+    let truth: Vec<f32> = samples.iter().map(|s| s.pair.overlap).collect();
+    let classes: Vec<Option<usize>> = samples.iter().map(|s| yaw_class(s, &net.config)).collect();
+    let l = losses(&overlap.flatten_all()?, &truth, &logits.reshape((b * m, n))?, &classes)?;
     opt.step(&l.total)?;
     Ok(StepLoss {
         total: l.total.to_scalar::<f32>()?,
@@ -187,10 +259,13 @@ pub fn validate(net: &OverlapNet, set: &PairSet, samples: &[Sample], batch: usiz
     let cols = net.config.cols;
     let degrees = net.config.degrees_per_feature_column();
     let mut scored = Vec::with_capacity(samples.len());
+    let members = net.config.members();
     for chunk in samples.chunks(batch.max(1)) {
-        let (overlap, logits) = forward(net, set, chunk)?;
-        let overlap = overlap.to_vec1::<f32>()?;
-        let logits = logits.to_vec2::<f32>()?;
+        // Every subnetwork judges the same pair; the mean is the network's answer.
+        let rows: Vec<Row> = chunk.iter().map(|s| vec![*s; members]).collect();
+        let (overlap, logits) = forward(net, set, &rows)?;
+        let overlap = overlap.mean(1)?.to_vec1::<f32>()?;
+        let logits = logits.mean(1)?.to_vec2::<f32>()?;
         for ((s, o), l) in chunk.iter().zip(overlap).zip(logits) {
             scored.push(ScoredPair {
                 query: s.pair.query,
@@ -213,4 +288,51 @@ pub fn validate(net: &OverlapNet, set: &PairSet, samples: &[Sample], batch: usiz
         scores: score(&scored),
         yaw_err_mean_deg: yaw.iter().sum::<f64>() / yaw.len().max(1) as f64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn sample(query: usize) -> Sample {
+        Sample {
+            pair: PairLabel::itself(query),
+            shift: 0,
+        }
+    }
+
+    #[test]
+    fn mimo_rows_repeat_the_batch_and_give_each_subnetwork_every_sample() {
+        let unique: Vec<Sample> = (0..4).map(sample).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let rows = member_rows(&unique, 3, 2, 0.0, &mut rng);
+        assert_eq!(rows.len(), 8);
+        for m in 0..3 {
+            let mut seen: Vec<usize> = rows.iter().map(|r| r[m].pair.query).collect();
+            seen.sort();
+            assert_eq!(seen, vec![0, 0, 1, 1, 2, 2, 3, 3], "subnetwork {m}");
+        }
+        // Independent orders: some row pairs different samples.
+        assert!(rows.iter().any(|r| r[0].pair.query != r[1].pair.query));
+    }
+
+    #[test]
+    fn input_repetition_one_gives_every_subnetwork_the_same_sample() {
+        let unique: Vec<Sample> = (0..5).map(sample).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for row in member_rows(&unique, 3, 1, 1.0, &mut rng) {
+            assert!(row.iter().all(|s| s.pair.query == row[0].pair.query));
+        }
+    }
+
+    #[test]
+    fn one_subnetwork_keeps_the_samples_in_order() {
+        let unique: Vec<Sample> = (0..3).map(sample).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let rows = member_rows(&unique, 1, 1, 0.5, &mut rng);
+        let q: Vec<usize> = rows.iter().map(|r| r[0].pair.query).collect();
+        assert_eq!(q, vec![0, 1, 2]);
+    }
 }

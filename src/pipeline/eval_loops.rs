@@ -2,7 +2,8 @@
 //! at least `min_gap` frames apart is scored by the detector and judged against its ground-truth
 //! overlap (a loop above 0.3); yaw is also judged on copies of scans turned by known angles.
 //! Writes `loops_eval.json`, `pr_curve.csv`, `pr_curve.png` and `pairs.csv` (every judged pair
-//! with its ground truth and the detector's answer, for scoring by any other tool).
+//! with its ground truth and the detector's answer, for scoring by any other tool). A MIMO
+//! network's spread goes into both, with how well it tracks the errors.
 
 use super::gt_pairs::{label_scans, read_posed_scans};
 use super::replay::{SourceSpec, progress_bar};
@@ -13,6 +14,9 @@ use crate::loops::detector::{LoopDetector, Verdict};
 use crate::loops::evaluation::{LoopScores, PrPoint, ScoredPair, angle_diff_deg, pr_curve, score};
 use crate::loops::pairs::{LabelScan, label, pairs_apart};
 use crate::loops::plot::pr_plot;
+use crate::loops::search::LoopSearchConfig;
+use crate::loops::uncertainty::{UncertainPair, UncertaintyReport, uncertainty_report};
+use crate::overlapnet::Spread;
 use crate::projection::ProjectionParams;
 use crate::projection::overlap::{relative_yaw_deg, transform_points};
 use crate::scan::{Pose, Scan};
@@ -78,6 +82,9 @@ pub struct LoopsEvalReport {
     pub yaw_rotated_err_mean_deg: Option<f64>,
     /// Median of the same.
     pub yaw_rotated_err_median_deg: Option<f64>,
+    /// For a MIMO network: how its subnetworks' spread tracks its errors, and what the loop
+    /// search's spread gate keeps and refuses (null for other detectors).
+    pub uncertainty: Option<UncertaintyReport>,
     /// Descriptors computed per second (all threads).
     pub descriptor_scans_per_s: f64,
     /// Pairs compared per second (all threads).
@@ -107,23 +114,39 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         bar.inc(chunk.len() as u64);
     }
     let head_pairs_per_s = pairs.len() as f64 / compared.elapsed().as_secs_f64().max(1e-9);
-    let scored: Vec<(ScoredPair, Option<f32>)> = pairs
+    let scored: Vec<(ScoredPair, &Verdict)> = pairs
         .par_iter()
         .zip(&verdicts)
-        .map(|(&pair, v)| (judge(&labels, pair, v, &params, cfg.loop_overlap), v.overlap))
+        .map(|(&pair, v)| (judge(&labels, pair, v, &params, cfg.loop_overlap), v))
         .collect();
+    let uncertain: Vec<UncertainPair> = scored
+        .iter()
+        .filter_map(|(p, v)| {
+            Some(UncertainPair {
+                predicted: v.score,
+                truth: p.overlap,
+                positive: p.positive,
+                yaw_err_deg: angle_diff_deg(p.yaw_deg, p.gt_yaw_deg),
+                spread: v.spread?,
+            })
+        })
+        .collect();
+    let search = LoopSearchConfig::default();
+    let uncertainty =
+        (!uncertain.is_empty()).then(|| uncertainty_report(&uncertain, search.accept_overlap, search.gate));
     let overlap_errors: Vec<f64> = scored
         .iter()
-        .filter_map(|(p, o)| o.map(|o| (o - p.overlap).abs() as f64))
+        .filter_map(|(p, v)| v.overlap.map(|o| (o - p.overlap).abs() as f64))
         .collect();
     let rows: Vec<PairRow> = pairs
         .iter()
         .zip(&scored)
-        .map(|(&(q, r), (p, o))| PairRow {
+        .map(|(&(q, r), (p, v))| PairRow {
             query: frames[q],
             reference: frames[r],
             pair: *p,
-            predicted_overlap: *o,
+            predicted_overlap: v.overlap,
+            spread: v.spread,
         })
         .collect();
     let scored: Vec<ScoredPair> = scored.into_iter().map(|(p, _)| p).collect();
@@ -139,6 +162,7 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         overlap_mae: mean(&overlap_errors),
         yaw_rotated_err_mean_deg: mean(&yaw_errors),
         yaw_rotated_err_median_deg: median(&yaw_errors),
+        uncertainty,
         descriptor_scans_per_s,
         head_pairs_per_s,
         wall_s: start.elapsed().as_secs_f64(),
@@ -156,6 +180,8 @@ struct PairRow {
     pair: ScoredPair,
     /// The detector's overlap, when it predicts one.
     predicted_overlap: Option<f32>,
+    /// A MIMO network's spread.
+    spread: Option<Spread>,
 }
 
 /// A detector's verdict on the scans `pair` judged against their ground truth: a loop when the
@@ -233,13 +259,19 @@ fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoi
         Ok(())
     })?;
     write_atomic(&cfg.out.join("pairs.csv"), |w| {
-        writeln!(w, "query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score")?;
+        writeln!(
+            w,
+            "query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score,overlap_spread,yaw_spread_deg"
+        )?;
         for r in rows {
             let predicted = r.predicted_overlap.map(|o| format!("{o:.4}")).unwrap_or_default();
+            let spread = r
+                .spread
+                .map_or(",".into(), |s| format!("{:.4},{:.2}", s.overlap, s.yaw_deg));
             let p = &r.pair;
             writeln!(
                 w,
-                "{},{},{:.4},{:.2},{predicted},{:.2},{:.5}",
+                "{},{},{:.4},{:.2},{predicted},{:.2},{:.5},{spread}",
                 r.query, r.reference, p.overlap, p.gt_yaw_deg, p.yaw_deg, p.score
             )?;
         }

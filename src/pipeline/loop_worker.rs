@@ -53,9 +53,9 @@ pub struct LoopRecord {
     /// The detector's proposal.
     #[serde(flatten)]
     pub candidate: LoopCandidate,
-    /// ICP's verdict.
+    /// ICP's verdict (`None` when the spread gate refused the candidate unverified).
     #[serde(flatten)]
-    pub verification: Verification,
+    pub verification: Option<Verification>,
     /// Verification passed and the pose graph took the loop (it refuses loops farther from its
     /// estimate than the odometry can have drifted).
     pub closed: bool,
@@ -74,6 +74,11 @@ pub struct LoopOutcome {
     pub ms_per_optimisation: f64,
     /// Loops closed: verified and taken by the pose graph.
     pub loops_accepted: usize,
+    /// Candidates the MIMO spread gate refused: ICP verifications saved.
+    pub gate_refused: usize,
+    /// Of those, candidates whose keyframes lie within [`TRUE_LOOP_M`] in ground truth (true
+    /// loops the gate cost; null without ground truth).
+    pub gate_refused_true: Option<usize>,
     /// Accepted loops whose keyframes are within [`TRUE_LOOP_M`] in ground truth (null without).
     pub loops_true_positive: Option<usize>,
     /// Accepted loops farther apart than that (null without ground truth).
@@ -84,6 +89,10 @@ pub struct LoopOutcome {
     /// Optimised pose of every frame sent, in order; not serialised.
     #[serde(skip)]
     pub poses: Vec<Pose>,
+    /// The best match the detector found for every keyframe with eligible older ones, proposed
+    /// or not (the viewer plots its score and spread); not serialised.
+    #[serde(skip)]
+    pub judged: Vec<LoopCandidate>,
 }
 
 /// One frame as the loop thread receives it.
@@ -187,7 +196,16 @@ impl Closure {
             .insert(msg.frame, KeyframeCloud::new(&scan.points, &self.config.verify));
         let found = self.search.add(msg.frame, &msg.pose, Some(&scan))?;
         self.outcome.keyframes += 1;
-        if let Some(candidate) = found {
+        self.outcome.judged.extend(self.search.last_judged().copied());
+        if let Some(candidate) = found.filter(|c| c.gated) {
+            self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3;
+            self.outcome.gate_refused += 1;
+            self.outcome.candidates.push(LoopRecord {
+                candidate,
+                verification: None,
+                closed: false,
+            });
+        } else if let Some(candidate) = found {
             let verification = verify(
                 &self.clouds[&candidate.query],
                 &self.clouds[&candidate.reference],
@@ -207,7 +225,7 @@ impl Closure {
             }
             self.outcome.candidates.push(LoopRecord {
                 candidate,
-                verification,
+                verification: Some(verification),
                 closed,
             });
         } else {
@@ -225,6 +243,12 @@ impl Closure {
             let revisits = self.search.revisits(TRUE_LOOP_M);
             let truth = |r: &&&LoopRecord| r.candidate.gt_distance_m.is_some_and(|d| d <= TRUE_LOOP_M);
             let tp = accepted.iter().filter(truth).count();
+            let refused = o.candidates.iter().filter(|r| r.candidate.gated);
+            o.gate_refused_true = Some(
+                refused
+                    .filter(|r| r.candidate.gt_distance_m.is_some_and(|d| d <= TRUE_LOOP_M))
+                    .count(),
+            );
             o.loops_true_positive = Some(tp);
             o.loops_false_positive = Some(accepted.len() - tp);
             let closed: Vec<usize> = accepted.iter().map(|r| r.candidate.query).collect();

@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::io::detect_format;
 use crate::loops::detector::{LoopDetector, LoopMethod, Verdict};
+use crate::overlapnet::Spread;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,10 @@ pub struct MatchReport {
     pub score: f32,
     /// Yaw of the reference relative to the query, degrees.
     pub yaw_deg: f32,
+    /// How far a MIMO network's subnetworks disagree (absent for other detectors): standard
+    /// deviation of their overlaps and circular deviation of their yaws in degrees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
 }
 
 /// Reads both scans (any supported format) and compares them with `method`.
@@ -33,13 +38,15 @@ pub fn match_scans(query: &Path, reference: &Path, method: LoopMethod, weights: 
         score,
         overlap,
         yaw_deg,
+        spread,
     } = detector.compare(&[(&d[0], &d[1])])?[0];
     Ok(MatchReport {
-        method,
+        method: detector.method(),
         query: query.to_path_buf(),
         reference: reference.to_path_buf(),
         overlap,
         score,
         yaw_deg,
+        spread,
     })
 }

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::io::velodyne::source::LinkCounts;
 use crate::io::{self, FrameRange, ScanSource, SourceOptions, atomic::write_atomic, poses};
 use crate::loops::detector::LoopDetector;
+use crate::loops::search::LoopCandidate;
 use crate::metrics;
 use crate::odometry::{OdometryConfig, OdometryKind, estimator};
 use crate::perception::{FrameView, PerceptionStage};
@@ -18,7 +19,7 @@ use crate::projection::{ProjectionParams, project};
 use crate::scan::{Pose, Scan};
 use crate::sensor::SensorModel;
 use crate::sim::{SimConfig, SimSource, Simulation};
-use crate::viz::{Viz, VizTarget};
+use crate::viz::{CandidateView, Viz, VizTarget};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
@@ -218,8 +219,13 @@ impl ReplayReport {
             let odom = self
                 .ate_rmse_odom_m
                 .map_or(String::new(), |v| format!(" (odometry {v:.3} m)"));
+            let gated = if l.gate_refused > 0 {
+                format!(" ({} refused unverified: the subnetworks disagreed)", l.gate_refused)
+            } else {
+                String::new()
+            };
             format!(
-                "{odom}, {} loops accepted of {} candidates over {} keyframes",
+                "{odom}, {} loops accepted of {} candidates{gated} over {} keyframes",
                 l.loops_accepted,
                 l.candidates.len(),
                 l.keyframes
@@ -462,11 +468,18 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
     if let Some(l) = &loops {
         est = l.poses.clone();
         let at = |frame: usize| frame_numbers.binary_search(&frame).ok().map(|i| &est[i]);
-        for r in l.candidates.iter().filter(|r| r.closed) {
+        for c in &l.judged {
+            viz.log_judged(&candidate_view(c))?;
+        }
+        for r in &l.candidates {
             let c = &r.candidate;
-            if let (Some(q), Some(p)) = (at(c.query), at(c.reference)) {
+            let Some((q, p)) = at(c.query).zip(at(c.reference)) else {
+                continue;
+            };
+            if r.closed {
                 viz.log_loop(c.query, q, p, c.overlap)?;
             }
+            viz.log_candidate(&candidate_view(c), q, p)?;
         }
         viz.log_optimised(&est)?;
         // Without a closed loop the optimised poses are the odometry's, and the map built on
@@ -548,6 +561,17 @@ fn log_link(viz: &Viz, l: &LinkCounts) -> Result<()> {
     Ok(())
 }
 
+/// A loop candidate as the viewer shows it.
+fn candidate_view(c: &LoopCandidate) -> CandidateView {
+    CandidateView {
+        query: c.query,
+        overlap: c.overlap,
+        yaw_deg: c.yaw_deg,
+        spread: c.spread.map(|s| (s.overlap, s.yaw_deg)),
+        gated: c.gated,
+    }
+}
+
 fn write_outputs(out: &std::path::Path, report: &ReplayReport, stamps: &[f64]) -> Result<()> {
     poses::write_kitti(&out.join("poses_kitti.txt"), &report.poses)?;
     poses::write_kitti(&out.join("poses_odom_kitti.txt"), &report.odometry_poses)?;
@@ -559,15 +583,22 @@ fn write_outputs(out: &std::path::Path, report: &ReplayReport, stamps: &[f64]) -
         write_atomic(&out.join("loops.csv"), |w| {
             writeln!(
                 w,
-                "query,match,overlap,yaw_deg,icp_fitness,inlier_ratio,verified,accepted,gt_distance_m"
+                "query,match,overlap,yaw_deg,icp_fitness,inlier_ratio,verified,accepted,gt_distance_m,\
+                 overlap_spread,yaw_spread_deg,gated"
             )?;
             for r in &loops.candidates {
-                let (c, v) = (&r.candidate, &r.verification);
+                let c = &r.candidate;
                 let gt = c.gt_distance_m.map_or(String::new(), |d| format!("{d:.2}"));
+                let icp = r.verification.map_or(",,false".into(), |v| {
+                    format!("{:.4},{:.4},{}", v.fitness, v.inlier_ratio, v.accepted)
+                });
+                let spread = c
+                    .spread
+                    .map_or(",".into(), |s| format!("{:.4},{:.2}", s.overlap, s.yaw_deg));
                 writeln!(
                     w,
-                    "{},{},{:.4},{:.2},{:.4},{:.4},{},{},{gt}",
-                    c.query, c.reference, c.overlap, c.yaw_deg, v.fitness, v.inlier_ratio, v.accepted, r.closed
+                    "{},{},{:.4},{:.2},{icp},{},{gt},{spread},{}",
+                    c.query, c.reference, c.overlap, c.yaw_deg, r.closed, c.gated
                 )?;
             }
             Ok(())

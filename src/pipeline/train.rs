@@ -9,7 +9,7 @@ use crate::loops::pairs::Balance;
 use crate::loops::pairs::PairLabel;
 use crate::overlapnet::data::{DataConfig, PairSet, simulated_pairs};
 use crate::overlapnet::model::{ModelConfig, OverlapNet, save};
-use crate::overlapnet::train::{Adam, Sample, Validation, train_step, validate};
+use crate::overlapnet::train::{Adam, Sample, Validation, member_rows, train_step, validate};
 use crate::sim::Scene;
 use crate::viz::{Viz, VizTarget};
 use candle_core::Device;
@@ -48,8 +48,13 @@ pub struct TrainConfig {
     /// Share of each batch given to a scan paired with itself turned at random (overlap 1, known
     /// yaw): the balanced set holds few pairs above the yaw loss's 0.7 overlap.
     pub self_pair_share: f64,
-    /// Pairs per step.
+    /// Network inputs per step (pairs, for a plain network; rows of M pairs for MIMO).
     pub batch: usize,
+    /// MIMO batch repetition: each step's distinct pairs fill the batch this many times over,
+    /// each subnetwork reading them in its own order (1: no repetition).
+    pub batch_repetition: usize,
+    /// MIMO input repetition: the share of rows where every subnetwork reads the same pair.
+    pub input_repetition: f64,
     /// Adam's learning rate.
     pub lr: f64,
     /// Seed of shuffling, sampling and augmentation.
@@ -149,6 +154,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             "batch must be at least 1 and the self-pair share in [0, 1)".into(),
         ));
     }
+    if cfg.batch_repetition == 0 || cfg.batch_repetition > cfg.batch || !(0.0..=1.0).contains(&cfg.input_repetition) {
+        return Err(Error::Usage(
+            "batch repetition must be from 1 to the batch size and input repetition in [0, 1]".into(),
+        ));
+    }
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let state_path = cfg.out.join(STATE);
     if state_path.exists() && !cfg.resume {
@@ -198,9 +208,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
         })
         .collect();
     let viz = Viz::open(&cfg.viz)?;
-    // Each step: `self_pairs` scans paired with themselves, the rest from the balanced set.
-    let self_pairs = ((cfg.batch as f64 * cfg.self_pair_share).round() as usize).min(cfg.batch - 1);
-    let real_per_step = cfg.batch - self_pairs;
+    // Each step: `distinct` pairs (the batch over its repetition), `self_pairs` of them scans
+    // paired with themselves, the rest from the balanced set.
+    let distinct = cfg.batch.div_ceil(cfg.batch_repetition);
+    let self_pairs = ((distinct as f64 * cfg.self_pair_share).round() as usize).min(distinct - 1);
+    let real_per_step = distinct - self_pairs;
     let epoch_pairs = cfg
         .epoch_pairs
         .unwrap_or(train_set.pairs.len())
@@ -248,7 +260,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
                 let scan = rng.random_range(0..train_set.images.len());
                 batch.push(Sample::augmented(PairLabel::itself(scan), cfg.model.cols, &mut rng));
             }
-            let loss = train_step(&net, &mut opt, &train_set, &batch).map_err(|e| candle_err(&cfg.out, e))?;
+            let members = cfg.model.members();
+            let rows = member_rows(&batch, members, cfg.batch_repetition, cfg.input_repetition, &mut rng);
+            let loss = train_step(&net, &mut opt, &train_set, &rows).map_err(|e| candle_err(&cfg.out, e))?;
             if !loss.total.is_finite() {
                 return Err(Error::Usage(format!(
                     "training diverged at step {} (loss {})",

@@ -27,6 +27,21 @@ pub enum VizTarget {
     Connect(String),
 }
 
+/// What the viewer shows of one loop candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CandidateView {
+    /// Query keyframe.
+    pub query: usize,
+    /// Predicted overlap.
+    pub overlap: f32,
+    /// Predicted yaw, degrees.
+    pub yaw_deg: f32,
+    /// A MIMO network's spread: (overlap standard deviation, yaw circular deviation in degrees).
+    pub spread: Option<(f32, f32)>,
+    /// The spread gate refused it.
+    pub gated: bool,
+}
+
 /// A live recording, or nothing when visualisation is off.
 pub struct Viz {
     rec: Option<RecordingStream>,
@@ -234,6 +249,61 @@ impl Viz {
         .map_err(viz_err)?;
         rec.log("metrics/loop_overlap", &rerun::Scalars::single(overlap as f64))
             .map_err(viz_err)
+    }
+
+    /// Logs one loop candidate the search proposed, at its query frame, whatever became of it:
+    /// a line between the two keyframes (grey: ICP refused it; orange: the MIMO spread gate
+    /// refused it unverified; closed loops are drawn by [`Viz::log_loop`]), labelled with the
+    /// predicted overlap and yaw and, from a MIMO network, its subnetworks' spread.
+    pub fn log_candidate(&self, candidate: &CandidateView, at: &Pose, to: &Pose) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.set_time_sequence("frame", candidate.query as i64);
+        let p = |pose: &Pose| {
+            let t = pose.translation.vector;
+            [t.x as f32, t.y as f32, t.z as f32]
+        };
+        let color = if candidate.gated {
+            rerun::Color::from_rgb(255, 150, 0)
+        } else {
+            rerun::Color::from_rgb(150, 150, 150)
+        };
+        let mut label = format!("overlap {:.2}, yaw {:.1}°", candidate.overlap, candidate.yaw_deg);
+        if let Some((o, y)) = candidate.spread {
+            label = format!(
+                "overlap {:.2} ± {o:.2}, yaw {:.1}° ± {y:.1}°{}",
+                candidate.overlap,
+                candidate.yaw_deg,
+                if candidate.gated {
+                    " (refused: subnetworks disagree)"
+                } else {
+                    ""
+                }
+            );
+        }
+        rec.log(
+            format!("world/loop_candidates/{}", candidate.query),
+            &rerun::LineStrips3D::new([[p(at), p(to)]])
+                .with_colors([color])
+                .with_labels([label]),
+        )
+        .map_err(viz_err)
+    }
+
+    /// Logs the detector's best match for a keyframe, proposed or not, as series at its frame:
+    /// `loops/best_overlap` and, from a MIMO network, `loops/overlap_spread` and
+    /// `loops/yaw_spread_deg`, so the network's confidence can be read along the whole run.
+    pub fn log_judged(&self, judged: &CandidateView) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.set_time_sequence("frame", judged.query as i64);
+        rec.log("loops/best_overlap", &rerun::Scalars::single(judged.overlap as f64))
+            .map_err(viz_err)?;
+        if let Some((o, y)) = judged.spread {
+            rec.log("loops/overlap_spread", &rerun::Scalars::single(o as f64))
+                .map_err(viz_err)?;
+            rec.log("loops/yaw_spread_deg", &rerun::Scalars::single(y as f64))
+                .map_err(viz_err)?;
+        }
+        Ok(())
     }
 
     /// Logs the loop-corrected trajectory (blue) beside the odometry's (orange).
