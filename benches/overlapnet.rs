@@ -13,14 +13,17 @@ use overlap_slam::sim::{SimConfig, Simulation};
 use std::hint::black_box;
 
 fn bench_net(c: &mut Criterion, name: &str, net: &OverlapNet) {
-    let channels = net.config.channels.count() * net.config.members();
+    // One encoded scan, as `describe` feeds it (a MIMO network's folded first kernel reads it once).
+    let channels = net.config.channels.count();
     let input = Tensor::randn(0f32, 1.0, (1, 64, 900, channels), &Device::Cpu).unwrap();
     let mut g = c.benchmark_group(format!("overlapnet_{name}"));
     g.sample_size(20);
-    g.bench_function("legs_one_scan", |b| b.iter(|| net.legs(black_box(&input)).unwrap()));
+    g.bench_function("legs_one_scan", |b| {
+        b.iter(|| net.scan_volumes(black_box(&input)).unwrap())
+    });
     let batch = 16;
     let volumes = net
-        .legs(&Tensor::randn(0f32, 1.0, (2, 64, 900, channels), &Device::Cpu).unwrap())
+        .scan_volumes(&Tensor::randn(0f32, 1.0, (2, 64, 900, channels), &Device::Cpu).unwrap())
         .unwrap();
     let left = volumes.narrow(0, 0, 1).unwrap().repeat((batch, 1, 1)).unwrap();
     let right = volumes.narrow(0, 1, 1).unwrap().repeat((batch, 1, 1)).unwrap();

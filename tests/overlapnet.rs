@@ -1,10 +1,11 @@
 //! OverlapNet: layer shapes, the yaw head's geometry, learning on a tiny batch, the weights'
 //! round trip, and the shipped model on a real KITTI scan.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use overlap_slam::loops::pairs::PairLabel;
-use overlap_slam::overlapnet::data::PairSet;
 use overlap_slam::overlapnet::head::{COLUMNS, peak_shift, yaw_logits};
 use overlap_slam::overlapnet::legs::{FEATURES, layer_shapes};
 use overlap_slam::overlapnet::train::{Adam, Sample, train_step};
@@ -13,38 +14,8 @@ use overlap_slam::overlapnet::{ModelConfig, OverlapNet};
 fn fresh() -> (VarMap, OverlapNet) {
     let varmap = VarMap::new();
     let net = OverlapNet::trainable(&varmap, ModelConfig::default(), &Device::Cpu).unwrap();
-    reseed(&varmap, 7);
+    common::reseed(&varmap, 7);
     (varmap, net)
-}
-
-/// Candle cannot seed its CPU generator, so a test that trains redraws every weight from a
-/// seeded generator, uniformly within the range candle's initialisation gave it: the same
-/// scale, and the same start on every run.
-fn reseed(varmap: &VarMap, seed: u64) {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut vars = varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect::<Vec<_>>();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, var) in vars {
-        let bound = var.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        let values: Vec<f32> = (0..var.elem_count())
-            .map(|_| {
-                if bound > 0.0 {
-                    rng.random_range(-bound..=bound)
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
-            .unwrap();
-    }
 }
 
 #[test]
@@ -104,18 +75,8 @@ fn yaw_head_recovers_the_shift_of_a_rolled_volume() {
 #[test]
 fn loss_falls_over_twenty_steps_on_a_tiny_batch() {
     let (varmap, net) = fresh();
-    let c = ModelConfig::default();
-    let n = c.rows * c.cols * 4;
-    // Two "scans": structured images that differ, so overlap must be read from the images.
-    let image = |phase: f32| -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i / 4 % c.cols) as f32 * 0.05 + phase + (i % 4) as f32).sin())
-            .collect()
-    };
-    let set = PairSet {
-        images: vec![image(0.0), image(1.0), image(2.5)],
-        pairs: vec![],
-    };
+    // Structured "scans" that differ, so overlap must be read from the images.
+    let set = common::structured_pair_set();
     let pair = |q, r, overlap, yaw_deg| PairLabel {
         query: q,
         reference: r,
@@ -211,7 +172,7 @@ fn circular_net(channels: overlap_slam::overlapnet::Channels) -> OverlapNet {
         ..ModelConfig::default()
     };
     let net = OverlapNet::trainable(&varmap, config, &Device::Cpu).unwrap();
-    reseed(&varmap, 11);
+    common::reseed(&varmap, 11);
     net
 }
 

@@ -1,10 +1,11 @@
 //! MIMO OverlapNet: M subnetworks in one pass, their shapes, training on independent pairs, and
 //! the shipped MIMO model's spread on input unlike its training streets.
 
+mod common;
+
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use overlap_slam::loops::pairs::PairLabel;
-use overlap_slam::overlapnet::data::PairSet;
 use overlap_slam::overlapnet::input::{encode, stack_members};
 use overlap_slam::overlapnet::train::{Adam, Row, Sample, member_rows, train_step};
 use overlap_slam::overlapnet::{ModelConfig, OverlapNet, YawDecoding};
@@ -26,6 +27,7 @@ fn mimo(members: usize) -> (VarMap, OverlapNet) {
         ..ModelConfig::default()
     };
     let net = OverlapNet::trainable(&varmap, config, &Device::Cpu).unwrap();
+    common::reseed(&varmap, 5);
     (varmap, net)
 }
 
@@ -48,6 +50,23 @@ fn three_subnetworks_read_twelve_channels_and_answer_three_times() {
     let members = overlap.to_vec2::<f32>().unwrap()[0].clone();
     let want = members.iter().sum::<f32>() / 3.0;
     assert!((mean.to_vec1::<f32>().unwrap()[0] - want).abs() < 1e-6);
+    // At test time a scan fills all three inputs; the folded first kernel reads it once and
+    // gives the volume of the stacked input.
+    let scan = Tensor::randn(0f32, 1.0, (1, 64, 900, 4), &Device::Cpu).unwrap();
+    let stacked = Tensor::cat(&[&scan, &scan, &scan], 3).unwrap();
+    let folded = net.scan_volumes(&scan).unwrap();
+    let direct = net.legs(&stacked).unwrap();
+    assert_eq!(folded.dims(), &[1, 450, 36]);
+    let gap = (folded - &direct)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let scale = direct.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(gap <= 1e-4 * scale.max(1.0), "{gap} of {scale}");
 }
 
 #[test]
@@ -92,17 +111,8 @@ fn every_subnetworks_yaw_reads_a_turn_of_all_its_inputs() {
 #[test]
 fn mimo_loss_falls_on_independent_pairs() {
     let (varmap, net) = mimo(2);
-    let c = net.config;
-    let n = c.rows * c.cols * 4;
-    let image = |phase: f32| -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i / 4 % c.cols) as f32 * 0.05 + phase + (i % 4) as f32).sin())
-            .collect()
-    };
-    let set = PairSet {
-        images: vec![image(0.0), image(1.0), image(2.5)],
-        pairs: vec![],
-    };
+    // Structured "scans" that differ, so overlap must be read from the images.
+    let set = common::structured_pair_set();
     let pair = |q, r, overlap| PairLabel {
         query: q,
         reference: r,

@@ -142,9 +142,7 @@ pub fn yaw_logits(left: &Tensor, right: &Tensor) -> Result<Tensor> {
 /// left volume with group `m` of the right one ([`yaw_logits`]; one member is the plain head).
 pub fn member_yaw_logits(left: &Tensor, right: &Tensor, members: usize) -> Result<Tensor> {
     let (_, _, f) = left.dims3()?;
-    if members <= 1 {
-        return yaw_logits(left, right)?.unsqueeze(1);
-    }
+    let members = members.max(1);
     if !f.is_multiple_of(members) {
         candle_core::bail!("yaw head: {f} features do not split into {members} subnetworks");
     }

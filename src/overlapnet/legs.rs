@@ -167,20 +167,42 @@ impl Legs {
         }
         Ok(out)
     }
-}
 
-impl Module for Legs {
-    /// Images (B, 64, 900, C) -> feature volumes (B, 360, F), F = 128 / width divisor; with
-    /// circular legs (B, 450, F).
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// Feature volumes of images that fill every one of a MIMO network's `members` inputs at once
+    /// (its test-time use), without stacking them: a convolution over M copies of an image equals
+    /// one over the image with the M input slices of the first kernel summed, so the first layer
+    /// reads C channels, not M * C. Images (B, H, W, C) -> (B, N, F); one member is
+    /// [`Module::forward`].
+    pub fn forward_repeated(&self, x: &Tensor, members: usize) -> Result<Tensor> {
+        let first = &self.convs[0];
+        let (kh, kw, cin, cout) = first.weight.dims4()?;
+        if members <= 1 || cin % members != 0 {
+            return self.forward(x);
+        }
+        // Input channel m * C + c of the kernel is member m's channel c.
+        let folded = first.weight.reshape((kh, kw, members, cin / members, cout))?.sum(2)?;
+        self.run(x, &folded)
+    }
+
+    /// The legs with `first` as the first layer's kernel.
+    fn run(&self, x: &Tensor, first: &Tensor) -> Result<Tensor> {
         let mut x = self.padded(x)?;
-        for c in &self.convs {
-            x = conv2d(&x, &c.weight, &c.bias, c.stride)?.relu()?;
+        for (k, c) in self.convs.iter().enumerate() {
+            let weight = if k == 0 { first } else { &c.weight };
+            x = conv2d(&x, weight, &c.bias, c.stride)?.relu()?;
         }
         let (b, h, w, c) = x.dims4()?;
         if h != 1 {
             candle_core::bail!("legs: the input leaves {h} rows after the last layer, not 1");
         }
         x.reshape((b, w, c))
+    }
+}
+
+impl Module for Legs {
+    /// Images (B, 64, 900, C) -> feature volumes (B, 360, F), F = 128 / width divisor; with
+    /// circular legs (B, 450, F).
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, &self.convs[0].weight)
     }
 }

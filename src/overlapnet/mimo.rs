@@ -15,8 +15,12 @@ pub struct Spread {
     pub yaw_deg: f32,
 }
 
-/// The subnetworks' verdicts combined: mean overlap, circular mean yaw, and their spread.
+/// The subnetworks' verdicts combined: mean overlap, circular mean yaw, and their spread; a
+/// plain network's single verdict as it is, without a spread.
 pub fn ensemble(members: &[PairMatch]) -> PairMatch {
+    if let [only] = members {
+        return *only;
+    }
     let n = members.len().max(1) as f32;
     let overlap = members.iter().map(|m| m.overlap).sum::<f32>() / n;
     let variance = members.iter().map(|m| (m.overlap - overlap).powi(2)).sum::<f32>() / n;
@@ -50,6 +54,11 @@ mod tests {
             yaw_deg,
             spread: None,
         }
+    }
+
+    #[test]
+    fn one_verdict_stays_as_it_is() {
+        assert_eq!(ensemble(&[answer(0.4, -12.0)]), answer(0.4, -12.0));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! weights saved to and loaded from safetensors with a JSON card of how they were made.
 
 use super::head::{OverlapHead, argmax, member_yaw_logits, peak_shift};
-use super::input::{Channels, encode, roll_columns, stack_members};
+use super::input::{Channels, encode, roll_columns};
 use super::legs::{CIRCULAR_PAD, LAYERS, Legs, filters, layer_shapes};
 use super::mimo::{Spread, ensemble};
 use crate::error::Result;
@@ -311,6 +311,13 @@ impl OverlapNet {
         self.legs.forward(images)
     }
 
+    /// Feature volumes of a batch of encoded scans (B, rows, cols, C) -> (B, N, F), each scan
+    /// filling every subnetwork's input of a MIMO network (test time; the legs' first kernel is
+    /// folded, so a MIMO network reads C channels like a plain one).
+    pub fn scan_volumes(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        self.legs.forward_repeated(images, self.config.members())
+    }
+
     /// Every leg layer's output, for inspection.
     pub fn leg_activations(&self, images: &Tensor) -> candle_core::Result<Vec<Tensor>> {
         self.legs.activations(images)
@@ -351,26 +358,16 @@ impl OverlapNet {
         let c = &self.config;
         let ch = c.channels.count();
         let turns = c.needs_half_turn();
-        let mut inputs: Vec<Vec<f32>> = encoded.to_vec();
+        let mut data: Vec<f32> = encoded.concat();
         if turns {
             for e in encoded {
-                inputs.push(roll_columns(e, c.cols, c.channels, (c.cols / 2) as i64));
+                data.extend(roll_columns(e, c.cols, c.channels, (c.cols / 2) as i64));
             }
         }
-        let members = c.members();
-        let data: Vec<f32> = if members > 1 {
-            // MIMO at test time: the same scan in every subnetwork's input.
-            inputs
-                .iter()
-                .flat_map(|e| stack_members(&vec![e.as_slice(); members], ch))
-                .collect()
-        } else {
-            inputs.concat()
-        };
         let n = encoded.len();
-        let images = inputs.len();
-        let shape = (images, c.rows, c.cols, ch * members);
-        let volumes = self.legs(&Tensor::from_vec(data, shape, &self.device)?)?;
+        let images = if turns { 2 * n } else { n };
+        let shape = (images, c.rows, c.cols, ch);
+        let volumes = self.scan_volumes(&Tensor::from_vec(data, shape, &self.device)?)?;
         (0..n)
             .map(|i| {
                 Ok(Features {
@@ -410,7 +407,7 @@ impl OverlapNet {
                         spread: None,
                     })
                     .collect();
-                out.push(if members > 1 { ensemble(&answers) } else { answers[0] });
+                out.push(ensemble(&answers));
             }
         }
         Ok(out)
@@ -453,9 +450,6 @@ fn align_by_yaw(right: &Tensor, logits: &Tensor) -> candle_core::Result<Tensor> 
         })
         .collect();
     let index = Tensor::from_vec(index, b * members * n, right.device())?;
-    if members == 1 {
-        return right.reshape((b * n, f))?.index_select(&index, 0)?.reshape((b, n, f));
-    }
     right
         .reshape((b, n, members, fm))?
         .transpose(1, 2)?

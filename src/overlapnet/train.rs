@@ -5,7 +5,8 @@ use super::data::PairSet;
 use super::head::{peak_shift, shift_class, training_logits};
 use super::input::{roll_columns, stack_members};
 use super::loss::{YAW_MIN_OVERLAP, losses};
-use super::model::{ModelConfig, OverlapNet};
+use super::mimo::ensemble;
+use super::model::{ModelConfig, OverlapNet, PairMatch};
 use crate::loops::evaluation::{LoopScores, ScoredPair, score, wrap_deg};
 use crate::loops::pairs::PairLabel;
 use candle_core::{Result, Tensor, Var};
@@ -264,15 +265,26 @@ pub fn validate(net: &OverlapNet, set: &PairSet, samples: &[Sample], batch: usiz
         // Every subnetwork judges the same pair; the mean is the network's answer.
         let rows: Vec<Row> = chunk.iter().map(|s| vec![*s; members]).collect();
         let (overlap, logits) = forward(net, set, &rows)?;
-        let overlap = overlap.mean(1)?.to_vec1::<f32>()?;
-        let logits = logits.mean(1)?.to_vec2::<f32>()?;
+        let overlap = overlap.to_vec2::<f32>()?;
+        let logits = logits.to_vec3::<f32>()?;
         for ((s, o), l) in chunk.iter().zip(overlap).zip(logits) {
+            // As at inference: each subnetwork's answer, then their mean.
+            let answers: Vec<PairMatch> = o
+                .iter()
+                .zip(&l)
+                .map(|(&overlap, logits)| PairMatch {
+                    overlap,
+                    yaw_deg: peak_shift(logits) * degrees,
+                    spread: None,
+                })
+                .collect();
+            let answer = ensemble(&answers);
             scored.push(ScoredPair {
                 query: s.pair.query,
-                score: o,
+                score: answer.overlap,
                 overlap: s.pair.overlap,
                 positive: s.pair.overlap > crate::loops::evaluation::LOOP_OVERLAP,
-                yaw_deg: peak_shift(&l) * degrees,
+                yaw_deg: answer.yaw_deg,
                 gt_yaw_deg: s.yaw_deg(cols),
             });
         }

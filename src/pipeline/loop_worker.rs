@@ -199,7 +199,6 @@ impl Closure {
         self.outcome.judged.extend(self.search.last_judged().copied());
         if let Some(candidate) = found.filter(|c| c.gated) {
             self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3;
-            self.outcome.gate_refused += 1;
             self.outcome.candidates.push(LoopRecord {
                 candidate,
                 verification: None,
@@ -239,16 +238,13 @@ impl Closure {
         o.ms_per_keyframe = self.keyframe_ms / o.keyframes.max(1) as f64;
         o.ms_per_optimisation = self.optimise_ms / self.backend.optimisations().max(1) as f64;
         let accepted: Vec<&LoopRecord> = o.candidates.iter().filter(|r| r.closed).collect();
+        let refused: Vec<&LoopRecord> = o.candidates.iter().filter(|r| r.candidate.gated).collect();
+        o.gate_refused = refused.len();
         if self.ground_truth && o.keyframes > 0 {
             let revisits = self.search.revisits(TRUE_LOOP_M);
             let truth = |r: &&&LoopRecord| r.candidate.gt_distance_m.is_some_and(|d| d <= TRUE_LOOP_M);
             let tp = accepted.iter().filter(truth).count();
-            let refused = o.candidates.iter().filter(|r| r.candidate.gated);
-            o.gate_refused_true = Some(
-                refused
-                    .filter(|r| r.candidate.gt_distance_m.is_some_and(|d| d <= TRUE_LOOP_M))
-                    .count(),
-            );
+            o.gate_refused_true = Some(refused.iter().filter(truth).count());
             o.loops_true_positive = Some(tp);
             o.loops_false_positive = Some(accepted.len() - tp);
             let closed: Vec<usize> = accepted.iter().map(|r| r.candidate.query).collect();

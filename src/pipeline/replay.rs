@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::io::velodyne::source::LinkCounts;
 use crate::io::{self, FrameRange, ScanSource, SourceOptions, atomic::write_atomic, poses};
 use crate::loops::detector::LoopDetector;
-use crate::loops::search::LoopCandidate;
 use crate::metrics;
 use crate::odometry::{OdometryConfig, OdometryKind, estimator};
 use crate::perception::{FrameView, PerceptionStage};
@@ -19,7 +18,7 @@ use crate::projection::{ProjectionParams, project};
 use crate::scan::{Pose, Scan};
 use crate::sensor::SensorModel;
 use crate::sim::{SimConfig, SimSource, Simulation};
-use crate::viz::{CandidateView, Viz, VizTarget};
+use crate::viz::{Viz, VizTarget};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
@@ -469,7 +468,7 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
         est = l.poses.clone();
         let at = |frame: usize| frame_numbers.binary_search(&frame).ok().map(|i| &est[i]);
         for c in &l.judged {
-            viz.log_judged(&candidate_view(c))?;
+            viz.log_judged(c)?;
         }
         for r in &l.candidates {
             let c = &r.candidate;
@@ -478,8 +477,9 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
             };
             if r.closed {
                 viz.log_loop(c.query, q, p, c.overlap)?;
+            } else {
+                viz.log_candidate(c, q, p)?;
             }
-            viz.log_candidate(&candidate_view(c), q, p)?;
         }
         viz.log_optimised(&est)?;
         // Without a closed loop the optimised poses are the odometry's, and the map built on
@@ -559,17 +559,6 @@ fn log_link(viz: &Viz, l: &LinkCounts) -> Result<()> {
         viz.log_scalar(&format!("live/{name}"), value as f64)?;
     }
     Ok(())
-}
-
-/// A loop candidate as the viewer shows it.
-fn candidate_view(c: &LoopCandidate) -> CandidateView {
-    CandidateView {
-        query: c.query,
-        overlap: c.overlap,
-        yaw_deg: c.yaw_deg,
-        spread: c.spread.map(|s| (s.overlap, s.yaw_deg)),
-        gated: c.gated,
-    }
 }
 
 fn write_outputs(out: &std::path::Path, report: &ReplayReport, stamps: &[f64]) -> Result<()> {

@@ -210,7 +210,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
     let viz = Viz::open(&cfg.viz)?;
     // Each step: `distinct` pairs (the batch over its repetition), `self_pairs` of them scans
     // paired with themselves, the rest from the balanced set.
-    let distinct = cfg.batch.div_ceil(cfg.batch_repetition);
+    let distinct = cfg.batch / cfg.batch_repetition;
     let self_pairs = ((distinct as f64 * cfg.self_pair_share).round() as usize).min(distinct - 1);
     let real_per_step = distinct - self_pairs;
     let epoch_pairs = cfg

@@ -2,6 +2,7 @@
 //! `.rrd` file (atomically), spawned into a viewer, or streamed to one.
 
 use crate::error::{Error, Result};
+use crate::loops::search::LoopCandidate;
 use crate::projection::RangeImage;
 use crate::projection::png::{intensity_rgb, normal_rgb, turbo};
 use crate::scan::{Pose, Scan};
@@ -25,21 +26,6 @@ pub enum VizTarget {
     Spawn,
     /// Stream to a running viewer at this address (`host:port` or a `rerun+http://` URL).
     Connect(String),
-}
-
-/// What the viewer shows of one loop candidate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CandidateView {
-    /// Query keyframe.
-    pub query: usize,
-    /// Predicted overlap.
-    pub overlap: f32,
-    /// Predicted yaw, degrees.
-    pub yaw_deg: f32,
-    /// A MIMO network's spread: (overlap standard deviation, yaw circular deviation in degrees).
-    pub spread: Option<(f32, f32)>,
-    /// The spread gate refused it.
-    pub gated: bool,
 }
 
 /// A live recording, or nothing when visualisation is off.
@@ -255,7 +241,7 @@ impl Viz {
     /// a line between the two keyframes (grey: ICP refused it; orange: the MIMO spread gate
     /// refused it unverified; closed loops are drawn by [`Viz::log_loop`]), labelled with the
     /// predicted overlap and yaw and, from a MIMO network, its subnetworks' spread.
-    pub fn log_candidate(&self, candidate: &CandidateView, at: &Pose, to: &Pose) -> Result<()> {
+    pub fn log_candidate(&self, candidate: &LoopCandidate, at: &Pose, to: &Pose) -> Result<()> {
         let Some(rec) = &self.rec else { return Ok(()) };
         rec.set_time_sequence("frame", candidate.query as i64);
         let p = |pose: &Pose| {
@@ -268,11 +254,13 @@ impl Viz {
             rerun::Color::from_rgb(150, 150, 150)
         };
         let mut label = format!("overlap {:.2}, yaw {:.1}°", candidate.overlap, candidate.yaw_deg);
-        if let Some((o, y)) = candidate.spread {
+        if let Some(s) = candidate.spread {
             label = format!(
-                "overlap {:.2} ± {o:.2}, yaw {:.1}° ± {y:.1}°{}",
+                "overlap {:.2} ± {:.2}, yaw {:.1}° ± {:.1}°{}",
                 candidate.overlap,
+                s.overlap,
                 candidate.yaw_deg,
+                s.yaw_deg,
                 if candidate.gated {
                     " (refused: subnetworks disagree)"
                 } else {
@@ -292,15 +280,15 @@ impl Viz {
     /// Logs the detector's best match for a keyframe, proposed or not, as series at its frame:
     /// `loops/best_overlap` and, from a MIMO network, `loops/overlap_spread` and
     /// `loops/yaw_spread_deg`, so the network's confidence can be read along the whole run.
-    pub fn log_judged(&self, judged: &CandidateView) -> Result<()> {
+    pub fn log_judged(&self, judged: &LoopCandidate) -> Result<()> {
         let Some(rec) = &self.rec else { return Ok(()) };
         rec.set_time_sequence("frame", judged.query as i64);
         rec.log("loops/best_overlap", &rerun::Scalars::single(judged.overlap as f64))
             .map_err(viz_err)?;
-        if let Some((o, y)) = judged.spread {
-            rec.log("loops/overlap_spread", &rerun::Scalars::single(o as f64))
+        if let Some(s) = judged.spread {
+            rec.log("loops/overlap_spread", &rerun::Scalars::single(s.overlap as f64))
                 .map_err(viz_err)?;
-            rec.log("loops/yaw_spread_deg", &rerun::Scalars::single(y as f64))
+            rec.log("loops/yaw_spread_deg", &rerun::Scalars::single(s.yaw_deg as f64))
                 .map_err(viz_err)?;
         }
         Ok(())

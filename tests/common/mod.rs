@@ -112,3 +112,48 @@ pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
 pub fn shared_overlapnet_preprocessed() -> Option<PathBuf> {
     shared_folder("reference/overlapnet-preprocessed", "depth")
 }
+
+/// Three 64 x 900 four-channel "scans" for training-step tests: structured images that differ
+/// (phases 0, 1 and 2.5), so that the overlap must be read from the images; no labelled pairs.
+pub fn structured_pair_set() -> overlap_slam::overlapnet::data::PairSet {
+    let (rows, cols) = (64, 900);
+    let image = |phase: f32| -> Vec<f32> {
+        (0..rows * cols * 4)
+            .map(|i| ((i / 4 % cols) as f32 * 0.05 + phase + (i % 4) as f32).sin())
+            .collect()
+    };
+    overlap_slam::overlapnet::data::PairSet {
+        images: vec![image(0.0), image(1.0), image(2.5)],
+        pairs: vec![],
+    }
+}
+
+/// Candle cannot seed its CPU generator, so a test that trains redraws every weight from a
+/// seeded generator, uniformly within the range candle's initialisation gave it: the same
+/// scale, and the same start on every run.
+pub fn reseed(varmap: &candle_nn::VarMap, seed: u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut vars = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect::<Vec<_>>();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, var) in vars {
+        let bound = var.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let values: Vec<f32> = (0..var.elem_count())
+            .map(|_| {
+                if bound > 0.0 {
+                    rng.random_range(-bound..=bound)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        var.set(&candle_core::Tensor::from_vec(values, var.shape(), &candle_core::Device::Cpu).unwrap())
+            .unwrap();
+    }
+}
