@@ -170,8 +170,15 @@ struct SimVelodyneArgs {
 /// Where scans come from and how to read them.
 #[derive(Args)]
 struct SourceArgs {
-    /// KITTI folder, PLY/PCD file or folder; absent means the embedded simulated drive.
+    /// KITTI folder, PLY/PCD file or folder, or a ROS recording (rosbag2 folder, .mcap, .db3,
+    /// ROS 1 .bag); absent means the embedded simulated drive.
     path: Option<PathBuf>,
+    /// PointCloud2 topic of a ROS recording (default: the only one).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Ground-truth topic of a ROS recording (nav_msgs/Odometry or geometry_msgs/PoseStamped).
+    #[arg(long)]
+    gt_topic: Option<String>,
     /// Frames to take: A..B, A.., ..B, A..=B or N.
     #[arg(long, value_parser = parse_frames)]
     frames: Option<FrameRange>,
@@ -639,6 +646,8 @@ impl SourceArgs {
             format: self.format,
             frames: self.frames.unwrap_or_default(),
             poses: self.poses.clone(),
+            topic: self.topic.clone(),
+            gt_topic: self.gt_topic.clone(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod kitti;
 pub mod pcd;
 pub mod ply;
 pub mod poses;
+pub mod ros;
 pub mod sequence;
 pub mod velodyne;
 pub mod weights;
@@ -96,6 +97,35 @@ pub struct SourceOptions {
     pub frames: FrameRange,
     /// Ground-truth trajectory for PLY/PCD (KITTI 3x4 or TUM); KITTI finds its own.
     pub poses: Option<PathBuf>,
+    /// PointCloud2 topic of a recording (ROS bag); `None` takes the only one.
+    pub topic: Option<String>,
+    /// Ground-truth `Odometry` / `PoseStamped` topic of a recording.
+    pub gt_topic: Option<String>,
+}
+
+/// Opens any scan source on disk: a ROS recording (rosbag2 folder, `.mcap`, `.db3`, `.bag`) or
+/// a file or folder of scans.
+pub fn open_source(path: &Path, opts: &SourceOptions) -> Result<Box<dyn ScanSource>> {
+    if opts.format.is_none() && ros::is_bag(path) {
+        if opts.poses.is_some() {
+            return Err(Error::Usage(
+                "--poses is for PLY/PCD folders; a recording's ground truth comes from --gt-topic".into(),
+            ));
+        }
+        let bag = ros::BagOptions {
+            topic: opts.topic.clone(),
+            gt_topic: opts.gt_topic.clone(),
+            frames: opts.frames,
+        };
+        return Ok(Box::new(ros::BagSource::open(path, &bag)?));
+    }
+    if opts.topic.is_some() || opts.gt_topic.is_some() {
+        return Err(Error::input(
+            path,
+            "--topic and --gt-topic need a ROS recording (.mcap, .db3, .bag or a rosbag2 folder)",
+        ));
+    }
+    Ok(Box::new(open(path, opts)?))
 }
 
 /// Guesses the format of a file or folder.
@@ -111,7 +141,7 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         }
         return Err(Error::input(
             path,
-            "unknown scan file type: expected .bin, .ply or .pcd (or pass --format)",
+            "unknown scan file type: expected .bin, .ply, .pcd, or a ROS recording .mcap, .db3, .bag (or pass --format)",
         ));
     }
     if path.join("velodyne").is_dir() {

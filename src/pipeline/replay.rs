@@ -278,13 +278,13 @@ impl SourceSpec {
     pub fn open(&self, frames: FrameRange) -> Result<Box<dyn ScanSource>> {
         Ok(match self {
             SourceSpec::Simulated(sim) => Box::new(SimSource::new(Arc::new(Simulation::new(sim)), frames)),
-            SourceSpec::Path { path, options } => Box::new(io::open(
+            SourceSpec::Path { path, options } => io::open_source(
                 path,
                 &SourceOptions {
                     frames,
                     ..options.clone()
                 },
-            )?),
+            )?,
             SourceSpec::Live(live) => Box::new(live.open(frames)?),
         })
     }
