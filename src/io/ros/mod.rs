@@ -4,6 +4,7 @@
 
 pub mod cloud;
 pub mod messages;
+pub mod record;
 pub mod ros1;
 pub mod rosbag2;
 pub mod wire;

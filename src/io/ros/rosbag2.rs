@@ -294,17 +294,27 @@ impl SqliteFile {
     }
 
     fn sql(&self, e: rusqlite::Error) -> Error {
-        Error::input(&self.path, format!("SQLite: {e}"))
+        let hint = match e.sqlite_error_code() {
+            // SQLite refuses a database cut short anywhere, even its complete pages.
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                " (a cut-short .db3 cannot be read; `sqlite3 FILE .recover` salvages what it holds)"
+            }
+            _ => "",
+        };
+        Error::input(&self.path, format!("SQLite: {e}{hint}"))
     }
 
+    /// Topics with their ids; counted when the messages table reads whole (a damaged file is
+    /// still listed, and read up to the damage).
     fn topic_rows(&self) -> Result<Vec<(i64, Topic)>> {
-        let mut stmt = self
-            .db
-            .prepare(
-                "SELECT t.id, t.name, t.type, (SELECT COUNT(*) FROM messages m WHERE m.topic_id = t.id) \
-                 FROM topics t ORDER BY t.name",
-            )
-            .map_err(|e| self.sql(e))?;
+        const COUNTED: &str = "SELECT t.id, t.name, t.type, \
+             (SELECT COUNT(*) FROM messages m WHERE m.topic_id = t.id) FROM topics t ORDER BY t.name";
+        const LISTED: &str = "SELECT t.id, t.name, t.type, NULL FROM topics t ORDER BY t.name";
+        self.query_topics(COUNTED).or_else(|_| self.query_topics(LISTED))
+    }
+
+    fn query_topics(&self, sql: &str) -> Result<Vec<(i64, Topic)>> {
+        let mut stmt = self.db.prepare(sql).map_err(|e| self.sql(e))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
@@ -312,7 +322,7 @@ impl SqliteFile {
                     Topic {
                         name: r.get(1)?,
                         msg_type: types::normalise(&r.get::<_, String>(2)?),
-                        count: Some(r.get::<_, i64>(3)? as u64),
+                        count: r.get::<_, Option<i64>>(3)?.map(|c| c as u64),
                     },
                 ))
             })
@@ -336,22 +346,25 @@ impl Container for SqliteFile {
             .into_iter()
             .filter(|(_, t)| topics.contains(&t.name.as_str()))
             .collect();
+        self.visit_rows(&wanted, visit)
+    }
+}
+
+impl SqliteFile {
+    /// Visits the messages of `wanted` topics in time order, as `ros2 bag play` reads them.
+    fn visit_rows(&self, wanted: &HashMap<i64, Topic>, visit: &mut dyn FnMut(Message<'_>) -> bool) -> Result<()> {
         let ids: Vec<String> = wanted.keys().map(|k| k.to_string()).collect();
-        let mut stmt = self
-            .db
-            .prepare(&format!(
-                "SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN ({}) ORDER BY timestamp, id",
-                ids.join(",")
-            ))
-            .map_err(|e| self.sql(e))?;
+        let sql = format!(
+            "SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN ({}) ORDER BY timestamp, id",
+            ids.join(",")
+        );
+        let mut stmt = self.db.prepare(&sql).map_err(|e| self.sql(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
         let mut delivered = 0;
         loop {
             let row = rows.next().map_err(|e| {
-                Error::input(
-                    &self.path,
-                    format!("truncated or corrupt after {delivered} complete messages: {e}"),
-                )
+                let msg = format!("truncated or corrupt after {delivered} complete messages: {e}");
+                Error::input(&self.path, msg)
             })?;
             let Some(row) = row else { break };
             let read = || -> rusqlite::Result<(i64, i64, &[u8])> {
