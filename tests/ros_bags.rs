@@ -297,46 +297,42 @@ fn write_bag(path: &Path, clouds: &[Cloud]) {
 #[test]
 fn broken_clouds_in_a_bag_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let good = || {
+    let good = || -> Cloud {
         let (f, d, w) = ring_cloud(0);
         (f, d, w, w * 16)
     };
-    let cases: Vec<(&str, Box<dyn Fn() -> Cloud>, &str)> = vec![
+    type Break = fn(Cloud) -> Cloud;
+    let cases: Vec<(&str, Break, &str)> = vec![
         (
             "no-z",
-            Box::new(|| {
-                let (mut f, d, w, r) = good();
+            |(mut f, d, w, r)| {
                 f.retain(|f| f.name != "z");
                 (f, d, w, r)
-            }),
+            },
             "/points message 1: cloud has no 'z' field (fields: x, y, intensity)",
         ),
         (
             "row-step",
-            Box::new(|| {
-                let (f, d, w, _) = good();
-                (f, d, w, w * 16 + 4)
-            }),
+            |(f, d, w, _)| (f, d, w, w * 16 + 4),
             "/points message 1: data holds 32000 bytes but height 1 x row_step 32004 needs 32004",
         ),
         (
             "offset",
-            Box::new(|| {
-                let (mut f, d, w, r) = good();
+            |(mut f, d, w, r)| {
                 f[3].offset = 14;
                 (f, d, w, r)
-            }),
+            },
             "/points message 1: field 'intensity' at offset 14 (4 bytes) runs past the 16-byte point",
         ),
         (
             "empty",
-            Box::new(|| (good().0, Vec::new(), 0, 0)),
+            |(f, ..)| (f, Vec::new(), 0, 0),
             "/points message 1: cloud has no points (1 x 0)",
         ),
     ];
     for (name, broken, expected) in cases {
         let path = dir.path().join(format!("{name}.mcap"));
-        write_bag(&path, &[good(), broken()]);
+        write_bag(&path, &[good(), broken(good())]);
         let out = dir.path().join(format!("out-{name}"));
         let o = cli(&[
             "replay",
