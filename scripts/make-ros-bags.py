@@ -189,6 +189,25 @@ def write_ros1(path, compression, kitti, frames, layout):
             w.write(conns[topic], int(round((BASE_TIME_S + t) * 1e9)), ts.serialize_ros1(build(ts, True), msgtype))
 
 
+def write_tiny(out, kitti, frame):
+    """Two 40-point clouds per container, small enough to mutate thousands of times in a test."""
+    _, t, period, pts, pose = next(kitti_frames(kitti, [frame]))
+    pts = pts[::3000][:40]
+    layout = velodyne_cloud(pts, period)
+    for ros1, path in [(False, out / "tiny-mcap"), (True, out / "tiny.bag")]:
+        ts = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_HUMBLE)
+        ser = ts.serialize_ros1 if ros1 else ts.serialize_cdr
+        w = Writer1(path) if ros1 else Writer2(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        with w:
+            c = w.add_connection("/points", "sensor_msgs/msg/PointCloud2", typestore=ts)
+            g = w.add_connection("/ground_truth", "nav_msgs/msg/Odometry", typestore=ts)
+            for k in range(2):
+                tk = t + 0.1 * k
+                stamp_ns = int(round((BASE_TIME_S + tk) * 1e9))
+                w.write(c, stamp_ns, ser(cloud_msg(ts, ros1, tk, "velodyne", layout), "sensor_msgs/msg/PointCloud2"))
+                w.write(g, stamp_ns, ser(pose_msgs(ts, ros1, tk, pose)[0], "nav_msgs/msg/Odometry"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kitti", type=Path)
@@ -203,7 +222,8 @@ def main():
         write_rosbag2(a.out / f"{layout}-mcap", StoragePlugin.MCAP, a.kitti, frames, layout)
         write_rosbag2(a.out / f"{layout}-sqlite3", StoragePlugin.SQLITE3, a.kitti, frames, layout)
         write_ros1(a.out / f"{layout}.bag", ros1_compression, a.kitti, frames, layout)
-    print(f"wrote {len(frames)} frames x 6 recordings to {a.out}")
+    write_tiny(a.out, a.kitti, frames[0])
+    print(f"wrote {len(frames)} frames x 6 recordings (and tiny seeds for mutation tests) to {a.out}")
 
 
 if __name__ == "__main__":

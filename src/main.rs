@@ -1,6 +1,7 @@
 //! The `overlap-slam` command: parses arguments and calls the library.
 
 use clap::{Args, Parser, Subcommand};
+use overlap_slam::io::ros::dds::Ros2Input;
 use overlap_slam::io::velodyne::VelodyneConfig;
 use overlap_slam::io::{Format, FrameRange, SourceOptions};
 use overlap_slam::metrics::evaluate_files;
@@ -14,6 +15,7 @@ use overlap_slam::perception::liif::train::StepConfig;
 use overlap_slam::perception::{StageKind, StageOptions, build_stages};
 use overlap_slam::pipeline::live::{LiveSource, PacketInput, decode, live};
 use overlap_slam::pipeline::loop_worker::ClosureConfig;
+use overlap_slam::pipeline::ros2::{Ros2Names, SimRos2Config, live_ros2, sim_ros2};
 use overlap_slam::pipeline::sim_velodyne::{LinkFaults, SimVelodyneConfig, sim_velodyne};
 use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay_with_stages};
 use overlap_slam::pipeline::{eval_loops, gt_pairs, inspect, ivr_cam, liif, match_scans, train};
@@ -58,10 +60,12 @@ enum Command {
     Match(MatchArgs),
     /// Train OverlapNet on simulated drives (checkpointed, resumable), validating on held-out worlds.
     Train(TrainArgs),
-    /// Run the pipeline on a Velodyne: live over UDP, or a pcap capture.
+    /// Run the pipeline live: on a Velodyne over UDP (or a pcap capture), or on a ROS 2 topic.
     Live(LiveArgs),
     /// Send a simulated drive as Velodyne packets over UDP at the real rate, or record it as pcap.
     SimVelodyne(SimVelodyneArgs),
+    /// Publish a simulated drive as ROS 2 PointCloud2 over DDS at 10 Hz, or record it as MCAP.
+    SimRos2(SimRos2Args),
     /// Decode Velodyne packets (UDP or pcap) into sweeps without SLAM: counts, or one PCD file per sweep.
     Decode(DecodeArgs),
     /// Train LIIF range-image super-resolution on simulated HDL-64E drives (checkpointed, resumable).
@@ -76,7 +80,7 @@ enum Command {
 #[derive(Args)]
 struct PacketArgs {
     /// Listen for data packets on this UDP address.
-    #[arg(long, required_unless_present = "pcap", conflicts_with = "pcap")]
+    #[arg(long, conflicts_with = "pcap")]
     udp: Option<String>,
     /// Read the packets from a pcap capture instead.
     #[arg(long)]
@@ -115,10 +119,69 @@ struct DecodeArgs {
 
 #[derive(Args)]
 struct LiveArgs {
+    /// Subscribe to this ROS 2 sensor_msgs/PointCloud2 topic over DDS (no ROS install needed;
+    /// domain from ROS_DOMAIN_ID) instead of reading Velodyne packets.
+    #[arg(long, conflicts_with_all = ["udp", "pcap"])]
+    ros2: Option<String>,
+    #[command(flatten)]
+    ros2_out: Ros2OutArgs,
     #[command(flatten)]
     packets: PacketArgs,
     #[command(flatten)]
     pipeline: PipelineArgs,
+}
+
+/// What `live --ros2` publishes.
+#[derive(Args)]
+struct Ros2OutArgs {
+    /// nav_msgs/Odometry topic for the odometry estimate (in --odom-frame).
+    #[arg(long, default_value = "/overlap_slam/odometry")]
+    odometry_topic: String,
+    /// nav_msgs/Path topic for the loop-corrected trajectory (in --map-frame).
+    #[arg(long, default_value = "/overlap_slam/path")]
+    path_topic: String,
+    /// Fixed frame of the odometry (REP 105).
+    #[arg(long, default_value = "odom")]
+    odom_frame: String,
+    /// Frame of the loop-corrected path.
+    #[arg(long, default_value = "map")]
+    map_frame: String,
+    /// The robot's frame, whose pose is published on /tf (odom -> base).
+    #[arg(long, default_value = "base_link")]
+    base_frame: String,
+}
+
+#[derive(Args)]
+struct SimRos2Args {
+    /// PointCloud2 topic to publish the simulated sensor on (ROS_DOMAIN_ID's domain).
+    topic: Option<String>,
+    /// Also publish the ground truth as nav_msgs/Odometry on this topic.
+    #[arg(long)]
+    gt_topic: Option<String>,
+    /// Frame id of the clouds.
+    #[arg(long, default_value = "lidar")]
+    frame_id: String,
+    /// Record the clouds and ground truth to this MCAP file (rosbag2 storage).
+    #[arg(long)]
+    bag_out: Option<PathBuf>,
+    /// Sensor model: hdl64, hdl32, vlp16, os1-64, or a path to a TOML file.
+    #[arg(long, default_value = "vlp16")]
+    sensor: String,
+    /// Seed of the simulated world and drive.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Scene of the simulated drive: street, corridor, open-field.
+    #[arg(long, default_value = "street")]
+    scene: Scene,
+    /// Sweeps to drive (default: the simulated drive's length).
+    #[arg(long)]
+    sweeps: Option<usize>,
+    /// Publish as fast as possible instead of at 10 Hz.
+    #[arg(long)]
+    fast: bool,
+    /// Seconds to wait for subscribers before the first cloud.
+    #[arg(long, default_value_t = 2.0)]
+    discovery_wait: f64,
 }
 
 #[derive(Args)]
@@ -686,6 +749,50 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Live(a) if a.ros2.is_some() => {
+            let stop = stop_on_ctrl_c();
+            let quiet = a.pipeline.quiet;
+            let sensor = ros2_sensor(&a.packets.sensor)?;
+            let input = Ros2Input {
+                topic: a.ros2.clone().unwrap_or_default(),
+                idle_timeout_s: a.packets.idle_timeout,
+                stats: Default::default(),
+                stop: Some(stop.clone()),
+            };
+            let frames = FrameRange {
+                start: 0,
+                end: a.packets.sweeps,
+            };
+            let stages = a.pipeline.stages()?;
+            let placeholder = SourceSpec::Simulated(SimConfig::default());
+            let cfg = a.pipeline.config(placeholder, frames, sensor, stop)?;
+            let report = live_ros2(input, a.ros2_out.names(), cfg, stages)?;
+            if !quiet {
+                println!("{}", report.summary());
+            }
+            Ok(())
+        }
+        Command::SimRos2(a) => {
+            let cfg = SimRos2Config {
+                sim: SimConfig {
+                    seed: a.seed,
+                    scene: a.scene,
+                    frames: a.sweeps,
+                    sensor: SensorModel::from_name_or_path(&a.sensor)?,
+                    ..SimConfig::default()
+                },
+                topic: a.topic,
+                frame_id: a.frame_id,
+                gt_topic: a.gt_topic,
+                bag_out: a.bag_out,
+                realtime: !a.fast,
+                discovery_wait_s: a.discovery_wait,
+                stop: Some(stop_on_ctrl_c()),
+            };
+            let report = sim_ros2(&cfg)?;
+            println!("{}", serde_json::to_string(&report).expect("report serialises"));
+            Ok(())
+        }
         Command::Live(a) => {
             let stop = stop_on_ctrl_c();
             let source = a.packets.source(stop.clone())?;
@@ -1008,6 +1115,27 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+impl Ros2OutArgs {
+    fn names(&self) -> Ros2Names {
+        Ros2Names {
+            odometry_topic: self.odometry_topic.clone(),
+            path_topic: self.path_topic.clone(),
+            odom_frame: self.odom_frame.clone(),
+            map_frame: self.map_frame.clone(),
+            base_frame: self.base_frame.clone(),
+        }
+    }
+}
+
+/// The projection model for `live --ros2`: a Velodyne name (vlp16, hdl32e, hdl64e) or any
+/// sensor model name or file.
+fn ros2_sensor(name: &str) -> Result<SensorModel> {
+    match name.parse::<overlap_slam::io::velodyne::Model>() {
+        Ok(m) => SensorModel::builtin(m.sensor_model_name()),
+        Err(_) => SensorModel::from_name_or_path(name),
+    }
+}
+
 impl PacketArgs {
     /// The packet source these options name.
     fn source(self, stop: Arc<AtomicBool>) -> Result<LiveSource> {
@@ -1021,7 +1149,11 @@ impl PacketArgs {
                 port: self.port,
                 realtime: self.realtime,
             },
-            (None, None) => return Err(Error::Usage("give --udp ADDR or --pcap FILE".into())),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "give --udp ADDR or --pcap FILE (or, for live, --ros2 TOPIC)".into(),
+                ));
+            }
         };
         Ok(LiveSource {
             input,
@@ -1088,6 +1220,7 @@ impl PipelineArgs {
             stop: Some(stop),
             live: false,
             status: None,
+            sink: None,
         })
     }
 }

@@ -6,8 +6,13 @@
 mod common;
 
 use common::{assert_input_error, cli};
+use overlap_slam::io::ros::Container;
+use overlap_slam::io::ros::cloud::decode_cloud;
 use overlap_slam::io::ros::messages::{Datatype, Header, PointCloud2, PointField, encode_odometry, types};
 use overlap_slam::io::ros::record::McapRecorder;
+use overlap_slam::io::ros::ros1::Ros1Bag;
+use overlap_slam::io::ros::rosbag2::McapFile;
+use overlap_slam::io::ros::wire::Encoding;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -405,4 +410,87 @@ fn other_commands_read_bags() {
     let rows = std::fs::read_to_string(&csv).unwrap().lines().count();
     // 10 scans, pairs at least one frame apart: 45 pairs and a header.
     assert_eq!(rows, 46);
+}
+
+/// Mutations of a seed: flipped bytes, a cut, a length field set to something huge.
+fn mutate(seed: &[u8], rng: &mut rand_chacha::ChaCha8Rng) -> Vec<u8> {
+    use rand::Rng;
+    let mut b = seed.to_vec();
+    match rng.random_range(0..3) {
+        0 => {
+            for _ in 0..rng.random_range(1..8) {
+                let i = rng.random_range(0..b.len());
+                b[i] = rng.random();
+            }
+        }
+        1 => b.truncate(rng.random_range(0..b.len())),
+        _ => {
+            let i = rng.random_range(0..b.len().saturating_sub(4).max(1));
+            let v: u32 = if rng.random_bool(0.5) {
+                u32::MAX - rng.random_range(0..16)
+            } else {
+                rng.random()
+            };
+            let end = (i + 4).min(b.len());
+            b[i..end].copy_from_slice(&v.to_le_bytes()[..end - i]);
+        }
+    }
+    b
+}
+
+/// Reads every cloud of a container: (clouds decoded, clouds refused).
+fn read_all(bag: &dyn Container) -> (usize, usize) {
+    let Ok(topics) = bag.topics() else { return (0, 0) };
+    let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+    let (mut ok, mut bad) = (0, 0);
+    let _ = bag.for_each(&names, &mut |m| {
+        if m.msg_type == types::POINT_CLOUD2 {
+            match PointCloud2::decode(m.data, bag.encoding()).map(|c| decode_cloud(&c).is_ok()) {
+                Ok(true) => ok += 1,
+                _ => bad += 1,
+            }
+        }
+        true
+    });
+    (ok, bad)
+}
+
+#[test]
+fn mutated_recordings_and_messages_never_panic() {
+    use rand::SeedableRng;
+    let Some(dir) = fixtures() else { return };
+    let name = Path::new("mutated");
+    let bag = std::fs::read(dir.join("tiny.bag")).unwrap();
+    let mcap = std::fs::read(dir.join("tiny-mcap/tiny-mcap.mcap")).unwrap();
+    let open_bag = |b: Vec<u8>| Ros1Bag::from_bytes(name, Box::new(b)).map(|c| Box::new(c) as Box<dyn Container>);
+    let open_mcap =
+        |b: Vec<u8>| McapFile::from_bytes(name, Box::new(b), false).map(|c| Box::new(c) as Box<dyn Container>);
+    assert_eq!(read_all(open_bag(bag.clone()).unwrap().as_ref()), (2, 0));
+    assert_eq!(read_all(open_mcap(mcap.clone()).unwrap().as_ref()), (2, 0));
+    let mut cloud = Vec::new();
+    McapFile::from_bytes(name, Box::new(mcap.clone()), false)
+        .unwrap()
+        .for_each(&["/points"], &mut |m| {
+            cloud = m.data.to_vec();
+            false
+        })
+        .unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    let mut refused = 0;
+    for _ in 0..3000 {
+        if let Ok(b) = open_bag(mutate(&bag, &mut rng)) {
+            refused += read_all(b.as_ref()).1;
+        }
+        if let Ok(m) = open_mcap(mutate(&mcap, &mut rng)) {
+            refused += read_all(m.as_ref()).1;
+        }
+        let c = mutate(&cloud, &mut rng);
+        for encoding in [Encoding::Cdr, Encoding::Ros1] {
+            if let Ok(p) = PointCloud2::decode(&c, encoding) {
+                let _ = decode_cloud(&p);
+            }
+        }
+    }
+    // The mutations reached the cloud decoder, not only the containers' own checks.
+    assert!(refused > 0);
 }

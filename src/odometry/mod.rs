@@ -209,20 +209,28 @@ pub struct Odometry {
     last_delta: Pose,
     last_period_s: f64,
     last_timestamp: Option<f64>,
+    /// The first scan, kept until the second shows how the sensor moves (see
+    /// [`Odometry::restart_in_motion`]).
+    first_scan: Option<Box<Scan>>,
+}
+
+fn empty_map(config: &OdometryConfig) -> VoxelHashMap {
+    VoxelHashMap::new(config.voxel_size(), config.max_range_m, config.max_points_per_voxel)
+        .with_max_age(config.max_voxel_age_frames.unwrap_or(0))
 }
 
 impl Odometry {
     /// Fresh odometry at the origin.
     pub fn new(config: OdometryConfig) -> Self {
         Self {
-            map: VoxelHashMap::new(config.voxel_size(), config.max_range_m, config.max_points_per_voxel)
-                .with_max_age(config.max_voxel_age_frames.unwrap_or(0)),
+            map: empty_map(&config),
             threshold: AdaptiveThreshold::new(config.initial_threshold_m, config.min_motion_m, config.max_range_m),
             config,
             last_reference: Pose::identity(),
             last_delta: Pose::identity(),
             last_period_s: 0.1,
             last_timestamp: None,
+            first_scan: None,
         }
     }
 
@@ -245,7 +253,15 @@ impl Odometry {
         };
         let predicted_delta = preprocess::scale_motion(&self.last_delta, period / self.last_period_s);
         let prediction = self.last_reference * predicted_delta;
-        let registered = self.align_scan(scan, period, &predicted_delta, &prediction);
+        let mut registered = self.align_scan(scan, period, &predicted_delta, &prediction);
+        if let Some(first) = self.first_scan.take() {
+            let motion = self.last_reference.inverse() * registered.aligned.pose;
+            if model_error(&motion, self.config.max_range_m) > self.config.min_motion_m {
+                registered = self.restart_in_motion(&first, scan, period, &motion, &registered.aligned.pose);
+            }
+        } else if self.last_timestamp.is_none() && self.config.deskew && self.sweep_times(scan, period).is_some() {
+            self.first_scan = Some(Box::new(scan.clone()));
+        }
         let (reference, degenerate) = self.trusted_pose(&registered, &prediction);
         if !degenerate {
             self.threshold.update(&(prediction.inverse() * reference));
@@ -273,9 +289,20 @@ impl Odometry {
     /// wrong: when the registration lands farther than sigma from the prediction, the scan is
     /// deskewed again with the motion just found and registered once more (ours).
     fn align_scan(&self, scan: &Scan, period: f64, predicted_delta: &Pose, prediction: &Pose) -> Registered {
-        // Deskewed scans are registered at mid-sweep: an error in the predicted motion then shifts
-        // the scan's two halves in opposite directions instead of biasing its pose, which keeps the
-        // velocity feedback stable (the sweep start would amplify errors, the end damps them less).
+        let times = self.sweep_times(scan, period);
+        let first = self.deskew_and_align(scan, times.as_deref(), period, predicted_delta, prediction);
+        let sigma = self.threshold.sigma();
+        let deviation = model_error(&(prediction.inverse() * first.aligned.pose), self.config.max_range_m);
+        if self.config.redeskew && times.is_some() && !self.map.is_empty() && deviation > sigma {
+            let motion = self.last_reference.inverse() * first.aligned.pose;
+            return self.deskew_and_align(scan, times.as_deref(), period, &motion, &first.aligned.pose);
+        }
+        first
+    }
+
+    /// Per-point times of the sweep for deskewing, when deskewing is on and the scan has them
+    /// (or they are made from azimuth).
+    fn sweep_times<'a>(&self, scan: &'a Scan, period: f64) -> Option<std::borrow::Cow<'a, [f32]>> {
         let times = match &scan.point_time {
             Some(t) => Some(std::borrow::Cow::Borrowed(t.as_slice())),
             None if self.config.azimuth_times == Some(true) => {
@@ -283,37 +310,70 @@ impl Odometry {
             }
             None => None,
         };
-        let times = times.filter(|_| self.config.deskew);
-        let reference_s = times.as_deref().map_or(0.0, preprocess::mid_sweep_s);
+        times.filter(|_| self.config.deskew)
+    }
+
+    /// Deskews the scan with `motion` (per `period`), downsamples it and aligns it to the map from
+    /// `initial`.
+    fn deskew_and_align(
+        &self,
+        scan: &Scan,
+        times: Option<&[f32]>,
+        period: f64,
+        motion: &Pose,
+        initial: &Pose,
+    ) -> Registered {
+        // Deskewed scans are registered at mid-sweep: an error in the predicted motion then shifts
+        // the scan's two halves in opposite directions instead of biasing its pose, which keeps the
+        // velocity feedback stable (the sweep start would amplify errors, the end damps them less).
+        let reference_s = times.map_or(0.0, preprocess::mid_sweep_s);
         let sigma = self.threshold.sigma();
         let v = self.config.voxel_size();
-        let register = |motion: &Pose, initial: &Pose| {
-            let points = self.preprocess_with(scan, times.as_deref(), motion, period, reference_s);
-            let frame = voxel_downsample(&points, 0.5 * v);
-            let source = voxel_downsample(&frame, 1.5 * v);
-            let aligned = align_to_map(
-                &source,
-                &self.map,
-                *initial,
-                3.0 * sigma,
-                sigma,
-                self.config.max_iterations,
-                self.config.convergence,
-            );
-            Registered {
-                frame,
-                source,
-                aligned,
-                reference_s,
-            }
-        };
-        let first = register(predicted_delta, prediction);
-        let deviation = model_error(&(prediction.inverse() * first.aligned.pose), self.config.max_range_m);
-        if self.config.redeskew && times.is_some() && !self.map.is_empty() && deviation > sigma {
-            let motion = self.last_reference.inverse() * first.aligned.pose;
-            return register(&motion, &first.aligned.pose);
+        let points = self.preprocess_with(scan, times, motion, period, reference_s);
+        let frame = voxel_downsample(&points, 0.5 * v);
+        let source = voxel_downsample(&frame, 1.5 * v);
+        let aligned = align_to_map(
+            &source,
+            &self.map,
+            *initial,
+            3.0 * sigma,
+            sigma,
+            self.config.max_iterations,
+            self.config.convergence,
+        );
+        Registered {
+            frame,
+            source,
+            aligned,
+            reference_s,
         }
-        first
+    }
+
+    /// A recording that starts mid-drive: the first scan went into the map undeskewed (no motion
+    /// was known), and a skewed scan in the map pulls the next registrations off (ours; KISS-ICP
+    /// keeps it). Once the second scan shows the motion, the map is rebuilt from the first scan
+    /// deskewed with it, and the second is deskewed and registered again against that map.
+    fn restart_in_motion(
+        &mut self,
+        first: &Scan,
+        scan: &Scan,
+        period: f64,
+        motion: &Pose,
+        aligned: &Pose,
+    ) -> Registered {
+        let v = self.config.voxel_size();
+        let first_times = self.sweep_times(first, period);
+        let reference_s = first_times.as_deref().map_or(0.0, preprocess::mid_sweep_s);
+        let points = self.preprocess_with(first, first_times.as_deref(), motion, period, reference_s);
+        let world: Vec<Point3<f64>> = voxel_downsample(&points, 0.5 * v)
+            .iter()
+            .map(|p| self.last_reference * p)
+            .collect();
+        self.map = empty_map(&self.config);
+        self.map
+            .update(&world, &Point3::from(self.last_reference.translation.vector));
+        let times = self.sweep_times(scan, period);
+        self.deskew_and_align(scan, times.as_deref(), period, motion, aligned)
     }
 
     /// The pose to keep and whether the frame was degenerate: the registration's pose, or the

@@ -91,15 +91,31 @@ pub fn live(
         PacketInput::Udp { .. } => true,
         PacketInput::Pcap { realtime, .. } => *realtime,
     };
-    let status = Arc::new(RunStatus::default());
-    pipeline.status = Some(status.clone());
     let stats = source.stats.clone();
     pipeline.source = SourceSpec::Live(source);
+    run_with_status(pipeline, stages, move || {
+        let l = stats.snapshot();
+        format!(
+            "packets {} ok, {} lost, {} malformed, {} foreign, {} reordered, {} restarts",
+            l.packets, l.lost, l.malformed, l.foreign, l.reordered, l.restarts
+        )
+    })
+}
+
+/// Runs a live pipeline with a status line every second (unless `pipeline.quiet`): sweeps, rate,
+/// what `link` says of the input, and latency.
+pub fn run_with_status(
+    mut pipeline: ReplayConfig,
+    stages: Vec<Box<dyn crate::perception::PerceptionStage>>,
+    link: impl Fn() -> String + Send + 'static,
+) -> Result<ReplayReport> {
+    let status = Arc::new(RunStatus::default());
+    pipeline.status = Some(status.clone());
     let quiet = std::mem::replace(&mut pipeline.quiet, true);
     let done = Arc::new(AtomicBool::new(false));
     let printer = (!quiet).then(|| {
-        let (done, stats, status) = (done.clone(), stats.clone(), status.clone());
-        std::thread::spawn(move || print_status(&done, &stats, &status))
+        let (done, status) = (done.clone(), status.clone());
+        std::thread::spawn(move || print_status(&done, &link, &status))
     });
     let result = replay_with_stages(&pipeline, stages);
     done.store(true, Ordering::Relaxed);
@@ -110,7 +126,7 @@ pub fn live(
 }
 
 /// Rewrites one status line on stderr every second until `done`.
-fn print_status(done: &AtomicBool, stats: &LinkStats, status: &RunStatus) {
+fn print_status(done: &AtomicBool, link: &dyn Fn() -> String, status: &RunStatus) {
     // A terminal gets one line rewritten every second, a log file a line every ten.
     let (every, ending) = if std::io::stderr().is_terminal() {
         (Duration::from_secs(1), "\r")
@@ -128,18 +144,12 @@ fn print_status(done: &AtomicBool, stats: &LinkStats, status: &RunStatus) {
         let frames = status.frames();
         let fps = (frames - last_frames) as f64 / last_at.elapsed().as_secs_f64();
         (last_frames, last_at) = (frames, Instant::now());
-        let l = stats.snapshot();
         let _ = write!(
             err,
-            "{}[{:>6.0} s] {frames} sweeps, {fps:.1}/s | packets {} ok, {} lost, {} malformed, {} foreign, {} reordered, {} restarts | latency {:.0} ms (p99 {:.0})   ",
+            "{}[{:>6.0} s] {frames} sweeps, {fps:.1}/s | {} | latency {:.0} ms (p99 {:.0})   ",
             if ending == "\r" { "\r" } else { "" },
             started.elapsed().as_secs_f64(),
-            l.packets,
-            l.lost,
-            l.malformed,
-            l.foreign,
-            l.reordered,
-            l.restarts,
+            link(),
             status.last_latency_ms(),
             status.latency_p99_ms(),
         );

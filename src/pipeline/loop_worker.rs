@@ -2,6 +2,7 @@
 //! and the pose-graph back-end, fed every frame's odometry through a bounded channel (the
 //! odometry waits when the thread falls behind: replay never drops a frame).
 
+use super::replay::EstimateSink;
 use crate::error::{Error, Result};
 use crate::graph::{Backend, BackendConfig};
 use crate::loops::detector::{LoopDetector, LoopMethod};
@@ -11,6 +12,7 @@ use crate::scan::{Pose, Scan};
 use crossbeam_channel::{Sender, bounded};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -113,9 +115,15 @@ pub struct LoopWorker {
 impl LoopWorker {
     /// Starts the loop-closure thread.
     pub fn spawn(config: ClosureConfig, detector: LoopDetector) -> Self {
+        Self::spawn_with_sink(config, detector, None)
+    }
+
+    /// Starts the loop-closure thread; `sink` hears every correction of the poses.
+    pub fn spawn_with_sink(config: ClosureConfig, detector: LoopDetector, sink: Option<Arc<dyn EstimateSink>>) -> Self {
         let (tx, rx) = bounded::<FrameMsg>(QUEUE_FRAMES);
         let handle = std::thread::spawn(move || {
             let mut state = Closure::new(config, detector);
+            state.sink = sink;
             for msg in rx {
                 state.add(msg)?;
             }
@@ -167,6 +175,7 @@ struct Closure {
     optimise_ms: f64,
     /// Every keyframe so far had a ground-truth pose.
     ground_truth: bool,
+    sink: Option<Arc<dyn EstimateSink>>,
 }
 
 impl Closure {
@@ -179,6 +188,7 @@ impl Closure {
             keyframe_ms: 0.0,
             optimise_ms: 0.0,
             ground_truth: true,
+            sink: None,
             config,
         }
     }
@@ -221,6 +231,9 @@ impl Closure {
                     .map_err(|e| Error::Usage(format!("pose graph: {e}")))?;
                 self.optimise_ms += t.elapsed().as_secs_f64() * 1e3;
                 self.outcome.loops_accepted += closed as usize;
+                if let Some(sink) = self.sink.as_ref().filter(|_| closed) {
+                    sink.corrected(&self.backend.poses());
+                }
             }
             self.outcome.candidates.push(LoopRecord {
                 candidate,

@@ -13,6 +13,7 @@ pub mod loop_worker;
 pub mod map;
 pub mod match_scans;
 pub mod replay;
+pub mod ros2;
 pub mod sim_velodyne;
 pub mod train;
 

@@ -38,6 +38,16 @@ pub enum SourceSpec {
     Path { path: PathBuf, options: SourceOptions },
     /// A Velodyne packet stream: a live UDP socket or a pcap capture.
     Live(LiveSource),
+    /// A live ROS 2 PointCloud2 topic.
+    Ros2(crate::io::ros::dds::Ros2Input),
+}
+
+/// Receives the estimate as it is made, for the rest of a robot (ROS 2 topics, say).
+pub trait EstimateSink: Send + Sync + std::fmt::Debug {
+    /// Odometry's pose at `stamp_s` and its motion `delta` since the previous frame, `dt_s` ago.
+    fn odometry(&self, stamp_s: f64, pose: &Pose, delta: &Pose, dt_s: f64);
+    /// The loop-corrected pose of every frame so far, each time the pose graph changes them.
+    fn corrected(&self, poses: &[Pose]);
 }
 
 /// Everything a replay needs; every default in one place.
@@ -74,6 +84,8 @@ pub struct ReplayConfig {
     pub live: bool,
     /// Updated after every frame, for a status line.
     pub status: Option<Arc<RunStatus>>,
+    /// Told every frame's odometry and every loop correction.
+    pub sink: Option<Arc<dyn EstimateSink>>,
 }
 
 /// Progress a replay reports while it runs.
@@ -137,6 +149,7 @@ impl Default for ReplayConfig {
             stop: None,
             live: false,
             status: None,
+            sink: None,
         }
     }
 }
@@ -286,6 +299,7 @@ impl SourceSpec {
                 },
             )?,
             SourceSpec::Live(live) => Box::new(live.open(frames)?),
+            SourceSpec::Ros2(input) => Box::new(input.open(frames)?),
         })
     }
 }
@@ -343,9 +357,10 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
     let mut memory_samples = BTreeMap::new();
     let mut map = GlobalMap::new(VIZ_MAP_VOXEL_M);
     let loop_worker = match cfg.loops {
-        Some(c) => Some(LoopWorker::spawn(
+        Some(c) => Some(LoopWorker::spawn_with_sink(
             c,
             LoopDetector::new(c.detector, cfg.weights.as_deref())?,
+            cfg.sink.clone(),
         )),
         None => None,
     };
@@ -380,6 +395,10 @@ pub fn replay_with_stages(cfg: &ReplayConfig, mut stages: Vec<Box<dyn Perception
             s.record(latency_ms);
         }
         degenerate += step.degenerate as usize;
+        if let Some(sink) = &cfg.sink {
+            let dt = stamps.last().map_or(0.0, |t: &f64| scan.timestamp - t);
+            sink.odometry(scan.timestamp, &step.pose, &step.delta, dt);
+        }
         let t = Instant::now();
         let image = project(&scan.points, &scan.intensity, &params);
         timings.push(("projection", t.elapsed().as_secs_f64() * 1e3));

@@ -237,6 +237,52 @@ fn seconds_from_stamp(raw: Vec<f64>, datatype: Datatype, stamp_ns: i64) -> Vec<f
     }
 }
 
+/// A scan as a PointCloud2 in the Velodyne driver's layout (x y z intensity float32, ring
+/// uint16, time float32 seconds from the stamp; 22 bytes a point), CDR-encoded: what
+/// `sim-ros2` publishes and records. Intensity goes out on the driver's 0–255 scale.
+pub fn encode_scan(scan: &Scan, stamp_ns: i64, frame_id: &str) -> Vec<u8> {
+    const STEP: usize = 22;
+    let mut data = vec![0u8; scan.len() * STEP];
+    for (i, p) in data.chunks_exact_mut(STEP).enumerate() {
+        for (k, c) in scan.points[i].iter().enumerate() {
+            p[4 * k..4 * k + 4].copy_from_slice(&c.to_le_bytes());
+        }
+        p[12..16].copy_from_slice(&(scan.intensity[i] * 255.0).to_le_bytes());
+        let ring = scan.ring.as_ref().map_or(0, |r| r[i]);
+        p[16..18].copy_from_slice(&ring.to_le_bytes());
+        let t = scan.point_time.as_ref().map_or(0.0, |t| t[i]);
+        p[18..22].copy_from_slice(&t.to_le_bytes());
+    }
+    let field = |name: &str, offset: u32, datatype: Datatype| PointField {
+        name: name.into(),
+        offset,
+        datatype: datatype.code(),
+        count: 1,
+    };
+    PointCloud2 {
+        header: super::messages::Header {
+            stamp_ns,
+            frame_id: frame_id.into(),
+        },
+        height: 1,
+        width: scan.len() as u32,
+        fields: vec![
+            field("x", 0, Datatype::F32),
+            field("y", 4, Datatype::F32),
+            field("z", 8, Datatype::F32),
+            field("intensity", 12, Datatype::F32),
+            field("ring", 16, Datatype::U16),
+            field("time", 18, Datatype::F32),
+        ],
+        is_bigendian: false,
+        point_step: STEP as u32,
+        row_step: (STEP * scan.len()) as u32,
+        data: &data,
+        is_dense: true,
+    }
+    .encode_cdr()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! ([`cloud`]); ground truth from an `Odometry` or `PoseStamped` topic, matched by time.
 
 pub mod cloud;
+pub mod dds;
 pub mod messages;
 pub mod record;
 pub mod ros1;

@@ -101,10 +101,10 @@ fn records(buf: &[u8], mut pos: usize) -> impl Iterator<Item = std::result::Resu
     })
 }
 
-/// A ROS 1 bag, mapped.
+/// A ROS 1 bag, mapped (or in memory).
 pub struct Ros1Bag {
     path: PathBuf,
-    map: memmap2::Mmap,
+    bytes: Box<dyn AsRef<[u8]> + Send + Sync>,
 }
 
 /// A connection: which topic and type a message's `conn` number means.
@@ -121,7 +121,12 @@ impl Ros1Bag {
         // SAFETY: the map is read-only; a bag changed under us gives wrong bytes, which every
         // read below bounds-checks, not undefined behaviour in our code.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        if !map.starts_with(MAGIC) {
+        Self::from_bytes(path, Box::new(map))
+    }
+
+    /// A bag held in memory; `path` names it in errors.
+    pub fn from_bytes(path: &Path, bytes: Box<dyn AsRef<[u8]> + Send + Sync>) -> Result<Self> {
+        if !(*bytes).as_ref().starts_with(MAGIC) {
             return Err(Error::input(
                 path,
                 "not a ROS 1 bag: it does not start with '#ROSBAG V2.0'",
@@ -129,8 +134,12 @@ impl Ros1Bag {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            map,
+            bytes,
         })
+    }
+
+    fn data(&self) -> &[u8] {
+        (*self.bytes).as_ref()
     }
 
     fn bad(&self, msg: impl Into<String>) -> Error {
@@ -139,9 +148,9 @@ impl Ros1Bag {
 
     /// Where the index section starts, when the bag was closed properly.
     fn index_pos(&self) -> Option<usize> {
-        let (header, _) = records(&self.map, MAGIC.len()).next()?.ok()?;
+        let (header, _) = records(self.data(), MAGIC.len()).next()?.ok()?;
         let pos = header.u64("index_pos")? as usize;
-        (header.op() == Some(OP_BAG_HEADER) && pos > MAGIC.len() && pos < self.map.len()).then_some(pos)
+        (header.op() == Some(OP_BAG_HEADER) && pos > MAGIC.len() && pos < self.data().len()).then_some(pos)
     }
 
     fn connection(record: &Record<'_>) -> Option<(u32, Connection)> {
@@ -185,7 +194,7 @@ impl Ros1Bag {
     fn truncated(&self, at: usize, messages: usize) -> Error {
         self.bad(format!(
             "truncated or corrupt at byte {at} of {} (the {messages} complete messages before it were read)",
-            self.map.len()
+            self.data().len()
         ))
     }
 
@@ -213,7 +222,7 @@ impl Ros1Bag {
                 data: r.data,
             }))
         };
-        for item in records(&self.map, MAGIC.len()) {
+        for item in records(self.data(), MAGIC.len()) {
             let (record, end) = item.map_err(|at| self.truncated(at, delivered.get()))?;
             match record.op() {
                 Some(OP_CONNECTION) => {
@@ -250,7 +259,7 @@ impl Container for Ros1Bag {
         let mut counts: Option<HashMap<u32, u64>> = None;
         if let Some(pos) = self.index_pos() {
             let mut c = HashMap::new();
-            for (record, _) in records(&self.map, pos).map_while(|r| r.ok()) {
+            for (record, _) in records(self.data(), pos).map_while(|r| r.ok()) {
                 match record.op() {
                     Some(OP_CONNECTION) => connections.extend(Self::connection(&record)),
                     Some(OP_CHUNK_INFO) => {

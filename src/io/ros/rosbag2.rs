@@ -144,10 +144,10 @@ fn unzstd(path: &Path, data: &[u8]) -> Result<Vec<u8>> {
         .map_err(|e| Error::input(path, format!("a zstd-compressed message does not decompress: {e}")))
 }
 
-/// One MCAP file, mapped.
+/// One MCAP file, mapped (or in memory).
 pub struct McapFile {
     path: PathBuf,
-    map: memmap2::Mmap,
+    bytes: Box<dyn AsRef<[u8]> + Send + Sync>,
     message_zstd: bool,
 }
 
@@ -157,7 +157,12 @@ impl McapFile {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: read-only map; the mcap crate bounds-checks every read of it.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        if !map.starts_with(mcap::MAGIC) {
+        Self::from_bytes(path, Box::new(map), message_zstd)
+    }
+
+    /// An MCAP file held in memory; `path` names it in errors.
+    pub fn from_bytes(path: &Path, bytes: Box<dyn AsRef<[u8]> + Send + Sync>, message_zstd: bool) -> Result<Self> {
+        if !(*bytes).as_ref().starts_with(mcap::MAGIC) {
             return Err(Error::input(
                 path,
                 "not an MCAP file: it does not start with MCAP's magic",
@@ -165,13 +170,17 @@ impl McapFile {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            map,
+            bytes,
             message_zstd,
         })
     }
 
+    fn data(&self) -> &[u8] {
+        (*self.bytes).as_ref()
+    }
+
     fn stream(&self) -> Result<mcap::read::RawMessageStream<'_>> {
-        mcap::read::RawMessageStream::new_with_options(&self.map, mcap::read::Options::IgnoreEndMagic.into())
+        mcap::read::RawMessageStream::new_with_options(self.data(), mcap::read::Options::IgnoreEndMagic.into())
             .map_err(|e| Error::input(&self.path, format!("not a readable MCAP file: {e}")))
     }
 }
@@ -190,7 +199,7 @@ impl Container for McapFile {
     }
 
     fn topics(&self) -> Result<Vec<Topic>> {
-        if let Ok(Some(summary)) = mcap::Summary::read(&self.map) {
+        if let Ok(Some(summary)) = mcap::Summary::read(self.data()) {
             let counts = summary.stats.as_ref().map(|s| &s.channel_message_counts);
             let mut topics: Vec<Topic> = summary
                 .channels

@@ -1,0 +1,287 @@
+//! The pipeline on ROS 2: `live --ros2 TOPIC` subscribes to a PointCloud2 topic and publishes the
+//! estimate for the rest of the robot (odometry, the loop-corrected path, and the odom → base
+//! transform on `/tf`); `sim-ros2 TOPIC` publishes the simulated sensor for tests and demos.
+
+use crate::error::{Error, Result};
+use crate::io::ros::cloud::encode_scan;
+use crate::io::ros::dds::{RawCdr, RawWriter, Ros2Input, Ros2Node, reliable_qos, sensor_qos};
+use crate::io::ros::messages::{Header, encode_odometry, encode_path, encode_tf, types};
+use crate::io::ros::record::McapRecorder;
+use crate::pipeline::replay::{EstimateSink, ReplayConfig, ReplayReport, SourceSpec};
+use crate::scan::Pose;
+use crate::sim::{SimConfig, Simulation};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Names of what `live --ros2` publishes (REP 105 frames by default).
+#[derive(Debug, Clone)]
+pub struct Ros2Names {
+    /// `nav_msgs/Odometry` topic: the odometry estimate, in the odometry frame.
+    pub odometry_topic: String,
+    /// `nav_msgs/Path` topic: every pose so far, loop-corrected, in the map frame.
+    pub path_topic: String,
+    /// Fixed frame of odometry (`odom`).
+    pub odom_frame: String,
+    /// Frame of the loop-corrected path (`map`).
+    pub map_frame: String,
+    /// The sensor's (robot's) frame (`base_link`).
+    pub base_frame: String,
+}
+
+impl Default for Ros2Names {
+    fn default() -> Self {
+        Self {
+            odometry_topic: "/overlap_slam/odometry".into(),
+            path_topic: "/overlap_slam/path".into(),
+            odom_frame: "odom".into(),
+            map_frame: "map".into(),
+            base_frame: "base_link".into(),
+        }
+    }
+}
+
+/// The path is republished every this many frames (and at every loop closure).
+const PATH_EVERY: usize = 10;
+
+/// What has been estimated so far, to build the path from.
+#[derive(Default)]
+struct Trajectory {
+    stamps_ns: Vec<i64>,
+    odometry: Vec<Pose>,
+    /// Loop-corrected poses of the first frames, from the last correction.
+    corrected: Vec<Pose>,
+}
+
+impl Trajectory {
+    /// Every frame's pose: corrected where the pose graph has spoken, odometry moved by the last
+    /// correction after that.
+    fn path(&self) -> Vec<(i64, Pose)> {
+        let k = self.corrected.len().min(self.odometry.len());
+        let shift = match k {
+            0 => Pose::identity(),
+            _ => self.corrected[k - 1] * self.odometry[k - 1].inverse(),
+        };
+        (0..self.odometry.len())
+            .map(|i| {
+                let pose = if i < k {
+                    self.corrected[i]
+                } else {
+                    shift * self.odometry[i]
+                };
+                (self.stamps_ns[i], pose)
+            })
+            .collect()
+    }
+}
+
+/// Publishes the estimate on ROS 2.
+pub struct Ros2Outputs {
+    names: Ros2Names,
+    odometry: RawWriter,
+    path: RawWriter,
+    tf: RawWriter,
+    trajectory: Mutex<Trajectory>,
+    _node: Ros2Node,
+}
+
+impl std::fmt::Debug for Ros2Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ros2Outputs").field("names", &self.names).finish()
+    }
+}
+
+impl Ros2Outputs {
+    /// Advertises the odometry, path and `/tf` topics.
+    pub fn new(names: Ros2Names) -> Result<Self> {
+        let node = Ros2Node::new()?;
+        let one = crate::io::ros::dds::latest_qos();
+        Ok(Self {
+            odometry: node.writer(&names.odometry_topic, types::ODOMETRY, &reliable_qos())?,
+            path: node.writer(&names.path_topic, types::PATH, &one)?,
+            tf: node.writer("/tf", types::TF_MESSAGE, &reliable_qos())?,
+            names,
+            trajectory: Mutex::new(Trajectory::default()),
+            _node: node,
+        })
+    }
+
+    fn send(writer: &RawWriter, what: &str, bytes: Vec<u8>) {
+        // A subscriber that cannot keep up must not stop the robot's odometry: log and go on.
+        if let Err(e) = writer.write(RawCdr(bytes), None) {
+            log::warn!("ROS 2: publishing {what} failed: {e:?}");
+        }
+    }
+
+    fn publish_path(&self, t: &Trajectory) {
+        let Some(last) = t.stamps_ns.last() else { return };
+        let header = Header {
+            stamp_ns: *last,
+            frame_id: self.names.map_frame.clone(),
+        };
+        Self::send(&self.path, "the path", encode_path(&header, &t.path()));
+    }
+}
+
+impl EstimateSink for Ros2Outputs {
+    fn odometry(&self, stamp_s: f64, pose: &Pose, delta: &Pose, dt_s: f64) {
+        let stamp_ns = (stamp_s * 1e9).round() as i64;
+        let header = Header {
+            stamp_ns,
+            frame_id: self.names.odom_frame.clone(),
+        };
+        let (v, w) = if dt_s > 0.0 {
+            (delta.translation.vector / dt_s, delta.rotation.scaled_axis() / dt_s)
+        } else {
+            Default::default()
+        };
+        let odom = encode_odometry(&header, &self.names.base_frame, pose, [v.x, v.y, v.z], [w.x, w.y, w.z]);
+        Self::send(&self.odometry, "odometry", odom);
+        Self::send(&self.tf, "/tf", encode_tf(&header, &self.names.base_frame, pose));
+        let mut t = self.trajectory.lock().expect("trajectory lock");
+        t.stamps_ns.push(stamp_ns);
+        t.odometry.push(*pose);
+        if t.odometry.len().is_multiple_of(PATH_EVERY) {
+            self.publish_path(&t);
+        }
+    }
+
+    fn corrected(&self, poses: &[Pose]) {
+        let mut t = self.trajectory.lock().expect("trajectory lock");
+        t.corrected = poses.to_vec();
+        self.publish_path(&t);
+    }
+}
+
+/// Runs the pipeline on a live ROS 2 topic, publishing the estimate under `names`.
+pub fn live_ros2(
+    input: Ros2Input,
+    names: Ros2Names,
+    mut pipeline: ReplayConfig,
+    stages: Vec<Box<dyn crate::perception::PerceptionStage>>,
+) -> Result<ReplayReport> {
+    pipeline
+        .odometry
+        .max_voxel_age_frames
+        .get_or_insert(crate::pipeline::live::LIVE_MAX_VOXEL_AGE_FRAMES);
+    pipeline.live = true;
+    pipeline.sink = Some(Arc::new(Ros2Outputs::new(names)?));
+    let stats = input.stats.clone();
+    pipeline.source = SourceSpec::Ros2(input);
+    crate::pipeline::live::run_with_status(pipeline, stages, move || {
+        let c = stats.snapshot();
+        format!(
+            "clouds {} received, {} lost, {} malformed",
+            c.received, c.lost, c.malformed
+        )
+    })
+}
+
+/// What `sim-ros2` publishes.
+#[derive(Debug, Clone)]
+pub struct SimRos2Config {
+    /// The simulated drive.
+    pub sim: SimConfig,
+    /// PointCloud2 topic to publish on (`None`: record only).
+    pub topic: Option<String>,
+    /// Frame id of the clouds.
+    pub frame_id: String,
+    /// Also publish the ground truth as `nav_msgs/Odometry` on this topic.
+    pub gt_topic: Option<String>,
+    /// Record the clouds (and ground truth) to this MCAP file.
+    pub bag_out: Option<PathBuf>,
+    /// Publish at the sensor's rate (10 Hz) rather than as fast as possible.
+    pub realtime: bool,
+    /// Seconds to wait before the first cloud, for subscribers to be discovered.
+    pub discovery_wait_s: f64,
+    /// Set to stop early (Ctrl-C).
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// What `sim-ros2` sent.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SimRos2Report {
+    /// Clouds published (or recorded).
+    pub clouds: usize,
+    /// Points in them.
+    pub points: usize,
+    /// Seconds from the first cloud to the last.
+    pub wall_s: f64,
+}
+
+/// Publishes (and/or records) the simulated drive as PointCloud2, stamped with wall-clock time.
+pub fn sim_ros2(cfg: &SimRos2Config) -> Result<SimRos2Report> {
+    if cfg.topic.is_none() && cfg.bag_out.is_none() {
+        return Err(Error::Usage("sim-ros2 needs a TOPIC and/or --bag-out FILE".into()));
+    }
+    let sim = Simulation::new(&cfg.sim);
+    let node = cfg.topic.as_ref().map(|_| Ros2Node::new()).transpose()?;
+    let clouds = match (&node, &cfg.topic) {
+        (Some(n), Some(t)) => Some(n.writer(t, types::POINT_CLOUD2, &sensor_qos())?),
+        _ => None,
+    };
+    let gt = match (&node, &cfg.gt_topic) {
+        (Some(n), Some(t)) => Some(n.writer(t, types::ODOMETRY, &reliable_qos())?),
+        _ => None,
+    };
+    let mut bag = cfg.bag_out.as_deref().map(McapRecorder::create).transpose()?;
+    if node.is_some() {
+        std::thread::sleep(Duration::from_secs_f64(cfg.discovery_wait_s));
+    }
+    let epoch_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as i64;
+    let started = Instant::now();
+    let mut report = SimRos2Report::default();
+    for i in 0..sim.frames() {
+        if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
+        let due = Duration::from_secs_f64(sim.frame_time(i) - sim.frame_time(0));
+        if cfg.realtime && started.elapsed() < due {
+            std::thread::sleep(due - started.elapsed());
+        }
+        let scan = sim.scan(i);
+        let stamp_ns = epoch_ns + (sim.frame_time(i) * 1e9) as i64;
+        let cloud = encode_scan(&scan, stamp_ns, &cfg.frame_id);
+        let header = Header {
+            stamp_ns,
+            frame_id: "map".into(),
+        };
+        let odom = encode_odometry(&header, &cfg.frame_id, &sim.gt_pose(i), [0.0; 3], [0.0; 3]);
+        if let Some(w) = &clouds {
+            w.write(RawCdr(cloud.clone()), None)
+                .map_err(|e| Error::Usage(format!("ROS 2: publishing cloud {i}: {e:?}")))?;
+        }
+        if let Some(w) = &gt {
+            let _ = w.write(RawCdr(odom.clone()), None);
+        }
+        if let Some(b) = bag.as_mut() {
+            b.write(
+                cfg.topic.as_deref().unwrap_or("/points"),
+                types::POINT_CLOUD2,
+                stamp_ns,
+                &cloud,
+            )?;
+            b.write(
+                cfg.gt_topic.as_deref().unwrap_or("/ground_truth"),
+                types::ODOMETRY,
+                stamp_ns,
+                &odom,
+            )?;
+        }
+        report.clouds += 1;
+        report.points += scan.len();
+    }
+    report.wall_s = started.elapsed().as_secs_f64();
+    if let Some(b) = bag {
+        b.finish()?;
+    }
+    // Best-effort samples still in flight are lost if the participant goes at once.
+    if node.is_some() {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(report)
+}
