@@ -19,6 +19,8 @@ lz4 for ouster). Ground truth (LiDAR frame) rides along as /ground_truth (nav_ms
 usage: make-ros-bags.py KITTI_DIR OUT_DIR [--frames A..B]
 """
 import argparse
+import ctypes
+import ctypes.util
 import math
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from rosbags.rosbag1 import Writer as Writer1
 from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
 from rosbags.typesys import Stores, get_typestore
 
-PERIOD_S = 0.1  # overlap-slam's period for a first frame (KITTI's 10 Hz)
+PERIOD_S = 0.1  # a lone frame's sweep period (KITTI's 10 Hz)
 
 
 def kitti_frames(kitti, frames):
@@ -45,13 +47,27 @@ def kitti_frames(kitti, frames):
         poses.append(np.linalg.inv(tr) @ p @ tr)
     for i in frames:
         pts = np.fromfile(kitti / "velodyne" / f"{i:06d}.bin", dtype=np.float32).reshape(-1, 4)
-        period = times[i] - times[i - 1] if i > frames[0] else PERIOD_S
+        # The first scan's sweep is taken to last as long as the next interval, as overlap-slam's
+        # odometry assumes when it deskews the first scan of a drive started in motion.
+        if i > frames[0]:
+            period = times[i] - times[i - 1]
+        else:
+            period = times[i + 1] - times[i] if i + 1 < len(times) else PERIOD_S
         yield i, times[i], period, pts, poses[i]
+
+
+def atan2f(y, x):
+    # The C library's float atan2, which Rust's f32::atan2 calls on Linux: numpy's float32
+    # arctan2 differs from it in the last bit for some points, and odometry amplifies that.
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.atan2f.restype = ctypes.c_float
+    libm.atan2f.argtypes = [ctypes.c_float, ctypes.c_float]
+    return np.array([libm.atan2f(a, b) for a, b in zip(y.tolist(), x.tolist())], dtype=np.float32)
 
 
 def azimuth_time(pts, period):
     # overlap-slam's rule (odometry/preprocess.rs, azimuth_times), in float32 as there.
-    az = np.arctan2(pts[:, 1], pts[:, 0]).astype(np.float32)
+    az = atan2f(pts[:, 1], pts[:, 0])
     return (np.float32(0.5) * (-az / np.float32(math.pi)) * np.float32(period)).astype(np.float32)
 
 

@@ -6,7 +6,7 @@
 
 use super::messages::types;
 use crate::error::{Error, Result};
-use rustdds::policy::{Durability, History, Reliability};
+use rustdds::policy::{Durability, History, Reliability, ResourceLimits};
 use rustdds::{DomainParticipant, QosPolicies, QosPolicyBuilder, RepresentationIdentifier, TopicKind, no_key};
 
 /// One message's CDR bytes, with the 4-byte encapsulation header our decoders expect.
@@ -89,35 +89,46 @@ pub fn dds_type(ros_type: &str) -> String {
     }
 }
 
-/// ROS 2's sensor-data QoS (`rmw_qos_profile_sensor_data`): best effort, keep the last 5.
-pub fn sensor_qos() -> QosPolicies {
+/// Keep-last `depth` with the cache held to that depth: without the resource limit rustdds keeps
+/// up to 64 samples a topic, 30 MB of a VLP-16's clouds and more of a growing path.
+fn keep_last(reliability: Reliability, depth: i32) -> QosPolicies {
     QosPolicyBuilder::new()
-        .reliability(Reliability::BestEffort)
-        .history(History::KeepLast { depth: 5 })
+        .reliability(reliability)
+        .history(History::KeepLast { depth })
+        .resource_limits(ResourceLimits {
+            max_samples: depth,
+            max_instances: 1,
+            max_samples_per_instance: depth,
+        })
         .durability(Durability::Volatile)
         .build()
 }
 
-/// ROS 2's default QoS for `/tf` and state topics: reliable, keep the last 100.
+fn reliable() -> Reliability {
+    Reliability::Reliable {
+        max_blocking_time: rustdds::Duration::from_millis(100),
+    }
+}
+
+/// Clouds a subscription holds while the pipeline is busy: a second at 10 Hz (ROS 2's sensor-data
+/// profile keeps 5; a deeper reader still matches any publisher, and rides out a longer stall).
+const SENSOR_DEPTH: i32 = 10;
+
+/// ROS 2's sensor-data QoS (`rmw_qos_profile_sensor_data`): best effort, keep the last
+/// [`SENSOR_DEPTH`].
+pub fn sensor_qos() -> QosPolicies {
+    keep_last(Reliability::BestEffort, SENSOR_DEPTH)
+}
+
+/// ROS 2's default QoS for `/tf` and state topics: reliable, keep the last 10 (rclcpp's default
+/// depth for publishers).
 pub fn reliable_qos() -> QosPolicies {
-    QosPolicyBuilder::new()
-        .reliability(Reliability::Reliable {
-            max_blocking_time: rustdds::Duration::from_millis(100),
-        })
-        .history(History::KeepLast { depth: 100 })
-        .durability(Durability::Volatile)
-        .build()
+    keep_last(reliable(), 10)
 }
 
 /// Reliable, keep only the newest: for state that each message restates in full (a path).
 pub fn latest_qos() -> QosPolicies {
-    QosPolicyBuilder::new()
-        .reliability(Reliability::Reliable {
-            max_blocking_time: rustdds::Duration::from_millis(100),
-        })
-        .history(History::KeepLast { depth: 1 })
-        .durability(Durability::Volatile)
-        .build()
+    keep_last(reliable(), 1)
 }
 
 /// The ROS 2 domain: `ROS_DOMAIN_ID`, or 0.

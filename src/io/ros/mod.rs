@@ -138,8 +138,9 @@ pub struct PoseTrack {
     poses: Vec<Pose>,
 }
 
-/// A scan this far outside the ground truth's time span gets no pose (half a 10 Hz period).
-const GT_SLACK_NS: i64 = 50_000_000;
+/// A scan this far outside the ground truth's time span gets the nearest end's pose, farther
+/// none (a 10 Hz period: a sweep stamped at its start precedes a pose stamped mid-sweep by half).
+const GT_SLACK_NS: i64 = 100_000_000;
 
 impl PoseTrack {
     /// A track from stamped poses in any order.
@@ -151,7 +152,7 @@ impl PoseTrack {
     }
 
     /// The pose at `t_ns`: interpolated between the two around it (linear in position, slerp
-    /// in rotation), the nearest end within 50 ms outside the span, otherwise none.
+    /// in rotation), the nearest end within 100 ms outside the span, otherwise none.
     pub fn at(&self, t_ns: i64) -> Option<Pose> {
         let i = self.stamps_ns.partition_point(|s| *s <= t_ns);
         let n = self.stamps_ns.len();

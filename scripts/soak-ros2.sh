@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Soak test of live ROS 2: `sim-ros2` publishes a simulated VLP-16 drive as PointCloud2 over DDS
+# on loopback at 10 Hz to `live --ros2`, which runs the whole pipeline (odometry, loop closure,
+# outputs) and publishes odometry, path and /tf. Samples live's resident memory every 10 s and
+# prints the memory curve, latency and the subscription's counters (received, lost, malformed).
+#
+#   scripts/soak-ros2.sh [MINUTES] [extra live options...]    (default 10 minutes)
+#
+# Outputs land in target/soak-ros2/ (rss.csv, live/metrics.json, logs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MINUTES=${1:-10}
+shift || true
+TOPIC=${TOPIC:-/soak/points}
+OUT=${OUT:-target/soak-ros2}
+cargo build --release --quiet
+BIN=target/release/overlap-slam
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+"$BIN" live --ros2 "$TOPIC" --sensor vlp16 --idle-timeout 5 --out "$OUT/live" "$@" >"$OUT/live.log" 2>"$OUT/live.err" &
+LIVE=$!
+"$BIN" sim-ros2 "$TOPIC" --sweeps $((MINUTES * 600)) >"$OUT/sim.json" 2>"$OUT/sim.err" &
+SIM=$!
+
+echo "t_s,rss_mb" >"$OUT/rss.csv"
+t=0
+while kill -0 "$SIM" 2>/dev/null; do
+    rss=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$LIVE/status" 2>/dev/null || echo "")
+    echo "$t,$rss" >>"$OUT/rss.csv"
+    sleep 10
+    t=$((t + 10))
+done
+wait "$LIVE"
+
+echo "== sim-ros2"; cat "$OUT/sim.json"
+echo "== live"; cat "$OUT/live.log"; tail -c 300 "$OUT/live.err"; echo
+echo "== memory (MB): at 1 min, at the end, growth per minute after the first"
+awk -F, 'NR > 1 && $2 != "" { t[n] = $1; r[n] = $2; n++ }
+    END {
+        for (i = 0; i < n; i++) if (t[i] >= 60) { a = i; break }
+        printf "%.1f at %d s, %.1f at %d s, %.2f MB/min\n", r[a], t[a], r[n-1], t[n-1], (r[n-1] - r[a]) / ((t[n-1] - t[a]) / 60)
+    }' "$OUT/rss.csv"
+grep -E '"(frames|latency_ms_p50|latency_ms_p99|loops_accepted)"' "$OUT/live/metrics.json"

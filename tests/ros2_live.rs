@@ -1,0 +1,98 @@
+//! Live ROS 2 on loopback DDS: `sim-ros2` publishes the simulated sensor as PointCloud2 in one
+//! process, `live --ros2` runs the pipeline on it in another, and this test reads what `live`
+//! publishes (odometry, /tf, the path) with a DDS reader of its own.
+
+mod common;
+
+use overlap_slam::io::ros::dds::{Ros2Node, latest_qos, reliable_qos};
+use overlap_slam::io::ros::messages::{StampedPose, decode_path, decode_tf, types};
+use overlap_slam::io::ros::wire::Encoding;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SWEEPS: usize = 40;
+
+#[test]
+fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
+    // Topics and a frame of this run's own, so that nothing else on the machine's domain 0 mixes in.
+    let ns = format!("/test_{}", std::process::id());
+    let (topic, odometry_topic, path_topic) = (format!("{ns}/points"), format!("{ns}/odometry"), format!("{ns}/path"));
+    let base = format!("base_{}", std::process::id());
+    let out = tempfile::tempdir().unwrap();
+    let node = Ros2Node::new().unwrap();
+    let mut odometry = node.reader(&odometry_topic, types::ODOMETRY, &reliable_qos()).unwrap();
+    let mut tf = node.reader("/tf", types::TF_MESSAGE, &reliable_qos()).unwrap();
+    let mut path = node.reader(&path_topic, types::PATH, &latest_qos()).unwrap();
+    let bin = env!("CARGO_BIN_EXE_overlap-slam");
+    let live = Command::new(bin)
+        .args([
+            "live",
+            "--ros2",
+            &topic,
+            "--sensor",
+            "vlp16",
+            "--idle-timeout",
+            "4",
+            "--quiet",
+        ])
+        .args([
+            "--odometry-topic",
+            &odometry_topic,
+            "--path-topic",
+            &path_topic,
+            "--base-frame",
+            &base,
+            "--out",
+        ])
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sim = Command::new(bin)
+        .args(["sim-ros2", &topic, "--sweeps", &SWEEPS.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut poses, mut transforms, mut last_path) = (Vec::new(), 0, None);
+    let started = Instant::now();
+    let complete = |poses: usize, transforms: usize, path: &Option<(_, Vec<_>)>| {
+        poses == SWEEPS && transforms == SWEEPS && path.as_ref().is_some_and(|(_, p)| p.len() == SWEEPS)
+    };
+    while started.elapsed() < Duration::from_secs(30) && !complete(poses.len(), transforms, &last_path) {
+        while let Ok(Some(s)) = odometry.take_next_sample() {
+            poses.push(StampedPose::decode(&s.into_value().0, Encoding::Cdr, types::ODOMETRY).unwrap());
+        }
+        while let Ok(Some(s)) = tf.take_next_sample() {
+            let t = decode_tf(&s.into_value().0).unwrap();
+            if t[0].1 == base {
+                assert_eq!(t[0].0.frame_id, "odom");
+                transforms += 1;
+            }
+        }
+        while let Ok(Some(s)) = path.take_next_sample() {
+            last_path = Some(decode_path(&s.into_value().0).unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = sim.wait_with_output().unwrap();
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let done = live.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap()).unwrap();
+    // Every sweep published was received and registered, none lost on loopback.
+    assert_eq!(metrics["frames"], SWEEPS);
+    assert_eq!(poses.len(), SWEEPS, "odometry messages read back");
+    assert_eq!(transforms, SWEEPS, "/tf messages read back");
+    assert!(poses.windows(2).all(|w| w[1].header.stamp_ns > w[0].header.stamp_ns));
+    assert_eq!(poses[0].header.frame_id, "odom");
+    // The simulated car drives: the odometry moved it metres, not millimetres.
+    let travelled = poses.last().unwrap().pose.translation.vector.norm();
+    assert!(travelled > 5.0, "travelled {travelled} m");
+    // The path is republished every 10 frames, in the map frame, one pose per frame so far.
+    let (header, path_poses) = last_path.expect("a path message");
+    assert_eq!(header.frame_id, "map");
+    assert_eq!(path_poses.len(), SWEEPS);
+}
