@@ -11,8 +11,8 @@ frames=${2:-61}
 cargo build --release --quiet
 bin=$PWD/target/release/overlap-slam
 work=$PWD/target/compare-bag-speed
-rm -rf "$work" && mkdir -p "$work"
-python3 scripts/make-ros-bags.py "$data" "$work/bags" --frames "0..$frames" >/dev/null
+mkdir -p "$work"  # the bags are kept between runs (delete the folder to rewrite them)
+[ -d "$work/bags" ] || python3 scripts/make-ros-bags.py "$data" "$work/bags" --frames "0..$frames" >/dev/null
 common="--no-loops --quiet --frames 0..$frames"
 bag="--topic /velodyne_points --set kitti_correction=true --no-loops --quiet"
 hyperfine --warmup 1 --runs 5 --export-markdown "$work/table.md" \
