@@ -4,7 +4,7 @@
 //! rate (2.62 M points/s), i.e. a sweep decoded in under 5 ms.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use overlap_slam::io::ros::cloud::decode_cloud;
+use overlap_slam::io::ros::cloud::{decode_cloud, velodyne_fields};
 use overlap_slam::io::ros::messages::{Datatype, Header, PointCloud2, PointField};
 use overlap_slam::io::ros::wire::Encoding;
 use std::hint::black_box;
@@ -13,12 +13,7 @@ const BEAMS: u32 = 128;
 const COLUMNS: u32 = 2048;
 
 fn field(name: &str, offset: u32, datatype: Datatype) -> PointField {
-    PointField {
-        name: name.into(),
-        offset,
-        datatype: datatype.code(),
-        count: 1,
-    }
+    PointField::new(name, offset, datatype)
 }
 
 /// A sweep as CDR bytes: `fields` at `step` bytes a point; `write` fills one point.
@@ -81,15 +76,7 @@ fn ouster() -> Vec<u8> {
 }
 
 fn velodyne() -> Vec<u8> {
-    let fields = vec![
-        field("x", 0, Datatype::F32),
-        field("y", 4, Datatype::F32),
-        field("z", 8, Datatype::F32),
-        field("intensity", 12, Datatype::F32),
-        field("ring", 16, Datatype::U16),
-        field("time", 18, Datatype::F32),
-    ];
-    sweep(fields, 22, 1, |p, beam, column| {
+    sweep(velodyne_fields(), 22, 1, |p, beam, column| {
         for (k, c) in xyz(beam, column).iter().enumerate() {
             put(p, 4 * k, &c.to_le_bytes());
         }

@@ -253,12 +253,7 @@ fn ring_cloud(stamp_ns: i64) -> (Vec<PointField>, Vec<u8>, u32) {
     let fields = ["x", "y", "z", "intensity"]
         .iter()
         .enumerate()
-        .map(|(i, n)| PointField {
-            name: n.to_string(),
-            offset: 4 * i as u32,
-            datatype: Datatype::F32.code(),
-            count: 1,
-        })
+        .map(|(i, n)| PointField::new(n, 4 * i as u32, Datatype::F32))
         .collect();
     let mut data = Vec::new();
     for i in 0..2000 {

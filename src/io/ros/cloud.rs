@@ -237,6 +237,19 @@ fn seconds_from_stamp(raw: Vec<f64>, datatype: Datatype, stamp_ns: i64) -> Vec<f
     }
 }
 
+/// The Velodyne driver's point layout (`velodyne_pointcloud`): x y z intensity float32, ring
+/// uint16, time float32; 22 bytes a point.
+pub fn velodyne_fields() -> Vec<PointField> {
+    vec![
+        PointField::new("x", 0, Datatype::F32),
+        PointField::new("y", 4, Datatype::F32),
+        PointField::new("z", 8, Datatype::F32),
+        PointField::new("intensity", 12, Datatype::F32),
+        PointField::new("ring", 16, Datatype::U16),
+        PointField::new("time", 18, Datatype::F32),
+    ]
+}
+
 /// A scan as a PointCloud2 in the Velodyne driver's layout (x y z intensity float32, ring
 /// uint16, time float32 seconds from the stamp; 22 bytes a point), CDR-encoded: what
 /// `sim-ros2` publishes and records. Intensity goes out on the driver's 0–255 scale.
@@ -253,12 +266,6 @@ pub fn encode_scan(scan: &Scan, stamp_ns: i64, frame_id: &str) -> Vec<u8> {
         let t = scan.point_time.as_ref().map_or(0.0, |t| t[i]);
         p[18..22].copy_from_slice(&t.to_le_bytes());
     }
-    let field = |name: &str, offset: u32, datatype: Datatype| PointField {
-        name: name.into(),
-        offset,
-        datatype: datatype.code(),
-        count: 1,
-    };
     PointCloud2 {
         header: super::messages::Header {
             stamp_ns,
@@ -266,14 +273,7 @@ pub fn encode_scan(scan: &Scan, stamp_ns: i64, frame_id: &str) -> Vec<u8> {
         },
         height: 1,
         width: scan.len() as u32,
-        fields: vec![
-            field("x", 0, Datatype::F32),
-            field("y", 4, Datatype::F32),
-            field("z", 8, Datatype::F32),
-            field("intensity", 12, Datatype::F32),
-            field("ring", 16, Datatype::U16),
-            field("time", 18, Datatype::F32),
-        ],
+        fields: velodyne_fields(),
         is_bigendian: false,
         point_step: STEP as u32,
         row_step: (STEP * scan.len()) as u32,
@@ -289,12 +289,7 @@ mod tests {
     use crate::io::ros::messages::Header;
 
     fn field(name: &str, offset: u32, datatype: Datatype) -> PointField {
-        PointField {
-            name: name.into(),
-            offset,
-            datatype: datatype.code(),
-            count: 1,
-        }
+        PointField::new(name, offset, datatype)
     }
 
     fn cloud<'a>(

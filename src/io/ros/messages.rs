@@ -125,6 +125,18 @@ pub struct PointField {
     pub count: u32,
 }
 
+impl PointField {
+    /// A single-valued field.
+    pub fn new(name: &str, offset: u32, datatype: Datatype) -> Self {
+        Self {
+            name: name.into(),
+            offset,
+            datatype: datatype.code(),
+            count: 1,
+        }
+    }
+}
+
 /// `sensor_msgs/PointCloud2`, with its data borrowed from the message bytes.
 #[derive(Debug, Clone)]
 pub struct PointCloud2<'a> {

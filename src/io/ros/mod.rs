@@ -319,3 +319,41 @@ impl ScanSource for BagSource {
         self.has_gt
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Vector3;
+
+    #[test]
+    fn ground_truth_is_interpolated_to_the_stamp_and_held_a_period_past_its_ends() {
+        let a = Pose::new(Vector3::new(0.0, 0.0, 0.0), Vector3::new(0.0, 0.0, 0.0));
+        let b = Pose::new(Vector3::new(2.0, 0.0, 0.0), Vector3::new(0.0, 0.0, 0.2));
+        let track = PoseTrack::new(vec![(2_000, b), (1_000, a)]);
+        let mid = track.at(1_500).unwrap();
+        assert!((mid.translation.vector - Vector3::new(1.0, 0.0, 0.0)).norm() < 1e-12);
+        assert!((mid.rotation.angle() - 0.1).abs() < 1e-12);
+        assert_eq!(track.at(2_000 + GT_SLACK_NS), Some(b));
+        assert_eq!(track.at(1_000 - GT_SLACK_NS - 1), None);
+    }
+
+    #[test]
+    fn the_only_cloud_topic_is_taken_and_several_are_listed() {
+        let t = |name: &str, ty: &str| Topic {
+            name: name.into(),
+            msg_type: ty.into(),
+            count: None,
+        };
+        let path = Path::new("x.mcap");
+        let one = [t("/imu", "sensor_msgs/msg/Imu"), t("/points", types::POINT_CLOUD2)];
+        assert_eq!(pick_cloud_topic(path, &one, None).unwrap().name, "/points");
+        let two = [t("/a", types::POINT_CLOUD2), t("/b", types::POINT_CLOUD2)];
+        let err = pick_cloud_topic(path, &two, None).unwrap_err().to_string();
+        assert_eq!(err, "x.mcap: 2 PointCloud2 topics: /a, /b; pick one with --topic");
+        let err = pick_cloud_topic(path, &one, Some("/imu")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "x.mcap: topic '/imu' is sensor_msgs/msg/Imu, not sensor_msgs/msg/PointCloud2"
+        );
+    }
+}
