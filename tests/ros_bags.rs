@@ -80,9 +80,14 @@ fn replay(name: &str, args: &[&str]) -> PathBuf {
     out
 }
 
+/// The KITTI folder's replay of the same frames, run once (tests run in parallel).
 fn kitti_reference() -> PathBuf {
-    let kitti = common::shared_kitti().unwrap();
-    replay("kitti", &[kitti.to_str().unwrap(), "--frames", &format!("0..{FRAMES}")])
+    static OUT: OnceLock<PathBuf> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let kitti = common::shared_kitti().unwrap();
+        replay("kitti", &[kitti.to_str().unwrap(), "--frames", &format!("0..{FRAMES}")])
+    })
+    .clone()
 }
 
 #[test]

@@ -71,6 +71,13 @@ pub(crate) fn read_posed_scans(
     if scans.is_empty() {
         return Err(Error::Usage(format!("{name}: no scans")));
     }
+    // A recording's ground truth may not span every cloud: say which, rather than fail later.
+    if let Some(s) = scans.iter().find(|s| s.gt_pose.is_none()) {
+        return Err(Error::Usage(format!(
+            "{name}: frame {} has no ground-truth pose (its stamp is outside the ground truth's time span)",
+            s.index
+        )));
+    }
     Ok((name, scans))
 }
 
