@@ -23,12 +23,21 @@ use crate::scan::Scan;
 use sequence::{ScanReader, SequenceEntry, has_ext, list_files_with_ext};
 use std::path::{Path, PathBuf};
 
-/// Field names accepted for a point's reflectance in PLY and PCD files, first match wins.
-pub const INTENSITY_NAMES: &[&str] = &["intensity", "reflectance", "remission", "scalar_intensity", "i"];
-/// Field names accepted for a point's time within the sweep.
-pub const TIME_NAMES: &[&str] = &["time", "t", "timestamp"];
+/// Field names accepted for a point's reflectance in PLY, PCD and PointCloud2, first match wins
+/// (Ouster's `reflectivity` after its `intensity`).
+pub const INTENSITY_NAMES: &[&str] = &[
+    "intensity",
+    "reflectivity",
+    "reflectance",
+    "remission",
+    "scalar_intensity",
+    "i",
+];
+/// Field names accepted for a point's time within the sweep, first match wins: Velodyne `time`,
+/// Ouster `t`, Hesai `timestamp`, Livox `offset_time`.
+pub const TIME_NAMES: &[&str] = &["time", "t", "timestamp", "offset_time", "time_offset"];
 /// Field names accepted for a point's laser (beam) number.
-pub const RING_NAMES: &[&str] = &["ring", "laser_id", "beam"];
+pub const RING_NAMES: &[&str] = &["ring", "laser_id", "beam", "line", "channel"];
 
 /// An ordered stream of scans.
 pub trait ScanSource: Iterator<Item = Result<Scan>> + Send {

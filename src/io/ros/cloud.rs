@@ -3,16 +3,8 @@
 //! and ring.
 
 use super::messages::{Datatype, PointCloud2, PointField};
+use crate::io::{INTENSITY_NAMES, RING_NAMES, TIME_NAMES};
 use crate::scan::Scan;
-
-/// Intensity field names, first match wins (Ouster's `reflectivity` is the fallback).
-pub const INTENSITY_NAMES: &[&str] = &["intensity", "reflectivity", "reflectance", "remission", "i"];
-/// Per-point time field names, first match wins: Velodyne `time` (float32 s from the stamp),
-/// Ouster `t` (uint32 ns from the stamp), Hesai `timestamp` (float64 absolute s), Livox
-/// `offset_time` (uint32 ns from the stamp).
-pub const TIME_NAMES: &[&str] = &["time", "t", "timestamp", "offset_time", "time_offset"];
-/// Laser number field names.
-pub const RING_NAMES: &[&str] = &["ring", "laser_id", "line", "channel"];
 
 /// A float time field above this many seconds is absolute (epoch) time, not an offset.
 const ABSOLUTE_TIME_S: f64 = 1e6;

@@ -35,8 +35,6 @@ pub struct Message<'a> {
     pub topic: &'a str,
     /// Its type, ROS 2 spelling.
     pub msg_type: &'a str,
-    /// When the recorder received it, nanoseconds since the epoch.
-    pub log_time_ns: i64,
     /// The serialised message.
     pub data: &'a [u8],
 }

@@ -170,7 +170,8 @@ impl Ros1Bag {
             .u32("size")
             .ok_or_else(|| self.bad(format!("chunk at byte {at} has no size")))? as usize;
         let compression = record.str("compression").unwrap_or("none");
-        let mut out = Vec::with_capacity(size.min(1 << 30));
+        // The header's size is untrusted: reserve at most 64 MB up front, let a true larger chunk grow.
+        let mut out = Vec::with_capacity(size.min(64 << 20));
         let read = match compression {
             "none" => {
                 out.extend_from_slice(record.data);
@@ -212,13 +213,10 @@ impl Ros1Bag {
             if wanted.is_some_and(|w| !w.contains(&conn.topic.as_str())) {
                 return Some(true);
             }
-            let time = r.u64("time")?;
-            let ns = (time & 0xffff_ffff) as i64 * 1_000_000_000 + (time >> 32) as i64;
             delivered.set(delivered.get() + 1);
             Some(visit(Message {
                 topic: &conn.topic,
                 msg_type: &conn.msg_type,
-                log_time_ns: ns,
                 data: r.data,
             }))
         };

@@ -257,7 +257,6 @@ impl Container for McapFile {
             if !visit(Message {
                 topic: &channel.topic,
                 msg_type: &schema,
-                log_time_ns: m.header.log_time as i64,
                 data,
             }) {
                 break;
@@ -266,6 +265,9 @@ impl Container for McapFile {
         Ok(())
     }
 }
+
+/// Topics with their ids, not counted.
+const LISTED_TOPICS: &str = "SELECT t.id, t.name, t.type, NULL FROM topics t ORDER BY t.name";
 
 /// One rosbag2 SQLite 3 file.
 pub struct SqliteFile {
@@ -318,8 +320,7 @@ impl SqliteFile {
     fn topic_rows(&self) -> Result<Vec<(i64, Topic)>> {
         const COUNTED: &str = "SELECT t.id, t.name, t.type, \
              (SELECT COUNT(*) FROM messages m WHERE m.topic_id = t.id) FROM topics t ORDER BY t.name";
-        const LISTED: &str = "SELECT t.id, t.name, t.type, NULL FROM topics t ORDER BY t.name";
-        self.query_topics(COUNTED).or_else(|_| self.query_topics(LISTED))
+        self.query_topics(COUNTED).or_else(|_| self.query_topics(LISTED_TOPICS))
     }
 
     fn query_topics(&self, sql: &str) -> Result<Vec<(i64, Topic)>> {
@@ -350,8 +351,9 @@ impl Container for SqliteFile {
     }
 
     fn for_each(&self, topics: &[&str], visit: &mut dyn FnMut(Message<'_>) -> bool) -> Result<()> {
+        // Listed without counts: counting scans the whole messages table, which reading does anyway.
         let wanted: HashMap<i64, Topic> = self
-            .topic_rows()?
+            .query_topics(LISTED_TOPICS)?
             .into_iter()
             .filter(|(_, t)| topics.contains(&t.name.as_str()))
             .collect();
@@ -364,7 +366,7 @@ impl SqliteFile {
     fn visit_rows(&self, wanted: &HashMap<i64, Topic>, visit: &mut dyn FnMut(Message<'_>) -> bool) -> Result<()> {
         let ids: Vec<String> = wanted.keys().map(|k| k.to_string()).collect();
         let sql = format!(
-            "SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN ({}) ORDER BY timestamp, id",
+            "SELECT topic_id, data FROM messages WHERE topic_id IN ({}) ORDER BY timestamp, id",
             ids.join(",")
         );
         let mut stmt = self.db.prepare(&sql).map_err(|e| self.sql(e))?;
@@ -376,10 +378,8 @@ impl SqliteFile {
                 Error::input(&self.path, msg)
             })?;
             let Some(row) = row else { break };
-            let read = || -> rusqlite::Result<(i64, i64, &[u8])> {
-                Ok((row.get(0)?, row.get(1)?, row.get_ref(2)?.as_blob()?))
-            };
-            let (topic_id, time, data) = read().map_err(|e| self.sql(e))?;
+            let read = || -> rusqlite::Result<(i64, &[u8])> { Ok((row.get(0)?, row.get_ref(1)?.as_blob()?)) };
+            let (topic_id, data) = read().map_err(|e| self.sql(e))?;
             let topic = &wanted[&topic_id];
             let owned;
             let data = if self.message_zstd {
@@ -392,7 +392,6 @@ impl SqliteFile {
             if !visit(Message {
                 topic: &topic.name,
                 msg_type: &topic.msg_type,
-                log_time_ns: time,
                 data,
             }) {
                 break;

@@ -55,11 +55,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Bytes consumed so far.
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
     fn align(&mut self, size: usize) {
         if self.aligned {
             let rel = self.pos - self.origin;
