@@ -2,18 +2,7 @@
 //! prediction", ICLR 2021): at test time every subnetwork judges the same pair, their mean is the
 //! answer and their disagreement how sure the network is.
 
-use super::model::PairMatch;
-use serde::Serialize;
-
-/// How far a MIMO network's subnetworks disagree on one pair.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Spread {
-    /// Standard deviation of the subnetworks' overlaps.
-    pub overlap: f32,
-    /// Circular standard deviation of their yaws, degrees (`sqrt(-2 ln R)` of the mean resultant
-    /// length R; 0 when all agree, growing without bound as they scatter, capped at 180).
-    pub yaw_deg: f32,
-}
+use super::verdict::{PairMatch, Spread};
 
 /// The subnetworks' verdicts combined: mean overlap, circular mean yaw, and their spread; a
 /// plain network's single verdict as it is, without a spread.

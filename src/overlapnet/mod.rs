@@ -14,7 +14,8 @@ pub mod mimo;
 pub mod model;
 pub mod ops;
 pub mod train;
+pub mod verdict;
 
 pub use input::Channels;
-pub use mimo::Spread;
-pub use model::{Features, ModelConfig, OverlapNet, PairMatch, YawDecoding};
+pub use model::{Features, ModelConfig, OverlapNet, YawDecoding};
+pub use verdict::{PairMatch, Spread};

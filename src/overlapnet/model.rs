@@ -4,7 +4,8 @@
 use super::head::{OverlapHead, argmax, member_yaw_logits, peak_shift};
 use super::input::{Channels, encode, roll_columns};
 use super::legs::{CIRCULAR_PAD, LAYERS, Legs, filters, layer_shapes};
-use super::mimo::{Spread, ensemble};
+use super::mimo::ensemble;
+use super::verdict::PairMatch;
 use crate::error::Result;
 use crate::io::{keras, weights};
 use crate::loops::evaluation::wrap_deg;
@@ -157,19 +158,6 @@ pub struct Features {
     pub volume: Tensor,
     /// Feature volume of the image rolled by half its columns (N, F), when the decoding uses it.
     pub half_turn: Option<Tensor>,
-}
-
-/// The network's verdict on a pair of scans.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct PairMatch {
-    /// Predicted overlap in [0, 1].
-    pub overlap: f32,
-    /// Predicted yaw of the second scan relative to the first, degrees.
-    pub yaw_deg: f32,
-    /// How far a MIMO network's subnetworks disagree (`None` for a plain network); `overlap`
-    /// and `yaw_deg` are then their mean.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spread: Option<Spread>,
 }
 
 /// OverlapNet.

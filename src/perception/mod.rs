@@ -29,8 +29,9 @@ pub trait PerceptionStage: Send {
     /// Processes one frame, logging its output to `viz` (which may record nothing).
     fn process(&mut self, frame: &FrameView, viz: &Viz) -> Result<()>;
 
-    /// Entity paths of the 2-D images the stage logs, each given a view in the viewer's layout.
-    fn views(&self) -> Vec<String> {
+    /// The 2-D images the stage logs (entity path and shape), each given a panel in the
+    /// viewer's layout.
+    fn views(&self) -> Vec<crate::viz::ImageView> {
         Vec::new()
     }
 }

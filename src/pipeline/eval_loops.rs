@@ -5,8 +5,9 @@
 //! with its ground truth and the detector's answer, for scoring by any other tool). A MIMO
 //! network's spread goes into both, with how well it tracks the errors.
 
+use super::config::SourceSpec;
 use super::gt_pairs::{label_scans, read_posed_scans};
-use super::replay::{SourceSpec, progress_bar};
+use super::status::progress_bar;
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;

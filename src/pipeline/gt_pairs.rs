@@ -2,7 +2,8 @@
 //! CSV (`query,reference,overlap,yaw_deg,yaw_bin`): the labels OverlapNet trains on and the loop
 //! evaluation judges against.
 
-use super::replay::{SourceSpec, progress_bar};
+use super::config::SourceSpec;
+use super::status::progress_bar;
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;

@@ -2,8 +2,8 @@
 //! three normalisations of the IVR paper compared against the columns the two scans really share
 //! (ground-truth overlap per column), and drawn into one PNG.
 
+use super::config::SourceSpec;
 use super::gt_pairs::read_posed_scans;
-use super::replay::SourceSpec;
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_bytes_atomic;

@@ -4,9 +4,10 @@
 //! loop detection on 16-row scans rendered at 64 rows by LIIF against the same scans upsampled
 //! naively.
 
+use super::config::SourceSpec;
 use super::eval_loops::judge;
 use super::gt_pairs::{label_scans, read_posed_scans};
-use super::replay::{SourceSpec, progress_bar};
+use super::status::progress_bar;
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_bytes_atomic;

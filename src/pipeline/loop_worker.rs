@@ -2,7 +2,7 @@
 //! and the pose-graph back-end, fed every frame's odometry through a bounded channel (the
 //! odometry waits when the thread falls behind: replay never drops a frame).
 
-use super::replay::EstimateSink;
+use super::sink::EstimateSink;
 use crate::error::{Error, Result};
 use crate::graph::{Backend, BackendConfig};
 use crate::loops::detector::{LoopDetector, LoopMethod};

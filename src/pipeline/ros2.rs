@@ -2,12 +2,16 @@
 //! estimate for the rest of the robot (odometry, the loop-corrected path, and the odom → base
 //! transform on `/tf`); `sim-ros2 TOPIC` publishes the simulated sensor for tests and demos.
 
+use super::config::{PipelineConfig, SourceSpec};
+use super::live::run_with_status;
+use super::report::ReplayReport;
+use super::sink::EstimateSink;
 use crate::error::{Error, Result};
 use crate::io::ros::cloud::encode_scan;
 use crate::io::ros::dds::{RawCdr, RawWriter, Ros2Input, Ros2Node, reliable_qos, sensor_qos};
 use crate::io::ros::messages::{Header, encode_odometry, encode_path, encode_tf, types};
 use crate::io::ros::record::McapRecorder;
-use crate::pipeline::replay::{EstimateSink, ReplayConfig, ReplayReport, SourceSpec};
+use crate::perception::PerceptionStage;
 use crate::scan::Pose;
 use crate::sim::{SimConfig, Simulation};
 use std::path::PathBuf;
@@ -158,18 +162,13 @@ impl EstimateSink for Ros2Outputs {
 pub fn live_ros2(
     input: Ros2Input,
     names: Ros2Names,
-    mut pipeline: ReplayConfig,
-    stages: Vec<Box<dyn crate::perception::PerceptionStage>>,
+    pipeline: PipelineConfig,
+    stages: Vec<Box<dyn PerceptionStage>>,
 ) -> Result<ReplayReport> {
-    pipeline
-        .odometry
-        .max_voxel_age_frames
-        .get_or_insert(crate::pipeline::live::LIVE_MAX_VOXEL_AGE_FRAMES);
-    pipeline.live = true;
-    pipeline.sink = Some(Arc::new(Ros2Outputs::new(names)?));
     let stats = input.stats.clone();
-    pipeline.source = SourceSpec::Ros2(input);
-    crate::pipeline::live::run_with_status(pipeline, stages, move || {
+    let mut pipeline = pipeline.for_stream(SourceSpec::Ros2(input), true);
+    pipeline.sink = Some(Arc::new(Ros2Outputs::new(names)?));
+    run_with_status(pipeline, stages, move || {
         let c = stats.snapshot();
         format!(
             "clouds {} received, {} lost, {} malformed",

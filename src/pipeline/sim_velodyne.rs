@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::io::poses;
 use crate::io::velodyne::packet::{HOUR_US, PACKET_BYTES};
 use crate::io::velodyne::pcap::{DATA_PORT, PcapRecorder};
-use crate::pipeline::replay::progress_bar;
+use crate::pipeline::status::progress_bar;
 use crate::sim::velodyne::{PacketSim, PacketSimConfig, SimPacket};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -2,7 +2,7 @@
 //! augmentation, validating on held-out worlds after each epoch. Weights, optimiser moments and
 //! progress are checkpointed so a stopped training resumes (`--resume`) where it stopped.
 
-use super::replay::progress_bar;
+use super::status::progress_bar;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_bytes_atomic;
 use crate::loops::pairs::Balance;

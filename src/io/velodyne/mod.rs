@@ -11,6 +11,7 @@ pub mod assemble;
 pub mod calib;
 pub mod decode;
 pub mod encode;
+pub mod input;
 pub mod packet;
 pub mod pcap;
 pub mod source;
@@ -18,6 +19,7 @@ pub mod timing;
 pub mod udp;
 
 pub use calib::Calibration;
+pub use input::{LiveSource, PacketInput};
 pub use packet::{PACKET_BYTES, Packet, PacketError, ReturnMode};
 pub use source::{LinkStats, VelodyneConfig, VelodyneSource};
 

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::overlapnet::OverlapNet;
 use crate::perception::{FrameView, PerceptionStage};
 use crate::projection::RangeImage;
-use crate::viz::Viz;
+use crate::viz::{ImageView, Viz};
 use std::collections::VecDeque;
 
 /// Settings, every default in one place.
@@ -111,8 +111,12 @@ impl PerceptionStage for IvrCamStage {
         "ivr-cam"
     }
 
-    fn views(&self) -> Vec<String> {
-        vec!["perception/ivr_cam/query".into(), "perception/ivr_cam/reference".into()]
+    fn views(&self) -> Vec<ImageView> {
+        let (rows, cols) = (self.net.config.rows, self.net.config.cols);
+        vec![
+            ImageView::new("perception/ivr_cam/query", rows, cols),
+            ImageView::new("perception/ivr_cam/reference", rows, cols),
+        ]
     }
 
     fn process(&mut self, frame: &FrameView, viz: &Viz) -> Result<()> {

@@ -10,7 +10,7 @@ use super::score::ScoreSums;
 use super::{Liif, score::UpsampleScore};
 use crate::error::{Error, Result};
 use crate::perception::{FrameView, PerceptionStage};
-use crate::viz::Viz;
+use crate::viz::{ImageView, Viz};
 
 /// Thins and re-renders every frame.
 pub struct LiifStage {
@@ -49,11 +49,13 @@ impl PerceptionStage for LiifStage {
         "liif"
     }
 
-    fn views(&self) -> Vec<String> {
-        ["sparse", "rendered", "abs_error"]
-            .iter()
-            .map(|v| format!("perception/liif/{v}"))
-            .collect()
+    fn views(&self) -> Vec<ImageView> {
+        let (rows, cols) = DENSE;
+        vec![
+            ImageView::new("perception/liif/sparse", rows / self.factor, cols),
+            ImageView::new("perception/liif/rendered", rows, cols),
+            ImageView::new("perception/liif/abs_error", rows, cols),
+        ]
     }
 
     fn process(&mut self, frame: &FrameView, viz: &Viz) -> Result<()> {

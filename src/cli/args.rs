@@ -1,0 +1,349 @@
+//! Argument groups shared by several commands, and the parsers of their values.
+
+use clap::Args;
+use overlap_slam::io::velodyne::VelodyneConfig;
+use overlap_slam::io::{Format, FrameRange, SourceOptions};
+use overlap_slam::odometry::{OdometryConfig, OdometryKind};
+use overlap_slam::perception::ivr_cam::CamTarget;
+use overlap_slam::perception::ivr_cam::stage::IvrCamConfig;
+use overlap_slam::perception::{PerceptionStage, StageKind, StageOptions, build_stages};
+use overlap_slam::pipeline::eval_loops::LoopMethod;
+use overlap_slam::pipeline::live::{LiveSource, PacketInput};
+use overlap_slam::pipeline::loop_worker::ClosureConfig;
+use overlap_slam::pipeline::{ReplayConfig, SourceSpec, VizOptions};
+use overlap_slam::sensor::SensorModel;
+use overlap_slam::sim::{Scene, SimConfig};
+use overlap_slam::viz::VizTarget;
+use overlap_slam::{Error, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Where scans come from and how to read them.
+#[derive(Args)]
+pub struct SourceArgs {
+    /// KITTI folder, PLY/PCD file or folder, or a ROS recording (rosbag2 folder, .mcap, .db3,
+    /// ROS 1 .bag); absent means the embedded simulated drive.
+    pub path: Option<PathBuf>,
+    /// PointCloud2 topic of a ROS recording (default: the only one).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Ground-truth topic of a ROS recording (nav_msgs/Odometry or geometry_msgs/PoseStamped).
+    #[arg(long)]
+    pub gt_topic: Option<String>,
+    /// Frames to take: A..B, A.., ..B, A..=B or N.
+    #[arg(long, value_parser = parse_frames)]
+    pub frames: Option<FrameRange>,
+    /// Force the input format (kitti, ply, pcd) instead of guessing from the path.
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// Ground-truth trajectory for PLY/PCD input (KITTI 3x4 or TUM).
+    #[arg(long)]
+    pub poses: Option<PathBuf>,
+    /// Sensor model: hdl64, hdl32, vlp16, os1-64, or a path to a TOML file.
+    #[arg(long, default_value = "hdl64")]
+    pub sensor: String,
+    /// Seed of the simulated drive (when no path is given).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Scene of the simulated drive: street, corridor, open-field.
+    #[arg(long, default_value = "street")]
+    pub scene: Scene,
+}
+
+impl SourceArgs {
+    /// The frames asked for (all when not given).
+    pub fn frame_range(&self) -> FrameRange {
+        self.frames.unwrap_or_default()
+    }
+
+    /// The sensor model named by `--sensor`.
+    pub fn sensor_model(&self) -> Result<SensorModel> {
+        SensorModel::from_name_or_path(&self.sensor)
+    }
+
+    fn options(&self) -> SourceOptions {
+        SourceOptions {
+            format: self.format,
+            frames: self.frame_range(),
+            poses: self.poses.clone(),
+            topic: self.topic.clone(),
+            gt_topic: self.gt_topic.clone(),
+        }
+    }
+
+    /// The path to read, or the simulated drive for `sensor` when no path was given.
+    pub fn spec(&self, sensor: &SensorModel) -> SourceSpec {
+        match &self.path {
+            Some(path) => SourceSpec::Path {
+                path: path.clone(),
+                options: self.options(),
+            },
+            // A frame range that ends beyond the default drive lengthens the drive.
+            None => SourceSpec::Simulated(SimConfig {
+                seed: self.seed,
+                scene: self.scene,
+                frames: self.frames.and_then(|f| f.end),
+                sensor: sensor.clone(),
+                ..SimConfig::default()
+            }),
+        }
+    }
+}
+
+/// What the pipeline does with the scans: outputs, viewer, odometry, loop closure.
+#[derive(Args)]
+pub struct PipelineArgs {
+    /// Write poses_kitti.txt, poses_tum.txt and metrics.json here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Save a rerun recording to this .rrd file.
+    #[arg(long, conflicts_with_all = ["spawn", "connect"])]
+    pub rrd: Option<PathBuf>,
+    /// Start a rerun viewer and stream to it.
+    #[arg(long, conflicts_with = "connect")]
+    pub spawn: bool,
+    /// Stream to a running rerun viewer (host:port or rerun+http:// URL).
+    #[arg(long)]
+    pub connect: Option<String>,
+    /// Send the scan and the images to the viewer every N-th frame only (trajectories, map,
+    /// loops and timings still every frame): a smaller recording of a long run.
+    #[arg(long, default_value_t = VizOptions::default().every)]
+    pub viz_every: usize,
+    /// Write the global map (voxel-downsampled, with intensity) to this .ply or .pcd file.
+    #[arg(long)]
+    pub map_out: Option<PathBuf>,
+    /// Voxel size of the exported map, metres.
+    #[arg(long, default_value_t = 0.2)]
+    pub map_voxel: f64,
+    /// Odometry: kiss (KISS-ICP-style scan-to-map, default) or f2f (frame-to-frame point-to-plane ICP).
+    #[arg(long, default_value = "kiss", value_parser = parse_odometry)]
+    pub odometry: OdometryKind,
+    /// KISS odometry settings from a TOML file (keys as in metrics.json's "odometry").
+    #[arg(long)]
+    pub odometry_config: Option<PathBuf>,
+    /// Override one odometry setting, e.g. `--set voxel_size_m=0.8` (repeatable; after the file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Odometry only: no loop search, verification or pose graph.
+    #[arg(long)]
+    pub no_loops: bool,
+    /// Loop detector judging candidates and seeding ICP verification with its yaw: overlapnet,
+    /// overlapnet-mimo (refuses candidates its subnetworks disagree on) or scancontext.
+    #[arg(long, default_value = "overlapnet")]
+    pub loop_detector: LoopMethod,
+    /// OverlapNet weights for the loop search (.safetensors with its .json beside it, or the
+    /// authors' Keras HDF5 file model_geo.weight); default: shipped.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Perception stage run on every projected frame and shown in rerun (repeatable): liif, ivr-cam.
+    #[arg(long = "stage", value_name = "NAME", value_parser = parse_stage)]
+    pub stages: Vec<StageKind>,
+    /// LIIF stage: keep every N-th of the 64 rows before rendering them back (4: a 16-row scan).
+    #[arg(long, default_value_t = 4)]
+    pub liif_factor: usize,
+    /// IVR-CAM stage: explain every N-th frame.
+    #[arg(long, default_value_t = 5)]
+    pub cam_every: usize,
+    /// IVR-CAM stage: the decision explained, yaw (the head that works) or overlap (Grad-CAM).
+    #[arg(long, default_value = "yaw", value_parser = parse_cam_target)]
+    pub cam_target: CamTarget,
+    /// No progress bar and no summary line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl PipelineArgs {
+    /// The perception stages asked for, with their shipped weights.
+    pub fn stages(&self) -> Result<Vec<Box<dyn PerceptionStage>>> {
+        build_stages(
+            &self.stages,
+            &StageOptions {
+                liif_factor: self.liif_factor,
+                ivr_cam: IvrCamConfig {
+                    every: self.cam_every,
+                    target: self.cam_target,
+                    ..IvrCamConfig::default()
+                },
+                overlapnet_weights: self.weights.clone(),
+            },
+        )
+    }
+
+    fn viz_target(&self) -> VizTarget {
+        match (&self.rrd, self.spawn, &self.connect) {
+            (Some(path), _, _) => VizTarget::Save(path.clone()),
+            (None, true, _) => VizTarget::Spawn,
+            (None, false, Some(addr)) => VizTarget::Connect(addr.clone()),
+            _ => VizTarget::None,
+        }
+    }
+
+    /// The pipeline configuration for `source`, stopped by `stop`.
+    pub fn config(
+        self,
+        source: SourceSpec,
+        frames: FrameRange,
+        sensor: SensorModel,
+        stop: Arc<AtomicBool>,
+    ) -> Result<ReplayConfig> {
+        let odometry = OdometryConfig::default().with_overrides(self.odometry_config.as_deref(), &self.set)?;
+        let defaults = ReplayConfig::default();
+        Ok(ReplayConfig {
+            source,
+            frames,
+            viz: self.viz_target(),
+            viz_options: VizOptions {
+                every: self.viz_every,
+                ..defaults.viz_options
+            },
+            out: self.out,
+            sensor,
+            odometry_kind: self.odometry,
+            odometry,
+            map_out: self.map_out,
+            map_voxel_m: self.map_voxel,
+            loops: (!self.no_loops).then(|| ClosureConfig {
+                detector: self.loop_detector,
+                ..ClosureConfig::default()
+            }),
+            weights: self.weights,
+            quiet: self.quiet,
+            stop: Some(stop),
+            ..defaults
+        })
+    }
+}
+
+/// Where Velodyne packets come from and how to read them.
+#[derive(Args)]
+pub struct PacketArgs {
+    /// Listen for data packets on this UDP address.
+    #[arg(long, conflicts_with = "pcap")]
+    pub udp: Option<String>,
+    /// Read the packets from a pcap capture instead.
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// The sensor: vlp16, hdl32e or hdl64e.
+    #[arg(long, default_value = "vlp16")]
+    pub sensor: String,
+    /// Per-laser calibration (Velodyne db.xml or ROS YAML); default: the table in calib/ (HDL-64E: nominal).
+    #[arg(long)]
+    pub calib: Option<PathBuf>,
+    /// Cut sweeps at this azimuth, degrees clockwise from forward.
+    #[arg(long, default_value_t = 0.0)]
+    pub cut_angle: f64,
+    /// UDP port of the data packets in a pcap capture.
+    #[arg(long, default_value_t = 2368)]
+    pub port: u16,
+    /// Replay a pcap capture at its recorded pace (default: as fast as the pipeline goes).
+    #[arg(long)]
+    pub realtime: bool,
+    /// End a UDP stream after this many seconds without a datagram (default: wait for Ctrl-C).
+    #[arg(long)]
+    pub idle_timeout: Option<f64>,
+    /// Stop after this many sweeps.
+    #[arg(long)]
+    pub sweeps: Option<usize>,
+}
+
+impl PacketArgs {
+    /// The packet source these options name.
+    pub fn source(self, stop: Arc<AtomicBool>) -> Result<LiveSource> {
+        let input = match (self.udp, self.pcap) {
+            (Some(addr), _) => PacketInput::Udp {
+                addr,
+                idle_timeout_s: self.idle_timeout,
+            },
+            (None, Some(path)) => PacketInput::Pcap {
+                path,
+                port: self.port,
+                realtime: self.realtime,
+            },
+            (None, None) => {
+                return Err(Error::Usage(
+                    "give --udp ADDR or --pcap FILE (or, for live, --ros2 TOPIC)".into(),
+                ));
+            }
+        };
+        Ok(LiveSource {
+            input,
+            velodyne: VelodyneConfig {
+                model: self.sensor.parse()?,
+                calibration: self.calib,
+                cut_deg: self.cut_angle,
+                max_sweeps: self.sweeps,
+            },
+            stats: Default::default(),
+            stop: Some(stop),
+        })
+    }
+}
+
+/// Seeds as `A..B` (B excluded) or a comma-separated list.
+pub fn parse_seeds(s: &str) -> std::result::Result<Vec<u64>, String> {
+    let bad = |_| format!("seeds '{s}': want A..B or a comma-separated list");
+    let seeds: Vec<u64> = match s.split_once("..") {
+        Some((a, b)) => (a.parse().map_err(bad)?..b.parse().map_err(bad)?).collect(),
+        None => s
+            .split(',')
+            .map(|x| x.trim().parse().map_err(bad))
+            .collect::<std::result::Result<_, _>>()?,
+    };
+    if seeds.is_empty() {
+        return Err(format!("seeds '{s}': empty"));
+    }
+    Ok(seeds)
+}
+
+/// Frame pairs as `Q:R,Q:R,...`.
+pub fn parse_pairs(s: &str) -> std::result::Result<Vec<(usize, usize)>, String> {
+    let bad = || format!("pairs '{s}': want Q:R,Q:R,... (frame numbers)");
+    s.split(',')
+        .map(|p| {
+            let (q, r) = p.trim().split_once(':').ok_or_else(bad)?;
+            Ok((q.parse().map_err(|_| bad())?, r.parse().map_err(|_| bad())?))
+        })
+        .collect()
+}
+
+/// Any value with a `FromStr` that fails with our [`Error`], as clap wants it.
+fn parse_with<T: std::str::FromStr<Err = Error>>(s: &str) -> std::result::Result<T, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+/// `--frames A..B` and friends.
+pub fn parse_frames(s: &str) -> std::result::Result<FrameRange, String> {
+    parse_with(s)
+}
+
+/// `--cam-target` / `--target`: yaw or overlap.
+pub fn parse_cam_target(s: &str) -> std::result::Result<CamTarget, String> {
+    parse_with(s)
+}
+
+fn parse_stage(s: &str) -> std::result::Result<StageKind, String> {
+    parse_with(s)
+}
+
+fn parse_odometry(s: &str) -> std::result::Result<OdometryKind, String> {
+    parse_with(s)
+}
+
+fn parse_format(s: &str) -> std::result::Result<Format, String> {
+    parse_with(s)
+}
+
+/// A flag raised by Ctrl-C, so that a run stops after its current frame with its outputs written.
+pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = flag.clone();
+    // Without a handler (one is installed already) Ctrl-C simply ends the process as before.
+    let _ = ctrlc::set_handler(move || raised.store(true, std::sync::atomic::Ordering::Relaxed));
+    flag
+}
+
+/// Prints a report as one line of JSON.
+pub fn print_json(report: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string(report).expect("report serialises"));
+}

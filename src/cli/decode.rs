@@ -1,0 +1,26 @@
+//! `overlap-slam decode`: Velodyne packets into sweeps, without SLAM.
+
+use super::args::{PacketArgs, print_json, stop_on_ctrl_c};
+use clap::Args;
+use overlap_slam::Result;
+use overlap_slam::pipeline::live::decode;
+use std::path::PathBuf;
+
+/// Arguments of `decode`.
+#[derive(Args)]
+pub struct DecodeArgs {
+    #[command(flatten)]
+    packets: PacketArgs,
+    /// Write each sweep here as NNNNNN.pcd (x y z intensity time ring).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl DecodeArgs {
+    /// Decodes the stream and prints its counts as JSON.
+    pub fn run(self) -> Result<()> {
+        let source = self.packets.source(stop_on_ctrl_c())?;
+        print_json(&decode(&source, self.out.as_deref())?);
+        Ok(())
+    }
+}

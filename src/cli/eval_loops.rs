@@ -1,0 +1,74 @@
+//! `overlap-slam eval-loops`: a loop detector judged on a posed sequence.
+
+use super::args::SourceArgs;
+use clap::Args;
+use overlap_slam::Result;
+use overlap_slam::pipeline::eval_loops::{EvalLoopsConfig, LoopMethod, eval_loops};
+use std::path::PathBuf;
+
+/// Arguments of `eval-loops`.
+#[derive(Args)]
+pub struct EvalLoopsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread) or scancontext.
+    #[arg(long, default_value = "overlapnet")]
+    method: LoopMethod,
+    /// OverlapNet weights: a .safetensors with its .json beside it, or the authors' Keras HDF5
+    /// file (model_geo.weight); default: the shipped model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Output folder: loops_eval.json, pr_curve.csv, pr_curve.png, pairs.csv.
+    #[arg(long)]
+    out: PathBuf,
+    /// Keep every N-th scan.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// Judge only pairs at least this many frames apart (OverlapNet's protocol: 100).
+    #[arg(long, default_value_t = 100)]
+    min_gap: usize,
+    /// Ground-truth overlap above which a pair is a loop (OverlapNet's protocol: 0.3).
+    #[arg(long, default_value_t = 0.3)]
+    loop_overlap: f32,
+    /// Scans turned by known angles to judge the yaw on.
+    #[arg(long, default_value_t = 50)]
+    rotated_copies: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl EvalLoopsArgs {
+    /// Judges the detector and prints its headline scores.
+    pub fn run(self) -> Result<()> {
+        let sensor = self.source.sensor_model()?;
+        let r = eval_loops(&EvalLoopsConfig {
+            source: self.source.spec(&sensor),
+            frames: self.source.frame_range(),
+            every: self.every,
+            sensor,
+            method: self.method,
+            weights: self.weights,
+            min_gap: self.min_gap,
+            loop_overlap: self.loop_overlap,
+            rotated_copies: self.rotated_copies,
+            seed: 0,
+            out: self.out.clone(),
+            quiet: self.quiet,
+        })?;
+        let deg = |v: Option<f64>| v.map_or("n/a".to_string(), |d| format!("{d:.2}°"));
+        println!(
+            "{} scans, {} pairs ({} loops): AUC {:.3}, F1max {:.3}, recall@1 {:.3}, yaw error {} (turned copies {}); results in {}",
+            r.scans,
+            r.scores.pairs,
+            r.scores.loops,
+            r.scores.auc,
+            r.scores.f1_max,
+            r.scores.recall_at_1,
+            deg(r.scores.yaw_err_mean_deg),
+            deg(r.yaw_rotated_err_mean_deg),
+            self.out.display()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,119 @@
+//! `overlap-slam live`: the pipeline on a Velodyne (UDP or pcap) or on a ROS 2 topic.
+
+use super::args::{PacketArgs, PipelineArgs, stop_on_ctrl_c};
+use clap::Args;
+use overlap_slam::Result;
+use overlap_slam::io::FrameRange;
+use overlap_slam::io::ros::dds::Ros2Input;
+use overlap_slam::io::velodyne::Model;
+use overlap_slam::pipeline::live::live;
+use overlap_slam::pipeline::ros2::{Ros2Names, live_ros2};
+use overlap_slam::pipeline::{ReplayReport, SourceSpec};
+use overlap_slam::sensor::SensorModel;
+use overlap_slam::sim::SimConfig;
+
+/// Arguments of `live`.
+#[derive(Args)]
+pub struct LiveArgs {
+    /// Subscribe to this ROS 2 sensor_msgs/PointCloud2 topic over DDS (no ROS install needed;
+    /// domain from ROS_DOMAIN_ID) instead of reading Velodyne packets.
+    #[arg(long, conflicts_with_all = ["udp", "pcap"])]
+    ros2: Option<String>,
+    #[command(flatten)]
+    ros2_out: Ros2OutArgs,
+    #[command(flatten)]
+    packets: PacketArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+/// What `live --ros2` publishes.
+#[derive(Args)]
+struct Ros2OutArgs {
+    /// nav_msgs/Odometry topic for the odometry estimate (in --odom-frame).
+    #[arg(long, default_value = "/overlap_slam/odometry")]
+    odometry_topic: String,
+    /// nav_msgs/Path topic for the loop-corrected trajectory (in --map-frame).
+    #[arg(long, default_value = "/overlap_slam/path")]
+    path_topic: String,
+    /// Fixed frame of the odometry (REP 105).
+    #[arg(long, default_value = "odom")]
+    odom_frame: String,
+    /// Frame of the loop-corrected path.
+    #[arg(long, default_value = "map")]
+    map_frame: String,
+    /// The robot's frame, whose pose is published on /tf (odom -> base).
+    #[arg(long, default_value = "base_link")]
+    base_frame: String,
+}
+
+impl Ros2OutArgs {
+    fn names(self) -> Ros2Names {
+        Ros2Names {
+            odometry_topic: self.odometry_topic,
+            path_topic: self.path_topic,
+            odom_frame: self.odom_frame,
+            map_frame: self.map_frame,
+            base_frame: self.base_frame,
+        }
+    }
+}
+
+impl LiveArgs {
+    /// Runs until the stream ends (or Ctrl-C) and prints the summary line.
+    pub fn run(self) -> Result<()> {
+        let quiet = self.pipeline.quiet;
+        let report = match self.ros2.clone() {
+            Some(topic) => self.run_ros2(topic)?,
+            None => self.run_packets()?,
+        };
+        if !quiet {
+            println!("{}", report.summary());
+        }
+        Ok(())
+    }
+
+    fn run_ros2(self, topic: String) -> Result<ReplayReport> {
+        let stop = stop_on_ctrl_c();
+        let sensor = ros2_sensor(&self.packets.sensor)?;
+        let input = Ros2Input {
+            topic,
+            idle_timeout_s: self.packets.idle_timeout,
+            stats: Default::default(),
+            stop: Some(stop.clone()),
+        };
+        let frames = FrameRange {
+            start: 0,
+            end: self.packets.sweeps,
+        };
+        let stages = self.pipeline.stages()?;
+        // `live_ros2` puts in the topic as the source.
+        let cfg = self.pipeline.config(placeholder(), frames, sensor, stop)?;
+        live_ros2(input, self.ros2_out.names(), cfg, stages)
+    }
+
+    fn run_packets(self) -> Result<ReplayReport> {
+        let stop = stop_on_ctrl_c();
+        let source = self.packets.source(stop.clone())?;
+        let stages = self.pipeline.stages()?;
+        // `live` puts in the packet source and the sensor's projection model.
+        let cfg = self
+            .pipeline
+            .config(placeholder(), FrameRange::all(), SensorModel::hdl64(), stop)?;
+        live(source, cfg, stages)
+    }
+}
+
+/// The source a live front-end replaces with its stream.
+fn placeholder() -> SourceSpec {
+    SourceSpec::Simulated(SimConfig::default())
+}
+
+/// The projection model for `live --ros2`: a Velodyne name (vlp16, hdl32e, hdl64e) or any
+/// sensor model name or file.
+fn ros2_sensor(name: &str) -> Result<SensorModel> {
+    match name.parse::<Model>() {
+        Ok(m) => SensorModel::builtin(m.sensor_model_name()),
+        Err(_) => SensorModel::from_name_or_path(name),
+    }
+}

@@ -1,0 +1,33 @@
+//! `overlap-slam replay`: a sequence (or the embedded drive) through the whole pipeline.
+
+use super::args::{PipelineArgs, SourceArgs, stop_on_ctrl_c};
+use clap::Args;
+use overlap_slam::Result;
+use overlap_slam::pipeline::replay_with_stages;
+
+/// Arguments of `replay`.
+#[derive(Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+impl ReplayArgs {
+    /// Replays the source and prints the summary line.
+    pub fn run(self) -> Result<()> {
+        let sensor = self.source.sensor_model()?;
+        let source = self.source.spec(&sensor);
+        let quiet = self.pipeline.quiet;
+        let stages = self.pipeline.stages()?;
+        let cfg = self
+            .pipeline
+            .config(source, self.source.frame_range(), sensor, stop_on_ctrl_c())?;
+        let report = replay_with_stages(&cfg, stages)?;
+        if !quiet {
+            println!("{}", report.summary());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,337 @@
+//! The pipeline: the one stage graph that `replay`, `live` and `live --ros2` drive, built here
+//! from a [`PipelineConfig`].
+//!
+//! ```text
+//!  source thread           main thread                                     loop thread
+//!  read / decode ──[4]──▶  odometry → projection → perception → viewer ──[queue]──▶ search → verify
+//!  (ScanSource)    scans                       │                           keyframes   → pose graph
+//!                                              └→ map export, run log                   → EstimateSink
+//! ```
+//!
+//! Bounded channels hold the stages apart: a slow stage makes the one before it wait rather
+//! than fill memory (a live source drops viewer updates instead of sweeps).
+
+use super::config::SourceSpec;
+use super::config::{PipelineConfig, SOURCE_QUEUE};
+use super::loop_worker::{LoopOutcome, LoopWorker};
+use super::map::{GlobalMap, thin};
+use super::report::{ReplayReport, RunEnd, RunLog};
+use super::status::progress_bar;
+use super::viewer::ViewerFeed;
+use crate::error::{Error, Result};
+use crate::io::ScanSource;
+use crate::loops::detector::LoopDetector;
+use crate::odometry::{OdometryConfig, OdometryEstimator, OdometryStep, estimator};
+use crate::perception::{FrameView, PerceptionStage};
+use crate::projection::{ProjectionParams, RangeImage, project};
+use crate::scan::Scan;
+use crossbeam_channel::Receiver;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// Runs `cfg`'s source through the whole pipeline, with perception `stages` on every projected
+/// frame (each timed as `stage_ms/stage/NAME`), and writes the outputs.
+pub fn run(cfg: &PipelineConfig, stages: Vec<Box<dyn PerceptionStage>>) -> Result<ReplayReport> {
+    cfg.validate()?;
+    let source = cfg.source.open(cfg.frames)?;
+    let name = source.name();
+    let progress = progress_bar(source.len_hint(), cfg.quiet, "frames");
+    if let Some(out) = &cfg.out {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    }
+    let started = Instant::now();
+    let mut pipeline = Pipeline::new(cfg, stages, source.is_kitti())?;
+    let reader = Reader::spawn(source);
+    let source_error = pipeline.drive(&reader.scans, &progress)?;
+    reader.join()?;
+    progress.finish_and_clear();
+    // A failing source ends the run like its end would; its error is reported once every
+    // output for the frames before it is written.
+    let report = pipeline.finish(name, started);
+    match source_error {
+        Some(e) => Err(e),
+        None => report,
+    }
+}
+
+/// The source on its own thread, reading ahead of the pipeline into a bounded channel.
+struct Reader {
+    /// Each scan (or the error that ended the source) with the milliseconds it took to read.
+    scans: Receiver<(Result<Scan>, f64)>,
+    thread: JoinHandle<()>,
+}
+
+impl Reader {
+    fn spawn(mut source: Box<dyn ScanSource>) -> Self {
+        let (tx, scans) = crossbeam_channel::bounded(SOURCE_QUEUE);
+        let thread = std::thread::spawn(move || {
+            loop {
+                let start = Instant::now();
+                let Some(item) = source.next() else { break };
+                let failed = item.is_err();
+                if tx.send((item, start.elapsed().as_secs_f64() * 1e3)).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Self { scans, thread }
+    }
+
+    fn join(self) -> Result<()> {
+        // Dropping the receiver unblocks a reader waiting to send, which then ends.
+        drop(self.scans);
+        self.thread
+            .join()
+            .map_err(|_| Error::Usage("the source thread panicked".into()))
+    }
+}
+
+/// The global map for `--map-out`: every frame added as it comes, rebuilt from the keyframes'
+/// clouds at their corrected poses once loops have closed.
+struct MapExport {
+    map: GlobalMap,
+    voxel_m: f64,
+    /// (index in the run, thinned cloud) of every keyframe, when loop closure runs.
+    keyframes: Vec<(usize, Scan)>,
+}
+
+impl MapExport {
+    fn add(&mut self, scan: &Scan, step: &OdometryStep, index: usize, keyframe: bool) {
+        self.map.add(scan, &step.pose);
+        if keyframe {
+            self.keyframes.push((index, thin(scan, self.voxel_m)));
+        }
+    }
+
+    /// Rebuilds the map from the keyframes at `outcome`'s corrected poses; false (the map built
+    /// on the way stands) when no loop closed.
+    fn correct(&mut self, outcome: &LoopOutcome) -> bool {
+        if outcome.loops_accepted == 0 {
+            return false;
+        }
+        self.map = GlobalMap::new(self.voxel_m);
+        for (i, cloud) in &self.keyframes {
+            self.map.add(cloud, &outcome.poses[*i]);
+        }
+        true
+    }
+}
+
+/// Per-frame stage timings, milliseconds, in the order the stages ran.
+#[derive(Default)]
+struct Timings(Vec<(String, f64)>);
+
+impl Timings {
+    /// Runs `f`, timing it as `stage`.
+    fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        self.0.push((stage.to_string(), t.elapsed().as_secs_f64() * 1e3));
+        out
+    }
+}
+
+/// The stages of one run, wired together.
+struct Pipeline<'a> {
+    cfg: &'a PipelineConfig,
+    odometry: Box<dyn OdometryEstimator>,
+    /// The odometry settings in force (KITTI's corrections resolved for the source).
+    odometry_cfg: OdometryConfig,
+    params: ProjectionParams,
+    stages: Vec<Box<dyn PerceptionStage>>,
+    viewer: ViewerFeed,
+    export: Option<MapExport>,
+    loops: Option<LoopWorker>,
+    keyframe_every: usize,
+    log: RunLog,
+}
+
+impl<'a> Pipeline<'a> {
+    /// Builds every stage `cfg` asks for; `is_kitti` turns on KITTI's scan corrections unless
+    /// the configuration says otherwise.
+    fn new(cfg: &'a PipelineConfig, stages: Vec<Box<dyn PerceptionStage>>, is_kitti: bool) -> Result<Self> {
+        let mut odometry_cfg = cfg.odometry;
+        odometry_cfg.kitti_correction = Some(odometry_cfg.kitti_correction.unwrap_or(is_kitti));
+        odometry_cfg.azimuth_times = Some(odometry_cfg.azimuth_times.unwrap_or(is_kitti));
+        let params = ProjectionParams::from_sensor(&cfg.sensor);
+        let views = stages.iter().flat_map(|s| s.views()).collect();
+        let loops = match cfg.loops {
+            Some(c) => {
+                let detector = LoopDetector::new(c.detector, cfg.weights.as_deref())?;
+                Some(LoopWorker::spawn_with_sink(c, detector, cfg.sink.clone()))
+            }
+            None => None,
+        };
+        Ok(Self {
+            cfg,
+            odometry: estimator(cfg.odometry_kind, odometry_cfg),
+            odometry_cfg,
+            viewer: ViewerFeed::open(cfg, &params, views)?,
+            params,
+            stages,
+            export: cfg.map_out.as_ref().map(|_| MapExport {
+                map: GlobalMap::new(cfg.map_voxel_m),
+                voxel_m: cfg.map_voxel_m,
+                keyframes: Vec::new(),
+            }),
+            keyframe_every: cfg.loops.map_or(1, |c| c.search.keyframe_every.max(1)),
+            loops,
+            log: RunLog::default(),
+        })
+    }
+
+    /// Processes scans until the source ends, fails (its error is returned, to be reported
+    /// once every output is written) or a stop is asked for.
+    fn drive(
+        &mut self,
+        scans: &Receiver<(Result<Scan>, f64)>,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<Option<Error>> {
+        for (item, source_ms) in scans.iter() {
+            if self.cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                log::warn!("stopped after {} frames; writing outputs", self.log.len());
+                break;
+            }
+            match item {
+                Ok(scan) => self.process(scan, source_ms, self.cfg.live && !scans.is_empty())?,
+                Err(e) => return Ok(Some(e)),
+            }
+            progress.inc(1);
+        }
+        Ok(None)
+    }
+
+    /// One frame through every stage; `behind` (a live source with sweeps waiting) skips the
+    /// viewer.
+    fn process(&mut self, scan: Scan, source_ms: f64, behind: bool) -> Result<()> {
+        let frame_start = Instant::now();
+        let mut timings = Timings(vec![("source".into(), source_ms)]);
+        self.viewer.start_frame(&scan);
+        let step = timings.time("odometry", || self.odometry.register(&scan));
+        let latency_ms = scan.received.map(|r| r.elapsed().as_secs_f64() * 1e3);
+        self.hand_out(&scan, &step, latency_ms);
+        let image = timings.time("projection", || project(&scan.points, &scan.intensity, &self.params));
+        self.run_stages(&scan, &step, &image, &mut timings)?;
+        self.show(&scan, &step, &image, behind, &mut timings)?;
+        let index = self.log.len();
+        if let Some(m) = self.export.as_mut() {
+            let keyframe = self.loops.is_some() && scan.index.is_multiple_of(self.keyframe_every);
+            m.add(&scan, &step, index, keyframe);
+        }
+        if let Some(w) = &self.loops {
+            self.log.loop_queue_max = self.log.loop_queue_max.max(w.queue_depth());
+            timings.time("loop_queue_wait", || w.send(&scan, &step.pose, step.degenerate));
+        }
+        self.record(&timings, latency_ms)?;
+        self.log.degenerate += step.degenerate as usize;
+        self.log.push(
+            &scan,
+            step.pose,
+            frame_start.elapsed().as_secs_f64() * 1e3,
+            self.odometry.local_map_points(),
+        );
+        Ok(())
+    }
+
+    /// Tells the status line and the estimate sink about a frame's odometry.
+    fn hand_out(&mut self, scan: &Scan, step: &OdometryStep, latency_ms: Option<f64>) {
+        self.log.latencies_ms.extend(latency_ms);
+        if let Some(s) = &self.cfg.status {
+            s.record(latency_ms);
+        }
+        if let Some(sink) = &self.cfg.sink {
+            let dt = self.log.stamps.last().map_or(0.0, |t| scan.timestamp - t);
+            sink.odometry(scan.timestamp, &step.pose, &step.delta, dt);
+        }
+    }
+
+    fn run_stages(
+        &mut self,
+        scan: &Scan,
+        step: &OdometryStep,
+        image: &RangeImage,
+        timings: &mut Timings,
+    ) -> Result<()> {
+        let view = FrameView {
+            scan,
+            pose: &step.pose,
+            image,
+        };
+        for stage in self.stages.iter_mut() {
+            let name = format!("stage/{}", stage.name());
+            timings.time(&name, || stage.process(&view, self.viewer.viz()))?;
+        }
+        Ok(())
+    }
+
+    fn show(
+        &mut self,
+        scan: &Scan,
+        step: &OdometryStep,
+        image: &RangeImage,
+        behind: bool,
+        timings: &mut Timings,
+    ) -> Result<()> {
+        if !self.viewer.is_active() {
+            return Ok(());
+        }
+        if behind {
+            self.log.viz_skipped += 1;
+            self.viewer.skip(scan, step);
+            return Ok(());
+        }
+        timings.time("viz", || self.viewer.show(scan, step, image))
+    }
+
+    /// Adds a frame's timings to the totals and the viewer's series.
+    fn record(&mut self, timings: &Timings, latency_ms: Option<f64>) -> Result<()> {
+        for (stage, ms) in &timings.0 {
+            self.log.add_stage_ms(stage, *ms);
+        }
+        let link = match &self.cfg.source {
+            SourceSpec::Live(live) => Some(live.stats.snapshot()),
+            _ => None,
+        };
+        let queue = self.loops.as_ref().map(LoopWorker::queue_depth);
+        self.viewer.metrics(&timings.0, queue, latency_ms, link)
+    }
+
+    /// Waits for loop closure, shows and writes everything, and sums the run up.
+    fn finish(mut self, source: String, started: Instant) -> Result<ReplayReport> {
+        let outcome = self.loops.take().map(LoopWorker::finish).transpose()?;
+        if self.log.is_empty() {
+            return Err(Error::Usage(format!("{source}: no frames to replay")));
+        }
+        if let Some(l) = &outcome {
+            let log = &self.log;
+            self.viewer.loops(l, |frame| log.position_of(frame))?;
+            if let Some(m) = self.export.as_mut()
+                && m.correct(l)
+            {
+                self.viewer.corrected_map(&m.map.points)?;
+            }
+        }
+        let stamps = self.log.stamps.clone();
+        let end = RunEnd {
+            source,
+            wall_s: started.elapsed().as_secs_f64(),
+            link: match &self.cfg.source {
+                SourceSpec::Live(l) => Some(l.stats.snapshot()),
+                _ => None,
+            },
+            local_map_points: self.odometry.local_map_points(),
+            odometry: (self.cfg.odometry_kind, self.odometry_cfg),
+            loops: (self.cfg.loops, outcome),
+        };
+        let report = ReplayReport::new(self.log, end);
+        if let Some(out) = &self.cfg.out {
+            report.write(out, &stamps)?;
+        }
+        if let (Some(path), Some(m)) = (&self.cfg.map_out, &self.export) {
+            m.map.write(path)?;
+        }
+        self.viewer.finish()?;
+        Ok(report)
+    }
+}

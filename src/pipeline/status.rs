@@ -1,0 +1,117 @@
+//! Progress a run reports while it goes, and the one-line status a live run prints from it.
+
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Progress a run reports while it runs.
+#[derive(Debug, Default)]
+pub struct RunStatus {
+    frames: AtomicUsize,
+    latencies_ms: Mutex<VecDeque<f64>>,
+}
+
+/// Latencies kept for the running percentile.
+const STATUS_WINDOW: usize = 100;
+
+impl RunStatus {
+    /// Frames processed so far.
+    pub fn frames(&self) -> usize {
+        self.frames.load(Ordering::Relaxed)
+    }
+
+    /// Latency of the newest frame, milliseconds (0 before any or without arrival times).
+    pub fn last_latency_ms(&self) -> f64 {
+        self.latencies().back().copied().unwrap_or(0.0)
+    }
+
+    /// 99th percentile of the last 100 frames' latencies, milliseconds.
+    pub fn latency_p99_ms(&self) -> f64 {
+        let mut v: Vec<f64> = self.latencies().iter().copied().collect();
+        percentile(&mut v, 0.99)
+    }
+
+    fn latencies(&self) -> std::sync::MutexGuard<'_, VecDeque<f64>> {
+        self.latencies_ms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one more frame, with the time from its arrival to its pose when known.
+    pub fn record(&self, latency_ms: Option<f64>) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        if let Some(ms) = latency_ms {
+            let mut w = self.latencies();
+            if w.len() == STATUS_WINDOW {
+                w.pop_front();
+            }
+            w.push_back(ms);
+        }
+    }
+}
+
+/// The `q` quantile of `values` (sorted in place), 0 when empty.
+pub(crate) fn percentile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Rewrites one status line on stderr every second until `done`: sweeps, rate, what `link` says
+/// of the input, and latency.
+pub fn print_status(done: &AtomicBool, link: &dyn Fn() -> String, status: &RunStatus) {
+    // A terminal gets one line rewritten every second, a log file a line every ten.
+    let (every, ending) = if std::io::stderr().is_terminal() {
+        (Duration::from_secs(1), "\r")
+    } else {
+        (Duration::from_secs(10), "\n")
+    };
+    let started = Instant::now();
+    let (mut last_frames, mut last_at) = (0, Instant::now());
+    let mut err = std::io::stderr();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(250));
+        if last_at.elapsed() < every {
+            continue;
+        }
+        let frames = status.frames();
+        let fps = (frames - last_frames) as f64 / last_at.elapsed().as_secs_f64();
+        (last_frames, last_at) = (frames, Instant::now());
+        let _ = write!(
+            err,
+            "{}[{:>6.0} s] {frames} sweeps, {fps:.1}/s | {} | latency {:.0} ms (p99 {:.0})   ",
+            if ending == "\r" { "\r" } else { "" },
+            started.elapsed().as_secs_f64(),
+            link(),
+            status.last_latency_ms(),
+            status.latency_p99_ms(),
+        );
+        if ending == "\n" {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
+    }
+    if ending == "\r" {
+        let _ = writeln!(err);
+    }
+}
+
+/// A progress bar counting `unit`s (hidden when `quiet`).
+pub(crate) fn progress_bar(total: Option<usize>, quiet: bool, unit: &str) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => indicatif::ProgressBar::new(n as u64),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+        ))
+        .expect("valid template"),
+    );
+    bar
+}

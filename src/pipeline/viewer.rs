@@ -1,0 +1,162 @@
+//! What the pipeline shows in the viewer, and how often: the sensor every frame, the scan and
+//! the images every `--viz-every` frames, the map and the trajectories in growing batches,
+//! and the loops once the pose graph has spoken.
+
+use super::config::{PipelineConfig, SourceSpec};
+use super::loop_worker::LoopOutcome;
+use super::map::GlobalMap;
+use crate::error::Result;
+use crate::io::velodyne::source::LinkCounts;
+use crate::odometry::OdometryStep;
+use crate::projection::{ProjectionParams, RangeImage};
+use crate::scan::Scan;
+use crate::viz::{Eye, ImageView, Layout, Viz, VizOptions};
+
+/// The viewer stage of a run.
+pub struct ViewerFeed {
+    viz: Viz,
+    /// The map drawn in the viewer (coarser than the exported one).
+    map: GlobalMap,
+    options: VizOptions,
+    /// Frames offered so far.
+    frames: usize,
+}
+
+impl ViewerFeed {
+    /// Opens the recording `cfg` asks for, laid out for the projected images and the
+    /// perception stages' `views`.
+    pub fn open(cfg: &PipelineConfig, params: &ProjectionParams, views: Vec<ImageView>) -> Result<Self> {
+        let mut images: Vec<ImageView> = ["range", "normal", "intensity"]
+            .iter()
+            .map(|name| ImageView::new(format!("images/{name}"), params.rows, params.cols))
+            .collect();
+        images.extend(views);
+        let layout = Layout {
+            images,
+            eye: Eye::Auto,
+            live: cfg.live || matches!(cfg.source, SourceSpec::Live(_) | SourceSpec::Ros2(_)),
+        };
+        Ok(Self {
+            viz: Viz::open_run(&cfg.viz, layout, cfg.viz_options.max_points)?,
+            map: GlobalMap::new(cfg.viz_options.map_voxel_m),
+            options: cfg.viz_options,
+            frames: 0,
+        })
+    }
+
+    /// The recording, for perception stages to log into.
+    pub fn viz(&self) -> &Viz {
+        &self.viz
+    }
+
+    /// True when anything is recorded.
+    pub fn is_active(&self) -> bool {
+        self.viz.is_active()
+    }
+
+    /// Moves the recording's clock to `scan`, before any stage logs this frame.
+    pub fn start_frame(&self, scan: &Scan) {
+        self.viz.set_frame(scan);
+    }
+
+    /// Shows one processed frame: the sensor at its pose, and on every `every`-th frame the
+    /// scan and the images; the map and the trajectories every `refresh_every` frames.
+    pub fn show(&mut self, scan: &Scan, step: &OdometryStep, image: &RangeImage) -> Result<()> {
+        self.frames += 1;
+        self.viz.extend_trajectories(&step.pose, scan.gt_pose.as_ref());
+        self.viz.log_sensor(&step.pose)?;
+        if (self.frames - 1).is_multiple_of(self.options.every) {
+            self.viz.log_scan(scan)?;
+            self.viz.log_images(image)?;
+        }
+        self.map.add(scan, &step.pose);
+        if self.frames.is_multiple_of(self.options.refresh_every) {
+            self.refresh()?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the trajectories whole when a frame is not shown (a live run that fell behind).
+    pub fn skip(&mut self, scan: &Scan, step: &OdometryStep) {
+        self.viz.extend_trajectories(&step.pose, scan.gt_pose.as_ref());
+    }
+
+    /// Logs the map points added since the last refresh and the trajectories so far.
+    fn refresh(&mut self) -> Result<()> {
+        self.viz.log_map_batch(self.map.take_new())?;
+        self.viz.log_trajectories()
+    }
+
+    /// Logs a frame's stage timings (`stage_ms/NAME`), the loop queue and, for live sources,
+    /// the latency and the link counters.
+    pub fn metrics(
+        &self,
+        timings: &[(String, f64)],
+        loop_queue: Option<usize>,
+        latency_ms: Option<f64>,
+        link: Option<LinkCounts>,
+    ) -> Result<()> {
+        for (stage, ms) in timings {
+            self.viz.log_scalar(&format!("stage_ms/{stage}"), *ms)?;
+        }
+        if let Some(depth) = loop_queue {
+            self.viz.log_scalar("queue/loop_closure", depth as f64)?;
+        }
+        if let Some(ms) = latency_ms {
+            self.viz.log_scalar("live/latency_ms", ms)?;
+        }
+        if let Some(l) = link {
+            log_link(&self.viz, &l)?;
+        }
+        Ok(())
+    }
+
+    /// Shows what loop closure did: every keyframe's best match, the candidates refused, the
+    /// loops closed (between loop-corrected positions) and the corrected trajectory.
+    /// `position_of` finds a source frame among the run's frames.
+    pub fn loops(&mut self, outcome: &LoopOutcome, position_of: impl Fn(usize) -> Option<usize>) -> Result<()> {
+        let poses = &outcome.poses;
+        let at = |frame: usize| position_of(frame).map(|i| &poses[i]);
+        for c in &outcome.judged {
+            self.viz.log_judged(c)?;
+        }
+        for r in &outcome.candidates {
+            let c = &r.candidate;
+            let Some((q, p)) = at(c.query).zip(at(c.reference)) else {
+                continue;
+            };
+            if r.closed {
+                self.viz.log_loop(c.query, q, p, c.overlap)?;
+            } else {
+                self.viz.log_candidate(c, q, p)?;
+            }
+        }
+        self.viz.log_optimised(poses)
+    }
+
+    /// Shows the map rebuilt from the corrected poses.
+    pub fn corrected_map(&self, points: &[[f32; 3]]) -> Result<()> {
+        self.viz.log_corrected_map(points)
+    }
+
+    /// Logs what is left of the map and the trajectories, and closes the recording.
+    pub fn finish(mut self) -> Result<()> {
+        self.refresh()?;
+        self.viz.finish()
+    }
+}
+
+/// The link counters of a live source as time series in the viewer (`live/...`).
+fn log_link(viz: &Viz, l: &LinkCounts) -> Result<()> {
+    for (name, value) in [
+        ("packets", l.packets),
+        ("lost", l.lost),
+        ("malformed", l.malformed),
+        ("foreign", l.foreign),
+        ("reordered", l.reordered),
+        ("restarts", l.restarts),
+    ] {
+        viz.log_scalar(&format!("live/{name}"), value as f64)?;
+    }
+    Ok(())
+}

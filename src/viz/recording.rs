@@ -1,0 +1,384 @@
+//! The recording itself: what each stage's output looks like in the viewer.
+
+use super::VizTarget;
+use super::blueprint::{self, Eye, Layout};
+use super::encode::{depth_png, intensity_png, normal_png, rgb_png};
+use crate::error::{Error, Result};
+use crate::loops::search::LoopCandidate;
+use crate::projection::RangeImage;
+use crate::projection::png::turbo;
+use crate::scan::{Pose, Scan};
+use rerun::{RecordingStream, RecordingStreamBuilder};
+use std::path::PathBuf;
+
+/// Application id shown in the viewer.
+const APP_ID: &str = "overlap-slam";
+/// Depth images are stored in decimetres (16 bits: up to 6.5 km), a tenth of a metre being finer
+/// than a colour map shows; centimetres would double the range image's size.
+const DEPTH_PER_METRE: f32 = 10.0;
+
+/// Colours of what the 3D view draws.
+mod colour {
+    pub const ESTIMATE: [u8; 3] = [255, 140, 0];
+    pub const TRUTH: [u8; 3] = [60, 200, 90];
+    pub const OPTIMISED: [u8; 3] = [40, 120, 255];
+    pub const LOOP: [u8; 3] = [255, 60, 200];
+    pub const REFUSED: [u8; 3] = [150, 150, 150];
+    pub const GATED: [u8; 3] = [255, 150, 0];
+    pub const MAP: [u8; 3] = [170, 170, 170];
+    pub const CORRECTED_MAP: [u8; 3] = [120, 170, 255];
+}
+
+fn rgb([r, g, b]: [u8; 3]) -> rerun::Color {
+    rerun::Color::from_rgb(r, g, b)
+}
+
+fn position(pose: &Pose) -> [f32; 3] {
+    let t = pose.translation.vector;
+    [t.x as f32, t.y as f32, t.z as f32]
+}
+
+/// A live recording, or nothing when visualisation is off.
+pub struct Viz {
+    rec: Option<RecordingStream>,
+    /// For `Save`: (temporary file being written, final path).
+    save: Option<(PathBuf, PathBuf)>,
+    /// The layout sent when the recording is finished (saved recordings), with its camera set
+    /// from the trajectories.
+    final_layout: Option<Layout>,
+    estimate: Vec<[f32; 3]>,
+    truth: Vec<[f32; 3]>,
+    optimised: Vec<[f32; 3]>,
+    map_batches: usize,
+    max_points: usize,
+}
+
+fn viz_err(e: impl std::fmt::Display) -> Error {
+    Error::Viz(e.to_string())
+}
+
+/// An opened stream and, for a saved one, (temporary file being written, final path).
+type Opened = (Option<RecordingStream>, Option<(PathBuf, PathBuf)>);
+
+fn open_stream(target: &VizTarget) -> Result<Opened> {
+    let builder = RecordingStreamBuilder::new(APP_ID);
+    Ok(match target {
+        VizTarget::None => (None, None),
+        VizTarget::Save(path) => {
+            let name = path
+                .file_name()
+                .ok_or_else(|| Error::Usage(format!("{}: not a file path", path.display())))?;
+            let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+            let rec = builder
+                .save(&tmp)
+                .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+            (Some(rec), Some((tmp, path.clone())))
+        }
+        VizTarget::Spawn => (Some(builder.spawn().map_err(viz_err)?), None),
+        VizTarget::Connect(addr) => {
+            let url = if addr.contains("://") {
+                addr.clone()
+            } else {
+                format!("rerun+http://{addr}/proxy")
+            };
+            (Some(builder.connect_grpc_opts(url).map_err(viz_err)?), None)
+        }
+    })
+}
+
+impl Viz {
+    /// Opens a recording without a layout (the viewer's own): training curves, say.
+    pub fn open(target: &VizTarget) -> Result<Self> {
+        let (rec, save) = open_stream(target)?;
+        Ok(Self {
+            rec,
+            save,
+            final_layout: None,
+            estimate: Vec::new(),
+            truth: Vec::new(),
+            optimised: Vec::new(),
+            map_batches: 0,
+            max_points: usize::MAX,
+        })
+    }
+
+    /// Opens a run's recording with `layout`, declaring the world right-handed, Z up. A saved
+    /// recording gets its layout when finished, its camera framed on the whole run; a viewer
+    /// fed live gets it now, following the sensor (the run's extent is not known yet).
+    pub fn open_run(target: &VizTarget, layout: Layout, max_points: usize) -> Result<Self> {
+        let mut viz = Self::open(target)?;
+        viz.max_points = max_points.max(1);
+        let Some(rec) = &viz.rec else { return Ok(viz) };
+        rec.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP())
+            .map_err(viz_err)?;
+        if viz.save.is_some() {
+            viz.final_layout = Some(layout);
+        } else {
+            let live = Layout {
+                eye: Eye::FollowSensor,
+                ..layout
+            };
+            blueprint::send(rec, APP_ID, &live)?;
+        }
+        Ok(viz)
+    }
+
+    /// True when anything is being recorded.
+    pub fn is_active(&self) -> bool {
+        self.rec.is_some()
+    }
+
+    /// Moves both timelines to this scan.
+    pub fn set_frame(&self, scan: &Scan) {
+        if let Some(rec) = &self.rec {
+            rec.set_time_sequence("frame", scan.index as i64);
+            rec.set_duration_secs("time", scan.timestamp);
+        }
+    }
+
+    /// Places the sensor (`world/sensor`) at its estimated pose: the scan below it is drawn in
+    /// the sensor's frame.
+    pub fn log_sensor(&self, estimate: &Pose) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let q = estimate.rotation.coords;
+        rec.log(
+            "world/sensor",
+            &rerun::Transform3D::from_translation_rotation(
+                position(estimate),
+                rerun::Quaternion::from_xyzw([q.x as f32, q.y as f32, q.z as f32, q.w as f32]),
+            ),
+        )
+        .map_err(viz_err)
+    }
+
+    /// Logs the scan in the sensor frame, thinned to the point budget, coloured by intensity.
+    pub fn log_scan(&self, scan: &Scan) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let step = scan.len().div_ceil(self.max_points).max(1);
+        let points: Vec<[f32; 3]> = scan.points.iter().step_by(step).copied().collect();
+        let colors: Vec<rerun::Color> = scan
+            .intensity
+            .iter()
+            .step_by(step)
+            .map(|i| rgb(turbo((i / 0.6).clamp(0.0, 1.0))))
+            .collect();
+        rec.log(
+            "world/sensor/scan",
+            &rerun::Points3D::new(points).with_colors(colors).with_radii([0.04f32]),
+        )
+        .map_err(viz_err)
+    }
+
+    /// Adds one frame's estimated (and true) position to the trajectories drawn by
+    /// [`Viz::log_trajectories`].
+    pub fn extend_trajectories(&mut self, estimate: &Pose, truth: Option<&Pose>) {
+        if self.rec.is_none() {
+            return;
+        }
+        self.estimate.push(position(estimate));
+        self.truth.extend(truth.map(position));
+    }
+
+    /// Logs the trajectories so far as static lines, visible wherever the time cursor is.
+    pub fn log_trajectories(&self) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let lines = [
+            ("world/trajectory/estimate", &self.estimate, colour::ESTIMATE),
+            ("world/trajectory/ground_truth", &self.truth, colour::TRUTH),
+            ("world/trajectory/optimised", &self.optimised, colour::OPTIMISED),
+        ];
+        for (path, line, c) in lines {
+            if line.len() > 1 {
+                rec.log_static(path, &rerun::LineStrips3D::new([line.clone()]).with_colors([rgb(c)]))
+                    .map_err(viz_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs one batch of new map points (world frame) as `world/map/NNNNN`; batches add up, so
+    /// a recording holds every map point once.
+    pub fn log_map_batch(&mut self, points: &[[f32; 3]]) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        if points.is_empty() {
+            return Ok(());
+        }
+        let batch = self.map_batches;
+        self.map_batches += 1;
+        rec.log(
+            format!("world/map/{batch:05}"),
+            &rerun::Points3D::new(points.iter().copied())
+                .with_colors([rgb(colour::MAP)])
+                .with_radii([0.05f32]),
+        )
+        .map_err(viz_err)
+    }
+
+    /// Logs the range (decimetres, turbo), normal (216 colours) and intensity (16 greys)
+    /// images, each as PNG.
+    pub fn log_images(&self, img: &RangeImage) -> Result<()> {
+        if self.rec.is_none() {
+            return Ok(());
+        }
+        self.log_depth("images/range", img.rows, img.cols, &img.range)?;
+        self.log_png("images/normal", normal_png(img))?;
+        self.log_png("images/intensity", intensity_png(img))
+    }
+
+    fn log_png(&self, path: &str, png: Vec<u8>) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let image = rerun::EncodedImage::from_file_contents(png).with_media_type(rerun::MediaType::PNG);
+        rec.log(path, &image).map_err(viz_err)
+    }
+
+    /// Logs a loop closed at frame `query` as a static line between the two (loop-corrected)
+    /// positions, and its predicted overlap as a scalar at that frame.
+    pub fn log_loop(&self, query: usize, at: &Pose, to: &Pose, overlap: f32) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.set_time_sequence("frame", query as i64);
+        rec.log_static(
+            format!("world/loops/{query}"),
+            &rerun::LineStrips3D::new([[position(at), position(to)]]).with_colors([rgb(colour::LOOP)]),
+        )
+        .map_err(viz_err)?;
+        rec.log("metrics/loop_overlap", &rerun::Scalars::single(overlap as f64))
+            .map_err(viz_err)
+    }
+
+    /// Logs one loop candidate the search proposed and did not close, as a static line between
+    /// the two keyframes (grey: ICP refused it; orange: the MIMO spread gate refused it
+    /// unverified), labelled with the predicted overlap and yaw and, from a MIMO network, its
+    /// subnetworks' spread.
+    pub fn log_candidate(&self, candidate: &LoopCandidate, at: &Pose, to: &Pose) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let color = if candidate.gated {
+            colour::GATED
+        } else {
+            colour::REFUSED
+        };
+        rec.log_static(
+            format!("world/loop_candidates/{}", candidate.query),
+            &rerun::LineStrips3D::new([[position(at), position(to)]])
+                .with_colors([rgb(color)])
+                .with_labels([candidate_label(candidate)]),
+        )
+        .map_err(viz_err)
+    }
+
+    /// Logs the detector's best match for a keyframe, proposed or not, as series at its frame:
+    /// `loops/best_overlap` and, from a MIMO network, `loops/overlap_spread` and
+    /// `loops/yaw_spread_deg`, so the network's confidence can be read along the whole run.
+    pub fn log_judged(&self, judged: &LoopCandidate) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.set_time_sequence("frame", judged.query as i64);
+        rec.log("loops/best_overlap", &rerun::Scalars::single(judged.overlap as f64))
+            .map_err(viz_err)?;
+        if let Some(s) = judged.spread {
+            rec.log("loops/overlap_spread", &rerun::Scalars::single(s.overlap as f64))
+                .map_err(viz_err)?;
+            rec.log("loops/yaw_spread_deg", &rerun::Scalars::single(s.yaw_deg as f64))
+                .map_err(viz_err)?;
+        }
+        Ok(())
+    }
+
+    /// Logs the loop-corrected trajectory (blue) beside the odometry's (orange).
+    pub fn log_optimised(&mut self, poses: &[Pose]) -> Result<()> {
+        if self.rec.is_none() {
+            return Ok(());
+        }
+        self.optimised = poses.iter().map(position).collect();
+        self.log_trajectories()
+    }
+
+    /// Logs the map rebuilt from the optimised poses (static).
+    pub fn log_corrected_map(&self, points: &[[f32; 3]]) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.log_static(
+            "world/corrected_map",
+            &rerun::Points3D::new(points.iter().copied())
+                .with_colors([rgb(colour::CORRECTED_MAP)])
+                .with_radii([0.05f32]),
+        )
+        .map_err(viz_err)
+    }
+
+    /// Moves the `step` timeline (training) to `step`.
+    pub fn set_step(&self, step: usize) {
+        if let Some(rec) = &self.rec {
+            rec.set_time_sequence("step", step as i64);
+        }
+    }
+
+    /// Logs one scalar under `metrics/NAME` (stage timings, errors).
+    pub fn log_scalar(&self, name: &str, value: f64) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.log(format!("metrics/{name}"), &rerun::Scalars::single(value))
+            .map_err(viz_err)
+    }
+
+    /// Logs a `rows x cols` image of metres (negative: empty, drawn black) under `path`, with the
+    /// turbo colour map: the range image, and perception stages' renderings and error maps.
+    pub fn log_depth(&self, path: &str, rows: usize, cols: usize, metres: &[f32]) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        let image = rerun::EncodedDepthImage::new(depth_png(cols, rows, metres, DEPTH_PER_METRE))
+            .with_media_type(rerun::MediaType::PNG)
+            .with_meter(DEPTH_PER_METRE)
+            .with_colormap(rerun::components::Colormap::Turbo);
+        rec.log(path, &image).map_err(viz_err)
+    }
+
+    /// Logs a `rows x cols` RGB image (row-major, 3 bytes a pixel) under `path`, as PNG.
+    pub fn log_rgb(&self, path: &str, rows: usize, cols: usize, rgb: Vec<u8>) -> Result<()> {
+        if self.rec.is_none() {
+            return Ok(());
+        }
+        self.log_png(path, rgb_png(cols, rows, &rgb))
+    }
+
+    /// Flushes everything and, for a saved recording, sends its layout framed on the run and
+    /// moves the file to its final name.
+    pub fn finish(mut self) -> Result<()> {
+        if let Some(rec) = self.rec.take() {
+            if let Some(layout) = self.final_layout.take() {
+                let all = self.estimate.iter().chain(&self.truth).chain(&self.optimised);
+                let eye = Eye::framing(all.copied());
+                blueprint::send(&rec, APP_ID, &Layout { eye, ..layout })?;
+            }
+            rec.flush_blocking().map_err(viz_err)?;
+            drop(rec);
+        }
+        if let Some((tmp, path)) = self.save.take() {
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// "overlap 0.42, yaw 12.0°", with the MIMO spread (and the gate's verdict) when there is one.
+fn candidate_label(c: &LoopCandidate) -> String {
+    let Some(s) = c.spread else {
+        return format!("overlap {:.2}, yaw {:.1}°", c.overlap, c.yaw_deg);
+    };
+    let gated = if c.gated {
+        " (refused: subnetworks disagree)"
+    } else {
+        ""
+    };
+    format!(
+        "overlap {:.2} ± {:.2}, yaw {:.1}° ± {:.1}°{gated}",
+        c.overlap, s.overlap, c.yaw_deg, s.yaw_deg
+    )
+}
+
+impl Drop for Viz {
+    fn drop(&mut self) {
+        // A recording that was not finished (an error stopped the run) leaves no file behind.
+        if let Some((tmp, _)) = self.save.take() {
+            if let Some(rec) = self.rec.take() {
+                let _ = rec.flush_blocking();
+            }
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
