@@ -63,8 +63,7 @@ fn resolve(from: &Module, path: &[&str], known: &BTreeMap<Module, String>) -> Op
                 .chain(parts[..i].iter().map(|s| s.to_string()))
                 .collect()
         })
-        .filter(|m: &Module| known.contains_key(m))
-        .next_back()
+        .rfind(|m: &Module| known.contains_key(m))
 }
 
 /// Modules `from` imports, leaving out its own ancestors (a folder's `mod.rs` re-exporting its

@@ -209,23 +209,68 @@ pub struct SimRos2Report {
     pub wall_s: f64,
 }
 
+/// Where `sim-ros2` sends each cloud and ground-truth pose: DDS topics, an MCAP file, or both.
+struct SimOutputs {
+    clouds: Option<RawWriter>,
+    gt: Option<RawWriter>,
+    bag: Option<McapRecorder>,
+    /// Held for the writers' lifetime.
+    node: Option<Ros2Node>,
+}
+
+impl SimOutputs {
+    fn open(cfg: &SimRos2Config) -> Result<Self> {
+        let node = cfg.topic.as_ref().map(|_| Ros2Node::new()).transpose()?;
+        let writer = |topic: &Option<String>, ty: &str, qos| match (&node, topic) {
+            (Some(n), Some(t)) => n.writer(t, ty, &qos).map(Some),
+            _ => Ok(None),
+        };
+        Ok(Self {
+            clouds: writer(&cfg.topic, types::POINT_CLOUD2, sensor_qos())?,
+            gt: writer(&cfg.gt_topic, types::ODOMETRY, reliable_qos())?,
+            bag: cfg.bag_out.as_deref().map(McapRecorder::create).transpose()?,
+            node,
+        })
+    }
+
+    /// Publishes and records frame `i`'s cloud and ground truth, both CDR-encoded.
+    fn send(&mut self, cfg: &SimRos2Config, i: usize, stamp_ns: i64, cloud: Vec<u8>, odom: Vec<u8>) -> Result<()> {
+        if let Some(b) = self.bag.as_mut() {
+            let topic = cfg.topic.as_deref().unwrap_or("/points");
+            b.write(topic, types::POINT_CLOUD2, stamp_ns, &cloud)?;
+            let gt_topic = cfg.gt_topic.as_deref().unwrap_or("/ground_truth");
+            b.write(gt_topic, types::ODOMETRY, stamp_ns, &odom)?;
+        }
+        if let Some(w) = &self.clouds {
+            w.write(RawCdr(cloud), None)
+                .map_err(|e| Error::Usage(format!("ROS 2: publishing cloud {i}: {e:?}")))?;
+        }
+        if let Some(w) = &self.gt {
+            let _ = w.write(RawCdr(odom), None);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some(b) = self.bag {
+            b.finish()?;
+        }
+        // Best-effort samples still in flight are lost if the participant goes at once.
+        if self.node.is_some() {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Ok(())
+    }
+}
+
 /// Publishes (and/or records) the simulated drive as PointCloud2, stamped with wall-clock time.
 pub fn sim_ros2(cfg: &SimRos2Config) -> Result<SimRos2Report> {
     if cfg.topic.is_none() && cfg.bag_out.is_none() {
         return Err(Error::Usage("sim-ros2 needs a TOPIC and/or --bag-out FILE".into()));
     }
     let sim = Simulation::new(&cfg.sim);
-    let node = cfg.topic.as_ref().map(|_| Ros2Node::new()).transpose()?;
-    let clouds = match (&node, &cfg.topic) {
-        (Some(n), Some(t)) => Some(n.writer(t, types::POINT_CLOUD2, &sensor_qos())?),
-        _ => None,
-    };
-    let gt = match (&node, &cfg.gt_topic) {
-        (Some(n), Some(t)) => Some(n.writer(t, types::ODOMETRY, &reliable_qos())?),
-        _ => None,
-    };
-    let mut bag = cfg.bag_out.as_deref().map(McapRecorder::create).transpose()?;
-    if node.is_some() {
+    let mut outputs = SimOutputs::open(cfg)?;
+    if outputs.node.is_some() {
         std::thread::sleep(Duration::from_secs_f64(cfg.discovery_wait_s));
     }
     let epoch_ns = SystemTime::now()
@@ -244,43 +289,16 @@ pub fn sim_ros2(cfg: &SimRos2Config) -> Result<SimRos2Report> {
         }
         let scan = sim.scan(i);
         let stamp_ns = epoch_ns + (sim.frame_time(i) * 1e9) as i64;
-        let cloud = encode_scan(&scan, stamp_ns, &cfg.frame_id);
         let header = Header {
             stamp_ns,
             frame_id: "map".into(),
         };
         let odom = encode_odometry(&header, &cfg.frame_id, &sim.gt_pose(i), [0.0; 3], [0.0; 3]);
-        if let Some(w) = &clouds {
-            w.write(RawCdr(cloud.clone()), None)
-                .map_err(|e| Error::Usage(format!("ROS 2: publishing cloud {i}: {e:?}")))?;
-        }
-        if let Some(w) = &gt {
-            let _ = w.write(RawCdr(odom.clone()), None);
-        }
-        if let Some(b) = bag.as_mut() {
-            b.write(
-                cfg.topic.as_deref().unwrap_or("/points"),
-                types::POINT_CLOUD2,
-                stamp_ns,
-                &cloud,
-            )?;
-            b.write(
-                cfg.gt_topic.as_deref().unwrap_or("/ground_truth"),
-                types::ODOMETRY,
-                stamp_ns,
-                &odom,
-            )?;
-        }
+        outputs.send(cfg, i, stamp_ns, encode_scan(&scan, stamp_ns, &cfg.frame_id), odom)?;
         report.clouds += 1;
         report.points += scan.len();
     }
     report.wall_s = started.elapsed().as_secs_f64();
-    if let Some(b) = bag {
-        b.finish()?;
-    }
-    // Best-effort samples still in flight are lost if the participant goes at once.
-    if node.is_some() {
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    outputs.finish()?;
     Ok(report)
 }

@@ -193,21 +193,33 @@ impl Writer {
         Ok(path)
     }
 
+    /// The time series, one plot per unit: milliseconds (stage timings, live latency), loop
+    /// scores (0 to 1), frames waiting, and for a live sensor its packet counters; perception
+    /// stages' figures last. Stacked, or as tabs when the perception stages' images leave them
+    /// too little height to read.
     fn series(&mut self, live: bool, perception: bool) -> Result<String> {
         let mut views = vec![
-            self.view("TimeSeries", "stage timings [ms]", "/metrics/stage_ms", &["$origin/**"])?
-                .0,
             self.view(
                 "TimeSeries",
-                "loop closure",
-                "/",
-                &["/loops/**", "/metrics/queue/**", "/metrics/loop_overlap"],
+                "stage timings and latency [ms]",
+                "/metrics",
+                &["/metrics/stage_ms/**", "/metrics/live/latency_ms"],
             )?
             .0,
+            self.view(
+                "TimeSeries",
+                "loop scores",
+                "/",
+                &["/loops/**", "/metrics/loop_overlap"],
+            )?
+            .0,
+            self.view("TimeSeries", "loop queue [frames]", "/metrics/queue", &["$origin/**"])?
+                .0,
         ];
         if live {
+            let contents = ["$origin/**", "-/metrics/live/latency_ms"];
             views.push(
-                self.view("TimeSeries", "live link", "/metrics/live", &["$origin/**"])?
+                self.view("TimeSeries", "live link [packets]", "/metrics/live", &contents)?
                     .0,
             );
         }
@@ -221,7 +233,12 @@ impl Writer {
             ];
             views.push(self.view("TimeSeries", "perception", "/", &contents)?.0);
         }
-        Ok(self.container(ContainerKind::Vertical, "time series", &views, &[])?.1)
+        let kind = if perception {
+            ContainerKind::Tabs
+        } else {
+            ContainerKind::Vertical
+        };
+        Ok(self.container(kind, "time series", &views, &[])?.1)
     }
 }
 

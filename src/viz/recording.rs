@@ -260,7 +260,9 @@ impl Viz {
             format!("world/loop_candidates/{}", candidate.query),
             &rerun::LineStrips3D::new([[position(at), position(to)]])
                 .with_colors([rgb(color)])
-                .with_labels([candidate_label(candidate)]),
+                .with_labels([candidate_label(candidate)])
+                // Read on hover: dozens of labels drawn at once hide the trajectories.
+                .with_show_labels(false),
         )
         .map_err(viz_err)
     }
@@ -320,8 +322,16 @@ impl Viz {
     /// Logs a `rows x cols` image of metres (negative: empty, drawn black) under `path`, with the
     /// turbo colour map: the range image, and perception stages' renderings and error maps.
     pub fn log_depth(&self, path: &str, rows: usize, cols: usize, metres: &[f32]) -> Result<()> {
+        if self.rec.is_none() {
+            return Ok(());
+        }
+        self.log_depth_png(path, depth_png(cols, rows, metres, DEPTH_PER_METRE))
+    }
+
+    /// Logs a depth PNG in decimetres, drawn with the turbo colour map.
+    fn log_depth_png(&self, path: &str, png: Vec<u8>) -> Result<()> {
         let Some(rec) = &self.rec else { return Ok(()) };
-        let image = rerun::EncodedDepthImage::new(depth_png(cols, rows, metres, DEPTH_PER_METRE))
+        let image = rerun::EncodedDepthImage::new(png)
             .with_media_type(rerun::MediaType::PNG)
             .with_meter(DEPTH_PER_METRE)
             .with_colormap(rerun::components::Colormap::Turbo);
