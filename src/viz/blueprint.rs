@@ -308,3 +308,48 @@ fn unique() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_framing_camera_looks_down_on_the_middle_of_the_run_from_the_south() {
+        let Eye::At { position, target } = Eye::framing([[0.0, 0.0, 0.0], [200.0, 100.0, 4.0]]) else {
+            panic!("a run with an extent is framed");
+        };
+        assert_eq!(target, [100.0, 50.0, 2.0]);
+        assert_eq!(position[0], target[0]);
+        // 100 m to either side plus 25 m of margin fill the 30-degree half angle.
+        let distance = ((position[1] - target[1]).powi(2) + (position[2] - target[2]).powi(2)).sqrt();
+        assert!((distance - 125.0 / 30f32.to_radians().tan()).abs() < 1e-2, "{distance}");
+        let tilt = ((target[1] - position[1]) / (position[2] - target[2]))
+            .atan()
+            .to_degrees();
+        assert!((tilt - 35.0).abs() < 1e-3, "{tilt}");
+    }
+
+    #[test]
+    fn a_short_or_empty_run_is_framed_sensibly() {
+        assert_eq!(Eye::framing([]), Eye::Auto);
+        let Eye::At { position, target } = Eye::framing([[5.0, 5.0, 0.0]]) else {
+            panic!()
+        };
+        // One pose: the view still spans 40 m to either side.
+        let height = position[2] - target[2];
+        assert!((height - 40.0 / 30f32.to_radians().tan() * 35f32.to_radians().cos()).abs() < 1e-2);
+    }
+
+    #[test]
+    fn ids_are_distinct_well_formed_uuids() {
+        let mut ids = Ids(0);
+        let (a, b) = (ids.next(), ids.next());
+        assert_ne!(a.1, b.1);
+        for (bytes, text) in [a, b] {
+            assert_eq!(text.len(), 36);
+            assert_eq!(text.matches('-').count(), 4);
+            assert_eq!(bytes[6] >> 4, 4, "version 4");
+            assert_eq!(bytes[8] >> 6, 2, "RFC 4122 variant");
+        }
+    }
+}

@@ -76,6 +76,19 @@ pub fn rrd_entity_paths(path: &std::path::Path) -> Vec<String> {
     paths.into_iter().collect()
 }
 
+/// Rows logged per entity path in an .rrd file (static rows included), over every chunk.
+pub fn rrd_rows(path: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut rows = std::collections::BTreeMap::new();
+    for msg in re_log_encoding::DecoderApp::decode_lazy(file) {
+        if let re_log_types::LogMsg::ArrowMsg(_, arrow) = msg.unwrap() {
+            let chunk = re_chunk::Chunk::from_arrow_msg(&arrow).unwrap();
+            *rows.entry(chunk.entity_path().to_string()).or_default() += chunk.num_rows();
+        }
+    }
+    rows
+}
+
 /// A little-endian float32 `.npy` array (format 1.0/2.0, C order): its shape and values. The
 /// authors' preprocessed OverlapNet inputs and the NumPy reference's outputs come this way.
 pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {

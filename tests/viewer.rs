@@ -1,0 +1,81 @@
+//! The rerun recording a run writes: small enough for long runs, laid out to open on the run.
+
+mod common;
+
+use overlap_slam::io::FrameRange;
+use overlap_slam::pipeline::{ReplayConfig, VizOptions, replay};
+use overlap_slam::viz::VizTarget;
+
+#[test]
+fn a_kitti_recording_takes_under_0_15_mb_a_frame_and_carries_its_layout() {
+    let Some(kitti) = common::shared_kitti() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rrd = dir.path().join("kitti.rrd");
+    let out = common::cli(&[
+        "replay",
+        kitti.to_str().unwrap(),
+        "--quiet",
+        "--rrd",
+        rrd.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mb_a_frame = std::fs::metadata(&rrd).unwrap().len() as f64 / 61.0 / 1e6;
+    assert!(mb_a_frame <= 0.15, "{mb_a_frame:.3} MB a frame");
+    // Images still shrink far below raw: whole frames, not a truncated file.
+    assert!(mb_a_frame > 0.05, "{mb_a_frame:.3} MB a frame");
+    let rows = common::rrd_rows(&rrd);
+    for entity in [
+        "/world/sensor",
+        "/world/sensor/scan",
+        "/images/range",
+        "/images/normal",
+        "/images/intensity",
+    ] {
+        assert_eq!(rows.get(entity), Some(&61), "{entity}: {rows:?}");
+    }
+    // The layout: a viewport, a camera set on the 3D view, the time panel following the run.
+    assert_eq!(rows.get("/viewport"), Some(&1), "{rows:?}");
+    assert_eq!(rows.get("/time_panel"), Some(&1), "{rows:?}");
+    let cameras = rows.keys().filter(|p| p.ends_with("/EyeControls3D")).count();
+    assert_eq!(cameras, 1, "{rows:?}");
+}
+
+#[test]
+fn viz_every_thins_the_scan_and_images_but_not_the_pose_or_timings() {
+    let dir = tempfile::tempdir().unwrap();
+    let rrd = dir.path().join("sim.rrd");
+    let cfg = ReplayConfig {
+        frames: FrameRange {
+            start: 0,
+            end: Some(20),
+        },
+        viz: VizTarget::Save(rrd.clone()),
+        viz_options: VizOptions {
+            every: 5,
+            ..VizOptions::default()
+        },
+        loops: None,
+        quiet: true,
+        ..ReplayConfig::default()
+    };
+    assert_eq!(replay(&cfg).unwrap().frames, 20);
+    let rows = common::rrd_rows(&rrd);
+    assert_eq!(rows.get("/world/sensor"), Some(&20), "{rows:?}");
+    assert_eq!(rows.get("/metrics/stage_ms/odometry"), Some(&20), "{rows:?}");
+    for entity in [
+        "/world/sensor/scan",
+        "/images/range",
+        "/images/normal",
+        "/images/intensity",
+    ] {
+        assert_eq!(rows.get(entity), Some(&4), "{entity}: {rows:?}");
+    }
+    // The trajectories are static, brought up to date every 10th frame and at the end.
+    assert_eq!(rows.get("/world/trajectory/estimate"), Some(&3), "{rows:?}");
+}
+
+#[test]
+fn viz_every_zero_is_refused_with_one_clear_error() {
+    let out = common::cli(&["replay", "--frames", "3", "--no-loops", "--quiet", "--viz-every", "0"]);
+    common::assert_input_error(&out, &["--viz-every", "at least 1"]);
+}
