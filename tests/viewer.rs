@@ -79,3 +79,39 @@ fn viz_every_zero_is_refused_with_one_clear_error() {
     let out = common::cli(&["replay", "--frames", "3", "--no-loops", "--quiet", "--viz-every", "0"]);
     common::assert_input_error(&out, &["--viz-every", "at least 1"]);
 }
+
+#[test]
+fn loops_reach_the_viewer_as_they_close_not_only_when_the_run_ends() {
+    // The embedded default closes its first loops at keyframes 400 and 410. The loop thread's
+    // queue holds at most 64 frames, so by frame 480 it has drawn them, while frames still come.
+    let dir = tempfile::tempdir().unwrap();
+    let rrd = dir.path().join("loops.rrd");
+    let cfg = ReplayConfig {
+        frames: FrameRange {
+            start: 0,
+            end: Some(480),
+        },
+        viz: VizTarget::Save(rrd.clone()),
+        viz_options: VizOptions {
+            every: 10,
+            ..VizOptions::default()
+        },
+        quiet: true,
+        ..ReplayConfig::default()
+    };
+    let report = replay(&cfg).unwrap();
+    assert!(report.loops.as_ref().unwrap().loops_accepted >= 2);
+    let chunks = common::rrd_chunks(&rrd);
+    let first_loop = chunks.iter().position(|(e, _)| e.starts_with("/world/loops/"));
+    let last_sensor = chunks.iter().rposition(|(e, _)| e == "/world/sensor");
+    let (Some(first_loop), Some(last_sensor)) = (first_loop, last_sensor) else {
+        panic!("no loop or no sensor pose in {chunks:?}");
+    };
+    assert!(
+        first_loop < last_sensor,
+        "the first loop came at chunk {first_loop}, after the last frame's {last_sensor}"
+    );
+    // Drawn twice: as it closed, and again with the whole outcome at the end.
+    let rows = common::rrd_rows(&rrd);
+    assert_eq!(rows.get("/world/loops/400"), Some(&2), "{rows:?}");
+}

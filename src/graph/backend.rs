@@ -183,6 +183,11 @@ impl Backend {
             .collect()
     }
 
+    /// The current (optimised) pose of keyframe `frame`; `None` for a frame that is not one.
+    pub fn keyframe_pose(&self, frame: usize) -> Option<Pose> {
+        self.node(frame).map(|n| self.graph.poses()[n])
+    }
+
     /// Graph nodes (keyframes).
     pub fn nodes(&self) -> usize {
         self.node_frames.len()

@@ -232,6 +232,9 @@ impl Closure {
                 self.optimise_ms += t.elapsed().as_secs_f64() * 1e3;
                 self.outcome.loops_accepted += closed as usize;
                 if let Some(sink) = self.sink.as_ref().filter(|_| closed) {
+                    let pose = |frame| self.backend.keyframe_pose(frame).unwrap_or_else(Pose::identity);
+                    let (at, to) = (pose(candidate.query), pose(candidate.reference));
+                    sink.loop_closed(candidate.query, &at, &to, candidate.overlap);
                     sink.corrected(&self.backend.poses());
                 }
             }

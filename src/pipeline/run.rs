@@ -16,6 +16,7 @@ use super::config::{PipelineConfig, SOURCE_QUEUE};
 use super::loop_worker::{LoopOutcome, LoopWorker};
 use super::map::{GlobalMap, thin};
 use super::report::{ReplayReport, RunEnd, RunLog};
+use super::sink::{EstimateSink, Sinks};
 use super::status::progress_bar;
 use super::viewer::ViewerFeed;
 use crate::error::{Error, Result};
@@ -26,6 +27,7 @@ use crate::perception::{FrameView, PerceptionStage};
 use crate::projection::{ProjectionParams, RangeImage, project};
 use crate::scan::Scan;
 use crossbeam_channel::Receiver;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -156,10 +158,13 @@ impl<'a> Pipeline<'a> {
         odometry_cfg.azimuth_times = Some(odometry_cfg.azimuth_times.unwrap_or(is_kitti));
         let params = ProjectionParams::from_sensor(&cfg.sensor);
         let views = stages.iter().flat_map(|s| s.views()).collect();
+        let viewer = ViewerFeed::open(cfg, &params, views)?;
         let loops = match cfg.loops {
             Some(c) => {
                 let detector = LoopDetector::new(c.detector, cfg.weights.as_deref())?;
-                Some(LoopWorker::spawn_with_sink(c, detector, cfg.sink.clone()))
+                let listeners: Vec<_> = cfg.sink.iter().cloned().chain(viewer.loop_listener()).collect();
+                let sink = (!listeners.is_empty()).then(|| Arc::new(Sinks(listeners)) as Arc<dyn EstimateSink>);
+                Some(LoopWorker::spawn_with_sink(c, detector, sink))
             }
             None => None,
         };
@@ -167,7 +172,7 @@ impl<'a> Pipeline<'a> {
             cfg,
             odometry: estimator(cfg.odometry_kind, odometry_cfg),
             odometry_cfg,
-            viewer: ViewerFeed::open(cfg, &params, views)?,
+            viewer,
             params,
             stages,
             export: cfg.map_out.as_ref().map(|_| MapExport {

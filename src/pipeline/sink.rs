@@ -1,11 +1,35 @@
-//! The estimate handed out while a run goes, for the rest of a robot.
+//! The estimate handed out while a run goes, for the rest of a robot and for a viewer watching.
 
 use crate::scan::Pose;
+use std::sync::Arc;
 
-/// Receives the estimate as it is made (ROS 2 topics, say).
+/// Receives the estimate as it is made (ROS 2 topics, a live viewer).
 pub trait EstimateSink: Send + Sync + std::fmt::Debug {
     /// Odometry's pose at `stamp_s` and its motion `delta` since the previous frame, `dt_s` ago.
     fn odometry(&self, stamp_s: f64, pose: &Pose, delta: &Pose, dt_s: f64);
     /// The loop-corrected pose of every frame so far, each time the pose graph changes them.
     fn corrected(&self, poses: &[Pose]);
+    /// A loop just closed between frames `query` and `reference`, now at `at` and `to` (loop
+    /// corrected), with the detector's predicted `overlap`; told before [`Self::corrected`].
+    fn loop_closed(&self, query: usize, at: &Pose, to: &Pose, overlap: f32) {
+        let _ = (query, at, to, overlap);
+    }
+}
+
+/// Several sinks told the same things, in order.
+#[derive(Debug, Default)]
+pub struct Sinks(pub Vec<Arc<dyn EstimateSink>>);
+
+impl EstimateSink for Sinks {
+    fn odometry(&self, stamp_s: f64, pose: &Pose, delta: &Pose, dt_s: f64) {
+        self.0.iter().for_each(|s| s.odometry(stamp_s, pose, delta, dt_s));
+    }
+
+    fn corrected(&self, poses: &[Pose]) {
+        self.0.iter().for_each(|s| s.corrected(poses));
+    }
+
+    fn loop_closed(&self, query: usize, at: &Pose, to: &Pose, overlap: f32) {
+        self.0.iter().for_each(|s| s.loop_closed(query, at, to, overlap));
+    }
 }

@@ -5,12 +5,35 @@
 use super::config::{PipelineConfig, SourceSpec};
 use super::loop_worker::LoopOutcome;
 use super::map::GlobalMap;
+use super::sink::EstimateSink;
 use crate::error::Result;
 use crate::io::velodyne::source::LinkCounts;
 use crate::odometry::OdometryStep;
 use crate::projection::{ProjectionParams, RangeImage};
-use crate::scan::Scan;
-use crate::viz::{Eye, ImageView, Layout, Viz, VizOptions};
+use crate::scan::{Pose, Scan};
+use crate::viz::{Eye, ImageView, Layout, LoopView, Viz, VizOptions};
+use std::sync::Arc;
+
+/// Draws loops and the corrected trajectory in the viewer as the loop-closure thread closes
+/// them (a drawing that fails is logged, not fatal: the run goes on).
+#[derive(Debug)]
+struct LiveLoops(LoopView);
+
+impl EstimateSink for LiveLoops {
+    fn odometry(&self, _stamp_s: f64, _pose: &Pose, _delta: &Pose, _dt_s: f64) {}
+
+    fn corrected(&self, poses: &[Pose]) {
+        if let Err(e) = self.0.log_optimised(poses) {
+            log::warn!("viewer: {e}");
+        }
+    }
+
+    fn loop_closed(&self, query: usize, at: &Pose, to: &Pose, _overlap: f32) {
+        if let Err(e) = self.0.log_loop(query, at, to) {
+            log::warn!("viewer: {e}");
+        }
+    }
+}
 
 /// The viewer stage of a run.
 pub struct ViewerFeed {
@@ -42,6 +65,14 @@ impl ViewerFeed {
             options: cfg.viz_options,
             frames: 0,
         })
+    }
+
+    /// A listener for the loop-closure thread, drawing loops as they close (none when nothing
+    /// is recorded).
+    pub fn loop_listener(&self) -> Option<Arc<dyn EstimateSink>> {
+        self.viz
+            .loop_view()
+            .map(|v| Arc::new(LiveLoops(v)) as Arc<dyn EstimateSink>)
     }
 
     /// The recording, for perception stages to log into.

@@ -7,7 +7,7 @@ mod encode;
 mod recording;
 
 pub use blueprint::{Eye, ImageView, Layout};
-pub use recording::Viz;
+pub use recording::{LoopView, Viz};
 use std::path::PathBuf;
 
 /// Where the recording goes.

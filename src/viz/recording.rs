@@ -235,14 +235,15 @@ impl Viz {
     /// positions, and its predicted overlap as a scalar at that frame.
     pub fn log_loop(&self, query: usize, at: &Pose, to: &Pose, overlap: f32) -> Result<()> {
         let Some(rec) = &self.rec else { return Ok(()) };
+        loop_line(rec, query, at, to)?;
         rec.set_time_sequence("frame", query as i64);
-        rec.log_static(
-            format!("world/loops/{query}"),
-            &rerun::LineStrips3D::new([[position(at), position(to)]]).with_colors([rgb(colour::LOOP)]),
-        )
-        .map_err(viz_err)?;
         rec.log("metrics/loop_overlap", &rerun::Scalars::single(overlap as f64))
             .map_err(viz_err)
+    }
+
+    /// A handle through which another thread (loop closure) draws loops as they close.
+    pub fn loop_view(&self) -> Option<LoopView> {
+        self.rec.clone().map(|rec| LoopView { rec })
     }
 
     /// Logs one loop candidate the search proposed and did not close, as a static line between
@@ -362,6 +363,45 @@ impl Viz {
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         }
         Ok(())
+    }
+}
+
+/// Draws a closed loop as a static magenta line between its two positions.
+fn loop_line(rec: &RecordingStream, query: usize, at: &Pose, to: &Pose) -> Result<()> {
+    rec.log_static(
+        format!("world/loops/{query}"),
+        &rerun::LineStrips3D::new([[position(at), position(to)]]).with_colors([rgb(colour::LOOP)]),
+    )
+    .map_err(viz_err)
+}
+
+/// The part of a recording the loop-closure thread draws into while a run goes: each loop as it
+/// closes and the corrected trajectory after it, so a viewer watching live sees them at once.
+/// The run's end draws them again, whole.
+#[derive(Clone)]
+pub struct LoopView {
+    rec: RecordingStream,
+}
+
+impl std::fmt::Debug for LoopView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoopView")
+    }
+}
+
+impl LoopView {
+    /// Draws the loop closed at frame `query` between `at` and `to`.
+    pub fn log_loop(&self, query: usize, at: &Pose, to: &Pose) -> Result<()> {
+        loop_line(&self.rec, query, at, to)
+    }
+
+    /// Draws the loop-corrected trajectory.
+    pub fn log_optimised(&self, poses: &[Pose]) -> Result<()> {
+        let line: Vec<[f32; 3]> = poses.iter().map(position).collect();
+        let strip = rerun::LineStrips3D::new([line]).with_colors([rgb(colour::OPTIMISED)]);
+        self.rec
+            .log_static("world/trajectory/optimised", &strip)
+            .map_err(viz_err)
     }
 }
 

@@ -76,15 +76,24 @@ pub fn rrd_entity_paths(path: &std::path::Path) -> Vec<String> {
     paths.into_iter().collect()
 }
 
-/// Rows logged per entity path in an .rrd file (static rows included), over every chunk.
-pub fn rrd_rows(path: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+/// The chunks of an .rrd file in file order: (entity path, rows).
+pub fn rrd_chunks(path: &std::path::Path) -> Vec<(String, usize)> {
     let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
-    let mut rows = std::collections::BTreeMap::new();
+    let mut chunks = Vec::new();
     for msg in re_log_encoding::DecoderApp::decode_lazy(file) {
         if let re_log_types::LogMsg::ArrowMsg(_, arrow) = msg.unwrap() {
             let chunk = re_chunk::Chunk::from_arrow_msg(&arrow).unwrap();
-            *rows.entry(chunk.entity_path().to_string()).or_default() += chunk.num_rows();
+            chunks.push((chunk.entity_path().to_string(), chunk.num_rows()));
         }
+    }
+    chunks
+}
+
+/// Rows logged per entity path in an .rrd file (static rows included), over every chunk.
+pub fn rrd_rows(path: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let mut rows = std::collections::BTreeMap::new();
+    for (entity, n) in rrd_chunks(path) {
+        *rows.entry(entity).or_default() += n;
     }
     rows
 }
