@@ -9,6 +9,7 @@
 # Outputs land in target/soak-ros2/ (rss.csv, live/metrics.json, logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/rss.sh
 MINUTES=${1:-10}
 shift || true
 TOPIC=${TOPIC:-/soak/points}
@@ -22,22 +23,10 @@ LIVE=$!
 "$BIN" sim-ros2 "$TOPIC" --sweeps $((MINUTES * 600)) >"$OUT/sim.json" 2>"$OUT/sim.err" &
 SIM=$!
 
-echo "t_s,rss_mb" >"$OUT/rss.csv"
-t=0
-while kill -0 "$SIM" 2>/dev/null; do
-    rss=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$LIVE/status" 2>/dev/null || echo "")
-    echo "$t,$rss" >>"$OUT/rss.csv"
-    sleep 10
-    t=$((t + 10))
-done
+sample_rss "$SIM" "$LIVE" "$OUT/rss.csv"
 wait "$LIVE"
 
 echo "== sim-ros2"; cat "$OUT/sim.json"
 echo "== live"; cat "$OUT/live.log"; tail -c 300 "$OUT/live.err"; echo
-echo "== memory (MB): at 1 min, at the end, growth per minute after the first"
-awk -F, 'NR > 1 && $2 != "" { t[n] = $1; r[n] = $2; n++ }
-    END {
-        for (i = 0; i < n; i++) if (t[i] >= 60) { a = i; break }
-        printf "%.1f at %d s, %.1f at %d s, %.2f MB/min\n", r[a], t[a], r[n-1], t[n-1], (r[n-1] - r[a]) / ((t[n-1] - t[a]) / 60)
-    }' "$OUT/rss.csv"
+summarise_rss "$OUT/rss.csv"
 grep -E '"(frames|latency_ms_p50|latency_ms_p99|loops_accepted)"' "$OUT/live/metrics.json"

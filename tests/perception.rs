@@ -231,9 +231,7 @@ fn replay_runs_the_stages_and_records_their_images() {
 fn the_cli_runs_every_stage_on_real_kitti_frames() {
     let Some(kitti) = common::shared_kitti() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let rrd = dir.path().join("kitti.rrd");
-    let out = common::cli(&[
-        "replay",
+    let args = [
         kitti.to_str().unwrap(),
         "--frames",
         "0..12",
@@ -242,11 +240,8 @@ fn the_cli_runs_every_stage_on_real_kitti_frames() {
         "--stage",
         "ivr-cam",
         "--no-loops",
-        "--quiet",
-        "--rrd",
-        rrd.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ];
+    let rrd = common::cli_recording(dir.path(), &args);
     let paths = common::rrd_entity_paths(&rrd);
     assert!(paths.iter().any(|p| p == "/perception/liif/rendered"), "{paths:?}");
     assert!(paths.iter().any(|p| p == "/perception/ivr_cam/query"), "{paths:?}");
@@ -275,21 +270,10 @@ fn stages_refuse_what_they_cannot_run_with_one_clear_error() {
 #[test]
 fn a_vlp16_scan_is_rendered_at_64_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let rrd = dir.path().join("vlp.rrd");
-    let out = common::cli(&[
-        "replay",
-        "--sensor",
-        "vlp16",
-        "--frames",
-        "3",
-        "--stage",
-        "liif",
-        "--no-loops",
-        "--quiet",
-        "--rrd",
-        rrd.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rrd = common::cli_recording(
+        dir.path(),
+        &["--sensor", "vlp16", "--frames", "3", "--stage", "liif", "--no-loops"],
+    );
     let paths = common::rrd_entity_paths(&rrd);
     assert!(paths.iter().any(|p| p == "/perception/liif/rendered"), "{paths:?}");
     // Only the thinned HDL-64E mode has a truth to score against.

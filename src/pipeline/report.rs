@@ -93,12 +93,12 @@ pub struct MemorySample {
 }
 
 /// Everything recorded frame by frame while a run goes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunLog {
     /// Odometry's pose of every frame.
     pub poses: Vec<Pose>,
-    /// Ground truth of every frame, where the source has it.
-    pub truth: Vec<Option<Pose>>,
+    /// Ground truth of every frame; `None` once a frame came without it.
+    pub truth: Option<Vec<Pose>>,
     /// Timestamp of every frame, seconds.
     pub stamps: Vec<f64>,
     /// The source's number of every frame.
@@ -119,11 +119,35 @@ pub struct RunLog {
     pub loop_queue_max: usize,
 }
 
+impl Default for RunLog {
+    fn default() -> Self {
+        Self {
+            poses: Vec::new(),
+            truth: Some(Vec::new()),
+            stamps: Vec::new(),
+            frame_numbers: Vec::new(),
+            frame_ms: Vec::new(),
+            latencies_ms: Vec::new(),
+            stage_total_ms: BTreeMap::new(),
+            memory: BTreeMap::new(),
+            degenerate: 0,
+            viz_skipped: 0,
+            loop_queue_max: 0,
+        }
+    }
+}
+
 impl RunLog {
     /// Records one processed frame.
     pub fn push(&mut self, scan: &Scan, pose: Pose, frame_ms: f64, local_map_points: usize) {
         self.poses.push(pose);
-        self.truth.push(scan.gt_pose);
+        self.truth = match (self.truth.take(), scan.gt_pose) {
+            (Some(mut truth), Some(pose)) => {
+                truth.push(pose);
+                Some(truth)
+            }
+            _ => None,
+        };
         self.stamps.push(scan.timestamp);
         self.frame_numbers.push(scan.index);
         self.frame_ms.push(frame_ms);
@@ -178,8 +202,11 @@ impl ReplayReport {
     /// ground truth, timings as percentiles and per-stage means.
     pub fn new(mut log: RunLog, end: RunEnd) -> Self {
         let odometry_poses = std::mem::take(&mut log.poses);
-        let poses = end.loops.1.as_ref().map_or(odometry_poses.clone(), |l| l.poses.clone());
-        let ground_truth: Option<Vec<Pose>> = log.truth.iter().copied().collect();
+        let poses = match &end.loops.1 {
+            Some(l) => l.poses.clone(),
+            None => odometry_poses.clone(),
+        };
+        let ground_truth = log.truth.take();
         let accuracy = ground_truth
             .as_ref()
             .map_or_else(Default::default, |g| metrics::evaluate(&poses, g).accuracy);

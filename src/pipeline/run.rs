@@ -21,6 +21,7 @@ use super::status::progress_bar;
 use super::viewer::ViewerFeed;
 use crate::error::{Error, Result};
 use crate::io::ScanSource;
+use crate::io::velodyne::source::LinkCounts;
 use crate::loops::detector::LoopDetector;
 use crate::odometry::{OdometryConfig, OdometryEstimator, OdometryStep, estimator};
 use crate::perception::{FrameView, PerceptionStage};
@@ -236,7 +237,7 @@ impl<'a> Pipeline<'a> {
             frame_start.elapsed().as_secs_f64() * 1e3,
             self.odometry.local_map_points(),
         );
-        Ok(())
+        self.viewer.follow(&self.log)
     }
 
     /// Tells the status line and the estimate sink about a frame's odometry.
@@ -283,7 +284,6 @@ impl<'a> Pipeline<'a> {
         }
         if behind {
             self.log.viz_skipped += 1;
-            self.viewer.skip(scan, step);
             return Ok(());
         }
         timings.time("viz", || self.viewer.show(scan, step, image))
@@ -294,12 +294,8 @@ impl<'a> Pipeline<'a> {
         for (stage, ms) in &timings.0 {
             self.log.add_stage_ms(stage, *ms);
         }
-        let link = match &self.cfg.source {
-            SourceSpec::Live(live) => Some(live.stats.snapshot()),
-            _ => None,
-        };
         let queue = self.loops.as_ref().map(LoopWorker::queue_depth);
-        self.viewer.metrics(&timings.0, queue, latency_ms, link)
+        self.viewer.metrics(&timings.0, queue, latency_ms, self.link())
     }
 
     /// Waits for loop closure, shows and writes everything, and sums the run up.
@@ -317,14 +313,15 @@ impl<'a> Pipeline<'a> {
                 self.viewer.corrected_map(&m.map.points)?;
             }
         }
-        let stamps = self.log.stamps.clone();
+        let wall_s = started.elapsed().as_secs_f64();
+        let link = self.link();
+        self.viewer
+            .finish(&self.log, outcome.as_ref().map(|l| l.poses.as_slice()))?;
+        let stamps = std::mem::take(&mut self.log.stamps);
         let end = RunEnd {
             source,
-            wall_s: started.elapsed().as_secs_f64(),
-            link: match &self.cfg.source {
-                SourceSpec::Live(l) => Some(l.stats.snapshot()),
-                _ => None,
-            },
+            wall_s,
+            link,
             local_map_points: self.odometry.local_map_points(),
             odometry: (self.cfg.odometry_kind, self.odometry_cfg),
             loops: (self.cfg.loops, outcome),
@@ -336,7 +333,14 @@ impl<'a> Pipeline<'a> {
         if let (Some(path), Some(m)) = (&self.cfg.map_out, &self.export) {
             m.map.write(path)?;
         }
-        self.viewer.finish()?;
         Ok(report)
+    }
+
+    /// The counters of a Velodyne stream's link.
+    fn link(&self) -> Option<LinkCounts> {
+        match &self.cfg.source {
+            SourceSpec::Live(live) => Some(live.stats.snapshot()),
+            _ => None,
+        }
     }
 }

@@ -247,7 +247,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
                 bar.finish_and_clear();
                 state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
                 checkpoint(cfg, &varmap, &opt, &state)?;
-                viz.finish()?;
+                viz.finish(crate::viz::Eye::Auto)?;
                 return Ok(state);
             }
             let step = state.step_in_epoch;
@@ -298,7 +298,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
         state.history.push(record);
         checkpoint(cfg, &varmap, &opt, &state)?;
     }
-    viz.finish()?;
+    viz.finish(crate::viz::Eye::Auto)?;
     Ok(state)
 }
 

@@ -5,13 +5,14 @@
 use super::config::{PipelineConfig, SourceSpec};
 use super::loop_worker::LoopOutcome;
 use super::map::GlobalMap;
+use super::report::RunLog;
 use super::sink::EstimateSink;
 use crate::error::Result;
 use crate::io::velodyne::source::LinkCounts;
 use crate::odometry::OdometryStep;
 use crate::projection::{ProjectionParams, RangeImage};
 use crate::scan::{Pose, Scan};
-use crate::viz::{Eye, ImageView, Layout, LoopView, Viz, VizOptions};
+use crate::viz::{Eye, ImageView, Layout, LoopView, Track, Viz, VizOptions};
 use std::sync::Arc;
 
 /// Draws loops and the corrected trajectory in the viewer as the loop-closure thread closes
@@ -41,7 +42,7 @@ pub struct ViewerFeed {
     /// The map drawn in the viewer (coarser than the exported one).
     map: GlobalMap,
     options: VizOptions,
-    /// Frames offered so far.
+    /// Frames shown so far.
     frames: usize,
 }
 
@@ -57,7 +58,7 @@ impl ViewerFeed {
         let layout = Layout {
             images,
             eye: Eye::Auto,
-            live: cfg.live || matches!(cfg.source, SourceSpec::Live(_) | SourceSpec::Ros2(_)),
+            live: matches!(cfg.source, SourceSpec::Live(_) | SourceSpec::Ros2(_)),
         };
         Ok(Self {
             viz: Viz::open_run(&cfg.viz, layout, cfg.viz_options.max_points)?,
@@ -91,10 +92,9 @@ impl ViewerFeed {
     }
 
     /// Shows one processed frame: the sensor at its pose, and on every `every`-th frame the
-    /// scan and the images; the map and the trajectories every `refresh_every` frames.
+    /// scan and the images; the map points added since every `refresh_every` frames.
     pub fn show(&mut self, scan: &Scan, step: &OdometryStep, image: &RangeImage) -> Result<()> {
         self.frames += 1;
-        self.viz.extend_trajectories(&step.pose, scan.gt_pose.as_ref());
         self.viz.log_sensor(&step.pose)?;
         if (self.frames - 1).is_multiple_of(self.options.every) {
             self.viz.log_scan(scan)?;
@@ -102,20 +102,23 @@ impl ViewerFeed {
         }
         self.map.add(scan, &step.pose);
         if self.frames.is_multiple_of(self.options.refresh_every) {
-            self.refresh()?;
+            self.viz.log_map_batch(self.map.take_new())?;
         }
         Ok(())
     }
 
-    /// Keeps the trajectories whole when a frame is not shown (a live run that fell behind).
-    pub fn skip(&mut self, scan: &Scan, step: &OdometryStep) {
-        self.viz.extend_trajectories(&step.pose, scan.gt_pose.as_ref());
+    /// Draws the trajectories recorded in `log` every `refresh_every` frames (shown or not).
+    pub fn follow(&mut self, log: &RunLog) -> Result<()> {
+        if log.len().is_multiple_of(self.options.refresh_every) {
+            self.draw_tracks(log)?;
+        }
+        Ok(())
     }
 
-    /// Logs the map points added since the last refresh and the trajectories so far.
-    fn refresh(&mut self) -> Result<()> {
-        self.viz.log_map_batch(self.map.take_new())?;
-        self.viz.log_trajectories()
+    fn draw_tracks(&mut self, log: &RunLog) -> Result<()> {
+        self.viz.log_track(Track::Estimate, &log.poses)?;
+        self.viz
+            .log_track(Track::Truth, log.truth.as_deref().unwrap_or_default())
     }
 
     /// Logs a frame's stage timings (`stage_ms/NAME`), the loop queue and, for live sources,
@@ -170,10 +173,18 @@ impl ViewerFeed {
         self.viz.log_corrected_map(points)
     }
 
-    /// Logs what is left of the map and the trajectories, and closes the recording.
-    pub fn finish(mut self) -> Result<()> {
-        self.refresh()?;
-        self.viz.finish()
+    /// Logs what is left of the map and the trajectories of `log`, and closes the recording,
+    /// framed on every trajectory (with the loop-corrected `optimised` when there is one).
+    pub fn finish(mut self, log: &RunLog, optimised: Option<&[Pose]>) -> Result<()> {
+        self.viz.log_map_batch(self.map.take_new())?;
+        self.draw_tracks(log)?;
+        let truth = log.truth.iter().flatten();
+        let all = log.poses.iter().chain(truth).chain(optimised.unwrap_or_default());
+        let eye = Eye::framing(all.map(|p| {
+            let t = p.translation.vector;
+            [t.x as f32, t.y as f32, t.z as f32]
+        }));
+        self.viz.finish(eye)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Images as PNG for the recording, at the precision a person reads off a picture: most of what
-//! keeps a recording small (a KITTI frame's three images take about 65 KB instead of 460 KB raw).
+//! keeps a recording small (a KITTI frame's three images take 64 KB instead of 461 KB raw, in
+//! 1.1 ms: `cargo bench --bench viz`).
 
+use crate::error::{Error, Result};
 use crate::projection::RangeImage;
 use crate::projection::png::normal_rgb;
 
@@ -19,20 +21,21 @@ enum Pixels {
     Indexed(Vec<u8>),
 }
 
-/// How hard zlib works on a picture.
+/// How hard the compressor works on a picture (`cargo bench --bench viz` times each encoder on a
+/// KITTI frame and prints the bytes it writes).
 #[derive(Clone, Copy)]
 enum Effort {
-    /// fdeflate with each row stored as differences from its left neighbour: 0.1 ms for a KITTI
-    /// range image, 15 % larger than `Thorough`.
+    /// fdeflate on rows stored as differences from the left neighbour: smooth 16-bit depth
+    /// compresses well this way, in a fraction of zlib's time.
     Quick,
-    /// zlib's fastest level on unfiltered rows: 0.25 ms for a KITTI normal image and 30 %
-    /// smaller than `Quick` (few colours or greys are where it pays; the balanced level saves
-    /// another 15 % in eight times the time).
+    /// zlib's fastest level on unfiltered rows: few colours or greys repeat in long runs, which
+    /// zlib finds and fdeflate misses.
     Thorough,
 }
 
-/// `data` (row-major, `width x height`, laid out as `pixels` says) as PNG bytes.
-fn png(width: usize, height: usize, pixels: Pixels, data: &[u8], effort: Effort) -> Vec<u8> {
+/// `data` (row-major, `width x height`, laid out as `pixels` says) as PNG bytes; an image PNG
+/// cannot hold (no pixels, a buffer of the wrong size) is an error, not a panic.
+fn png(width: usize, height: usize, pixels: Pixels, data: &[u8], effort: Effort) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut enc = png::Encoder::new(&mut out, width as u32, height as u32);
     let (color, depth) = match pixels {
@@ -52,15 +55,16 @@ fn png(width: usize, height: usize, pixels: Pixels, data: &[u8], effort: Effort)
     };
     enc.set_deflate_compression(compression);
     enc.set_filter(filter);
-    let mut writer = enc.write_header().expect("encoding to memory cannot fail");
-    writer.write_image_data(data).expect("the buffer matches the header");
-    writer.finish().expect("encoding to memory cannot fail");
-    out
+    let bad = |e: png::EncodingError| Error::Viz(format!("a {width} x {height} image as PNG: {e}"));
+    let mut writer = enc.write_header().map_err(bad)?;
+    writer.write_image_data(data).map_err(bad)?;
+    writer.finish().map_err(bad)?;
+    Ok(out)
 }
 
 /// Depths in metres (zero or negative: empty) as a 16-bit PNG in steps of `1 / per_metre`
 /// metres, clamped to what 16 bits hold.
-pub fn depth_png(width: usize, height: usize, metres: &[f32], per_metre: f32) -> Vec<u8> {
+pub fn depth_png(width: usize, height: usize, metres: &[f32], per_metre: f32) -> Result<Vec<u8>> {
     let data: Vec<u8> = metres
         .iter()
         .flat_map(|m| ((m.max(0.0) * per_metre).round().min(65535.0) as u16).to_be_bytes())
@@ -69,12 +73,12 @@ pub fn depth_png(width: usize, height: usize, metres: &[f32], per_metre: f32) ->
 }
 
 /// An RGB picture (row-major, 3 bytes a pixel) as PNG.
-pub fn rgb_png(width: usize, height: usize, rgb: &[u8]) -> Vec<u8> {
+pub fn rgb_png(width: usize, height: usize, rgb: &[u8]) -> Result<Vec<u8>> {
     png(width, height, Pixels::Rgb8, rgb, Effort::Quick)
 }
 
 /// Normals as colours, `(n + 1) / 2` per axis on 6 levels a channel, black where empty.
-pub fn normal_png(img: &RangeImage) -> Vec<u8> {
+pub fn normal_png(img: &RangeImage) -> Result<Vec<u8>> {
     let top = NORMAL_LEVELS - 1;
     let level = |v: u8| (u32::from(v) * top + 127) / 255;
     let index: Vec<u8> = normal_rgb(img)
@@ -96,7 +100,7 @@ pub fn normal_png(img: &RangeImage) -> Vec<u8> {
 }
 
 /// Reflectance in [0, 1] on 16 grey levels, black where empty.
-pub fn intensity_png(img: &RangeImage) -> Vec<u8> {
+pub fn intensity_png(img: &RangeImage) -> Result<Vec<u8>> {
     let grey: Vec<u8> = img
         .intensity
         .iter()
@@ -150,9 +154,17 @@ mod tests {
     }
 
     #[test]
+    fn an_image_png_cannot_hold_is_an_error() {
+        let err = rgb_png(0, 2, &[]).unwrap_err().to_string();
+        assert!(err.contains("0 x 2 image as PNG"), "{err}");
+        let err = rgb_png(2, 2, &[0; 5]).unwrap_err().to_string();
+        assert!(err.contains("2 x 2 image as PNG"), "{err}");
+    }
+
+    #[test]
     fn depth_keeps_decimetres_and_blanks_empty_pixels() {
         let img = image();
-        let (info, px) = decode(&depth_png(3, 2, &img.range, 10.0));
+        let (info, px) = decode(&depth_png(3, 2, &img.range, 10.0).unwrap());
         assert_eq!(
             (info.width, info.height, info.bit_depth),
             (3, 2, png::BitDepth::Sixteen)
@@ -163,7 +175,7 @@ mod tests {
 
     #[test]
     fn intensity_has_sixteen_levels_and_black_where_empty() {
-        let (info, px) = decode(&intensity_png(&image()));
+        let (info, px) = decode(&intensity_png(&image()).unwrap());
         assert_eq!((info.width, info.height), (3, 2));
         // Expanded from 4 bits: level k reads as 17 k.
         assert_eq!(px, vec![0, 0, 255, 8 * 17, 3 * 17, 11 * 17]);
@@ -171,7 +183,7 @@ mod tests {
 
     #[test]
     fn normals_land_on_the_nearest_of_six_levels() {
-        let (info, px) = decode(&normal_png(&image()));
+        let (info, px) = decode(&normal_png(&image()).unwrap());
         assert_eq!((info.width, info.height), (3, 2));
         let rgb: Vec<[u8; 3]> = px.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
         assert_eq!(rgb[0], [153, 153, 255], "+z");

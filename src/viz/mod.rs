@@ -3,11 +3,11 @@
 //! ([`blueprint`]) that opens on the whole run.
 
 pub mod blueprint;
-mod encode;
+pub mod encode;
 mod recording;
 
 pub use blueprint::{Eye, ImageView, Layout};
-pub use recording::{LoopView, Viz};
+pub use recording::{LoopView, TRACK_PIECE, Track, Viz};
 use std::path::PathBuf;
 
 /// Where the recording goes.

@@ -29,6 +29,27 @@ mod colour {
     pub const CORRECTED_MAP: [u8; 3] = [120, 170, 255];
 }
 
+/// A trajectory drawn as it grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    /// The odometry's (orange).
+    Estimate = 0,
+    /// The ground truth (green).
+    Truth = 1,
+}
+
+impl Track {
+    fn style(self) -> (&'static str, [u8; 3]) {
+        match self {
+            Track::Estimate => ("world/trajectory/estimate", colour::ESTIMATE),
+            Track::Truth => ("world/trajectory/ground_truth", colour::TRUTH),
+        }
+    }
+}
+
+/// Poses in a finished piece of a drawn trajectory (see [`Viz::log_track`]).
+pub const TRACK_PIECE: usize = 500;
+
 fn rgb([r, g, b]: [u8; 3]) -> rerun::Color {
     rerun::Color::from_rgb(r, g, b)
 }
@@ -46,9 +67,8 @@ pub struct Viz {
     /// The layout sent when the recording is finished (saved recordings), with its camera set
     /// from the trajectories.
     final_layout: Option<Layout>,
-    estimate: Vec<[f32; 3]>,
-    truth: Vec<[f32; 3]>,
-    optimised: Vec<[f32; 3]>,
+    /// Finished pieces of each [`Track`] already logged.
+    pieces: [usize; 2],
     map_batches: usize,
     max_points: usize,
 }
@@ -94,9 +114,7 @@ impl Viz {
             rec,
             save,
             final_layout: None,
-            estimate: Vec::new(),
-            truth: Vec::new(),
-            optimised: Vec::new(),
+            pieces: [0; 2],
             map_batches: 0,
             max_points: usize::MAX,
         })
@@ -169,31 +187,26 @@ impl Viz {
         .map_err(viz_err)
     }
 
-    /// Adds one frame's estimated (and true) position to the trajectories drawn by
-    /// [`Viz::log_trajectories`].
-    pub fn extend_trajectories(&mut self, estimate: &Pose, truth: Option<&Pose>) {
-        if self.rec.is_none() {
-            return;
-        }
-        self.estimate.push(position(estimate));
-        self.truth.extend(truth.map(position));
-    }
-
-    /// Logs the trajectories so far as static lines, visible wherever the time cursor is.
-    pub fn log_trajectories(&self) -> Result<()> {
+    /// Draws `track` (every frame's pose so far, in order) as static lines, visible wherever the
+    /// time cursor is. Finished pieces of [`TRACK_PIECE`] poses are logged once, as
+    /// `PATH/NNNNN`; only the piece still growing is logged again under `PATH` itself, so a long
+    /// run's recording grows with its length, not with its square.
+    pub fn log_track(&mut self, track: Track, poses: &[Pose]) -> Result<()> {
         let Some(rec) = &self.rec else { return Ok(()) };
-        let lines = [
-            ("world/trajectory/estimate", &self.estimate, colour::ESTIMATE),
-            ("world/trajectory/ground_truth", &self.truth, colour::TRUTH),
-            ("world/trajectory/optimised", &self.optimised, colour::OPTIMISED),
-        ];
-        for (path, line, c) in lines {
-            if line.len() > 1 {
-                rec.log_static(path, &rerun::LineStrips3D::new([line.clone()]).with_colors([rgb(c)]))
-                    .map_err(viz_err)?;
-            }
+        let (path, c) = track.style();
+        let done = &mut self.pieces[track as usize];
+        while (*done + 1) * TRACK_PIECE < poses.len() {
+            // Each piece ends where the next begins, so the line has no gaps.
+            let piece = &poses[*done * TRACK_PIECE..=(*done + 1) * TRACK_PIECE];
+            rec.log_static(format!("{path}/{:05}", *done), &strip(piece, c))
+                .map_err(viz_err)?;
+            *done += 1;
         }
-        Ok(())
+        let growing = &poses[(*done * TRACK_PIECE).min(poses.len())..];
+        if growing.len() < 2 {
+            return Ok(());
+        }
+        rec.log_static(path, &strip(growing, c)).map_err(viz_err)
     }
 
     /// Logs one batch of new map points (world frame) as `world/map/NNNNN`; batches add up, so
@@ -221,8 +234,8 @@ impl Viz {
             return Ok(());
         }
         self.log_depth("images/range", img.rows, img.cols, &img.range)?;
-        self.log_png("images/normal", normal_png(img))?;
-        self.log_png("images/intensity", intensity_png(img))
+        self.log_png("images/normal", normal_png(img)?)?;
+        self.log_png("images/intensity", intensity_png(img)?)
     }
 
     fn log_png(&self, path: &str, png: Vec<u8>) -> Result<()> {
@@ -285,13 +298,11 @@ impl Viz {
         Ok(())
     }
 
-    /// Logs the loop-corrected trajectory (blue) beside the odometry's (orange).
-    pub fn log_optimised(&mut self, poses: &[Pose]) -> Result<()> {
-        if self.rec.is_none() {
-            return Ok(());
-        }
-        self.optimised = poses.iter().map(position).collect();
-        self.log_trajectories()
+    /// Logs the loop-corrected trajectory (blue) beside the odometry's (orange), whole: every
+    /// correction moves all of it.
+    pub fn log_optimised(&self, poses: &[Pose]) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        optimised_line(rec, poses)
     }
 
     /// Logs the map rebuilt from the optimised poses (static).
@@ -326,7 +337,7 @@ impl Viz {
         if self.rec.is_none() {
             return Ok(());
         }
-        self.log_depth_png(path, depth_png(cols, rows, metres, DEPTH_PER_METRE))
+        self.log_depth_png(path, depth_png(cols, rows, metres, DEPTH_PER_METRE)?)
     }
 
     /// Logs a depth PNG in decimetres, drawn with the turbo colour map.
@@ -344,16 +355,14 @@ impl Viz {
         if self.rec.is_none() {
             return Ok(());
         }
-        self.log_png(path, rgb_png(cols, rows, &rgb))
+        self.log_png(path, rgb_png(cols, rows, &rgb)?)
     }
 
-    /// Flushes everything and, for a saved recording, sends its layout framed on the run and
-    /// moves the file to its final name.
-    pub fn finish(mut self) -> Result<()> {
+    /// Flushes everything and, for a saved recording, sends its layout with the camera at
+    /// `eye` (framed on the run: [`Eye::framing`]) and moves the file to its final name.
+    pub fn finish(mut self, eye: Eye) -> Result<()> {
         if let Some(rec) = self.rec.take() {
             if let Some(layout) = self.final_layout.take() {
-                let all = self.estimate.iter().chain(&self.truth).chain(&self.optimised);
-                let eye = Eye::framing(all.copied());
                 blueprint::send(&rec, APP_ID, &Layout { eye, ..layout })?;
             }
             rec.flush_blocking().map_err(viz_err)?;
@@ -364,6 +373,18 @@ impl Viz {
         }
         Ok(())
     }
+}
+
+/// Draws the loop-corrected trajectory as a static blue line.
+fn optimised_line(rec: &RecordingStream, poses: &[Pose]) -> Result<()> {
+    rec.log_static("world/trajectory/optimised", &strip(poses, colour::OPTIMISED))
+        .map_err(viz_err)
+}
+
+/// `poses` as one line of colour `c`.
+fn strip(poses: &[Pose], c: [u8; 3]) -> rerun::LineStrips3D {
+    let line: Vec<[f32; 3]> = poses.iter().map(position).collect();
+    rerun::LineStrips3D::new([line]).with_colors([rgb(c)])
 }
 
 /// Draws a closed loop as a static magenta line between its two positions.
@@ -397,11 +418,7 @@ impl LoopView {
 
     /// Draws the loop-corrected trajectory.
     pub fn log_optimised(&self, poses: &[Pose]) -> Result<()> {
-        let line: Vec<[f32; 3]> = poses.iter().map(position).collect();
-        let strip = rerun::LineStrips3D::new([line]).with_colors([rgb(colour::OPTIMISED)]);
-        self.rec
-            .log_static("world/trajectory/optimised", &strip)
-            .map_err(viz_err)
+        optimised_line(&self.rec, poses)
     }
 }
 

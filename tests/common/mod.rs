@@ -50,6 +50,18 @@ pub fn cli(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
+/// Runs `overlap-slam replay ARGS --quiet --rrd DIR/run.rrd`, asserts it succeeded, and returns
+/// the recording's path.
+pub fn cli_recording(dir: &std::path::Path, args: &[&str]) -> PathBuf {
+    let rrd = dir.join("run.rrd");
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    all.extend(["--quiet", "--rrd", rrd.to_str().unwrap()]);
+    let out = cli(&all);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    rrd
+}
+
 /// Asserts the binary failed with exit code 2 and one stderr line containing every needle.
 pub fn assert_input_error(out: &Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
