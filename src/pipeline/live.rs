@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-pub use super::config::LIVE_MAX_VOXEL_AGE_FRAMES;
 pub use crate::io::velodyne::{LiveSource, PacketInput};
 
 /// Runs the pipeline on `source`; `pipeline` holds everything else (outputs, viewer, loop
