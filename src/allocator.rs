@@ -6,8 +6,8 @@
 /// in the kernel as in arithmetic). Keeping such buffers on the heap took a 12-step training run
 /// (`train --seeds 100..102 --val-seeds 900..901 --every 10 --val-every 20 --epochs 1
 /// --epoch-pairs 80`) from 19 to 17 s of training and its kernel time from 21 to 8 s. It keeps
-/// up to 1 GiB of freed memory mapped, so only `train` calls it (a replay's resident memory
-/// tripled with it). Call once at start-up; without glibc it does nothing.
+/// up to 1 GiB of freed memory mapped, so only the batch commands `train` and `eval-loops` call
+/// it (a replay's resident memory tripled with it). Call once at start-up; without glibc it does nothing.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator thresholds; called before any other thread runs.

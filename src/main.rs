@@ -35,7 +35,8 @@ enum Command {
     EvalLoops(EvalLoopsArgs),
     /// Compare two scan files: predicted overlap and relative yaw as one JSON object.
     Match(MatchArgs),
-    /// Train OverlapNet on simulated drives (checkpointed, resumable), validating on held-out worlds.
+    /// Train OverlapNet on simulated drives and real recordings (checkpointed, resumable),
+    /// validating on held-out worlds and recordings.
     Train(TrainArgs),
     /// Run the pipeline live: on a Velodyne over UDP (or a pcap capture), or on a ROS 2 topic.
     Live(LiveArgs),

@@ -84,14 +84,8 @@ fn loss_falls_over_twenty_steps_on_a_tiny_batch() {
         yaw_deg,
     };
     let batch = [
-        vec![Sample {
-            pair: pair(0, 0, 1.0, 0.0),
-            shift: 40,
-        }],
-        vec![Sample {
-            pair: pair(1, 2, 0.0, 0.0),
-            shift: 0,
-        }],
+        vec![Sample::turned(pair(0, 0, 1.0, 0.0), 40)],
+        vec![Sample::turned(pair(1, 2, 0.0, 0.0), 0)],
     ];
     let mut opt = Adam::new(&varmap, 1e-3).unwrap();
     let losses: Vec<f32> = (0..20)
@@ -222,4 +216,81 @@ fn circular_legs_read_any_yaw_in_one_pass() {
         let err = overlap_slam::loops::evaluation::angle_diff_deg(m.yaw_deg, truth);
         assert!(err < 0.5, "rolled {shift} columns: yaw {} for {truth}", m.yaw_deg);
     }
+}
+
+/// The shipped model's shape: compact, circular legs, the overlap head banded.
+fn banded_net(varmap: &VarMap) -> OverlapNet {
+    let config = ModelConfig {
+        width_divisor: 4,
+        circular_legs: true,
+        aligned_overlap: true,
+        yaw_decoding: overlap_slam::overlapnet::YawDecoding::FeatureColumns,
+        head_band: Some(2),
+        ..ModelConfig::default()
+    };
+    let net = OverlapNet::trainable(varmap, config, &Device::Cpu).unwrap();
+    common::reseed(varmap, 5);
+    net
+}
+
+#[test]
+fn banded_head_reads_a_band_of_blocks_and_learns() {
+    let varmap = VarMap::new();
+    let net = banded_net(&varmap);
+    // The dense layer reads 30 query blocks x 3 band offsets x 64 channels.
+    let dense = varmap.data().lock().unwrap()["head.overlap_output.weight"]
+        .dims()
+        .to_vec();
+    assert_eq!(dense, vec![30 * 3 * 64, 1]);
+    let left = Tensor::randn(0f32, 1.0, (2, 450, 32), &Device::Cpu)
+        .unwrap()
+        .relu()
+        .unwrap();
+    let (overlap, _) = net.heads(&left, &left).unwrap();
+    assert_eq!(overlap.dims(), &[2]);
+    let o = overlap.to_vec1::<f32>().unwrap();
+    assert!(o.iter().all(|v| (0.0..=1.0).contains(v)), "{o:?}");
+    // It trains: the loss on two structured pairs falls.
+    let set = common::structured_pair_set();
+    let pair = |q, r, overlap| PairLabel {
+        query: q,
+        reference: r,
+        overlap,
+        yaw_deg: 0.0,
+    };
+    let batch = [
+        vec![Sample::turned(pair(0, 0, 1.0), 40)],
+        vec![Sample::turned(pair(1, 2, 0.0), 0)],
+    ];
+    let mut opt = Adam::new(&varmap, 1e-3).unwrap();
+    let losses: Vec<f32> = (0..20)
+        .map(|_| train_step(&net, &mut opt, &set, &batch).unwrap().total)
+        .collect();
+    let first = losses[..3].iter().sum::<f32>() / 3.0;
+    let last = losses[17..].iter().sum::<f32>() / 3.0;
+    assert!(last < 0.7 * first, "loss did not fall: {losses:?}");
+}
+
+#[test]
+fn a_band_wider_than_the_turn_or_without_alignment_is_refused() {
+    let config = |band, aligned| ModelConfig {
+        width_divisor: 4,
+        circular_legs: true,
+        aligned_overlap: aligned,
+        head_band: Some(band),
+        ..ModelConfig::default()
+    };
+    let err = |c| {
+        OverlapNet::trainable(&VarMap::new(), c, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        err(config(15, true)).contains("half-width 15 blocks, want 1 to 14"),
+        "{}",
+        err(config(15, true))
+    );
+    assert!(err(config(0, true)).contains("half-width 0"));
+    assert!(err(config(2, false)).contains("aligned"));
 }

@@ -119,16 +119,7 @@ fn mimo_loss_falls_on_independent_pairs() {
         overlap,
         yaw_deg: 0.0,
     };
-    let unique = [
-        Sample {
-            pair: pair(0, 0, 1.0),
-            shift: 40,
-        },
-        Sample {
-            pair: pair(1, 2, 0.0),
-            shift: 0,
-        },
-    ];
+    let unique = [Sample::turned(pair(0, 0, 1.0), 40), Sample::turned(pair(1, 2, 0.0), 0)];
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let rows: Vec<Row> = member_rows(&unique, 2, 2, 0.0, &mut rng);
     assert_eq!(rows.len(), 4);

@@ -72,6 +72,14 @@ impl SourceArgs {
         }
     }
 
+    /// Another recording read with the same options (format, topics, frames).
+    pub fn spec_of(&self, path: &std::path::Path) -> SourceSpec {
+        SourceSpec::Path {
+            path: path.to_path_buf(),
+            options: self.options(),
+        }
+    }
+
     /// The path to read, or the simulated drive for `sensor` when no path was given.
     pub fn spec(&self, sensor: &SensorModel) -> SourceSpec {
         match &self.path {
@@ -330,7 +338,7 @@ fn parse_odometry(s: &str) -> std::result::Result<OdometryKind, String> {
     parse_with(s)
 }
 
-fn parse_format(s: &str) -> std::result::Result<Format, String> {
+pub fn parse_format(s: &str) -> std::result::Result<Format, String> {
     parse_with(s)
 }
 

@@ -36,12 +36,19 @@ pub struct EvalLoopsArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// A recording of another place (repeatable, read like PATH with the same options): pairs
+    /// within it are judged by its ground truth, pairs across recordings are true negatives.
+    #[arg(long, value_name = "PATH")]
+    also: Vec<PathBuf>,
 }
 
 impl EvalLoopsArgs {
     /// Judges the detector and prints its headline scores.
     pub fn run(self) -> Result<()> {
+        // A batch command running the network on every pair: freed buffers kept for the next batch.
+        overlap_slam::allocator::tune_allocator();
         let sensor = self.source.sensor_model()?;
+        let also = self.also.iter().map(|p| self.source.spec_of(p)).collect();
         let r = eval_loops(&EvalLoopsConfig {
             source: self.source.spec(&sensor),
             frames: self.source.frame_range(),
@@ -55,6 +62,7 @@ impl EvalLoopsArgs {
             seed: 0,
             out: self.out.clone(),
             quiet: self.quiet,
+            also,
         })?;
         let deg = |v: Option<f64>| v.map_or("n/a".to_string(), |d| format!("{d:.2}°"));
         println!(
@@ -69,6 +77,13 @@ impl EvalLoopsArgs {
             deg(r.yaw_rotated_err_mean_deg),
             self.out.display()
         );
+        if let Some(a) = &r.across {
+            let overlap = a.pred_overlap_mean.map_or("n/a".into(), |o| format!("{o:.3}"));
+            println!(
+                "{} pairs across {} recordings of different places: mean predicted overlap {overlap}, mean score {:.3}",
+                a.pairs, a.recordings, a.score_mean
+            );
+        }
         Ok(())
     }
 }

@@ -1,11 +1,16 @@
-//! `overlap-slam train`: OverlapNet trained on simulated drives, checkpointed and resumable.
+//! `overlap-slam train`: OverlapNet trained on simulated drives and real recordings,
+//! checkpointed and resumable.
 
-use super::args::parse_seeds;
+use super::args::{parse_frames, parse_seeds};
 use clap::Args;
 use overlap_slam::Result;
+use overlap_slam::io::{FrameRange, SourceOptions};
 use overlap_slam::overlapnet::train::default_repetitions;
 use overlap_slam::overlapnet::{Channels, ModelConfig, YawDecoding};
+use overlap_slam::pipeline::config::SourceSpec;
 use overlap_slam::pipeline::train::{TrainConfig, train};
+use overlap_slam::pipeline::train_data::{RealDataConfig, Recording};
+use overlap_slam::sensor::SensorModel;
 use overlap_slam::sim::Scene;
 use overlap_slam::viz::VizTarget;
 use std::path::PathBuf;
@@ -14,18 +19,21 @@ use std::path::PathBuf;
 #[derive(Args)]
 pub struct TrainArgs {
     /// Checkpoint folder: overlapnet.safetensors (+ .json), best.safetensors (+ .json, the epoch
-    /// with the best validation AUC), adam.safetensors, state.json.
+    /// with the best validation: simulated AUC, plus real AUC less real overlap MAE with
+    /// --val-data), adam.safetensors, state.json, data.json (what was read and labelled).
     #[arg(long)]
     out: PathBuf,
     /// Continue the training checkpointed in --out.
     #[arg(long)]
     resume: bool,
-    /// Simulated worlds to train on: A..B (seeds).
-    #[arg(long, default_value = "100..108", value_parser = parse_seeds)]
+    /// Simulated worlds to train on: A..B (seeds), a list, or `none` (real recordings only).
+    #[arg(long, default_value = "100..108", value_parser = parse_seeds_or_none)]
     seeds: ::std::vec::Vec<u64>,
-    /// Held-out simulated worlds to validate on after each epoch.
-    #[arg(long, default_value = "900..902", value_parser = parse_seeds)]
+    /// Held-out simulated worlds to validate on after each epoch (`none`: only --val-data).
+    #[arg(long, default_value = "900..902", value_parser = parse_seeds_or_none)]
     val_seeds: ::std::vec::Vec<u64>,
+    #[command(flatten)]
+    real: RealArgs,
     /// Scene of the simulated drives.
     #[arg(long, default_value = "street")]
     scene: Scene,
@@ -75,6 +83,103 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+/// Real recordings to train and validate on.
+#[derive(Args)]
+struct RealArgs {
+    /// A real recording to train on (repeatable): anything `replay` reads, a KITTI sequence or
+    /// folder, PLY/PCD with --poses, a ROS recording with --gt-topic. Pairs are labelled from its
+    /// ground truth (OverlapNet's overlap and yaw), or with --self-label from our own SLAM.
+    #[arg(long = "data", value_name = "PATH")]
+    data: Vec<PathBuf>,
+    /// A real recording to validate on after each epoch (repeatable; never trained on).
+    #[arg(long = "val-data", value_name = "PATH")]
+    val_data: Vec<PathBuf>,
+    /// Label recordings that have no ground truth from the poses our SLAM (loops on) optimises
+    /// for them; the poses are written to OUT/self-label/.
+    #[arg(long)]
+    self_label: bool,
+    /// The recordings show different places: pairs across two of them are real negatives
+    /// (overlap 0), as many as the pairs within them.
+    #[arg(long)]
+    distinct_places: bool,
+    /// Share of each step's labelled pairs drawn from the --data recordings (the rest simulated).
+    #[arg(long, default_value_t = 0.5)]
+    real_share: f64,
+    /// Keep every N-th scan of a real recording.
+    #[arg(long, default_value_t = 1)]
+    data_every: usize,
+    /// Frames read from each real recording: A..B, A.., ..B, A..=B or N.
+    #[arg(long, value_parser = parse_frames)]
+    data_frames: Option<FrameRange>,
+    /// Force the recordings' format (kitti, ply, pcd).
+    #[arg(long, value_parser = super::args::parse_format)]
+    format: Option<overlap_slam::io::Format>,
+    /// Ground-truth trajectory of PLY/PCD recordings (KITTI 3x4 or TUM).
+    #[arg(long)]
+    poses: Option<PathBuf>,
+    /// PointCloud2 topic of ROS recordings (default: the only one).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Ground-truth topic of ROS recordings (nav_msgs/Odometry or geometry_msgs/PoseStamped).
+    #[arg(long)]
+    gt_topic: Option<String>,
+    /// Sensor model of the recordings: hdl64, hdl32, vlp16, os1-64, or a TOML file.
+    #[arg(long, default_value = "hdl64")]
+    sensor: String,
+    /// Start from these weights (safetensors with its .json): every tensor whose name and shape
+    /// match is copied (fine-tuning the shipped model: models/overlapnet.safetensors).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Each training pair empties up to this share of its images' pixels at random (drawn
+    /// uniformly per pair; 0: none): real scans miss returns the simulator never misses.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f32,
+}
+
+impl RealArgs {
+    fn config(
+        &self,
+        paths: &[PathBuf],
+        out: &std::path::Path,
+        seed: u64,
+    ) -> overlap_slam::Result<Option<RealDataConfig>> {
+        if paths.is_empty() {
+            return Ok(None);
+        }
+        let frames = self.data_frames.unwrap_or_default();
+        let options = SourceOptions {
+            format: self.format,
+            frames,
+            poses: self.poses.clone(),
+            topic: self.topic.clone(),
+            gt_topic: self.gt_topic.clone(),
+        };
+        Ok(Some(RealDataConfig {
+            recordings: paths
+                .iter()
+                .map(|p| Recording {
+                    source: SourceSpec::Path {
+                        path: p.clone(),
+                        options: options.clone(),
+                    },
+                    frames,
+                })
+                .collect(),
+            every: self.data_every,
+            self_label: self.self_label,
+            distinct_places: self.distinct_places,
+            sensor: SensorModel::from_name_or_path(&self.sensor)?,
+            seed,
+            poses_out: self.self_label.then(|| out.join("self-label")),
+        }))
+    }
+}
+
+/// Seeds as for [`parse_seeds`], or `none` for no simulated world.
+fn parse_seeds_or_none(s: &str) -> std::result::Result<Vec<u64>, String> {
+    if s == "none" { Ok(Vec::new()) } else { parse_seeds(s) }
+}
+
 /// The network trained: inputs, width, legs, MIMO subnetworks.
 #[derive(Args)]
 struct ModelArgs {
@@ -105,6 +210,11 @@ struct ModelArgs {
     /// (default: 0 for one subnetwork, 0.5 for MIMO).
     #[arg(long)]
     input_repetition: Option<f64>,
+    /// The overlap head compares each block of 15 query feature columns with the reference
+    /// blocks within this many blocks of it, after the yaw head has turned the reference
+    /// (0: every block, the paper's delta layer; 2: the shipped model, a fifth of the work).
+    #[arg(long, default_value_t = 2)]
+    head_band: usize,
 }
 
 impl ModelArgs {
@@ -117,6 +227,7 @@ impl ModelArgs {
             yaw_decoding: YawDecoding::FeatureColumns,
             subnetworks: self.subnetworks.max(1),
             subnetwork_features: self.subnetwork_features,
+            head_band: (self.head_band > 0 && !self.valid_legs).then_some(self.head_band),
             ..ModelConfig::default()
         }
     }
@@ -127,6 +238,8 @@ impl TrainArgs {
     pub fn run(self) -> Result<()> {
         overlap_slam::allocator::tune_allocator();
         let repetitions = default_repetitions(self.model.subnetworks);
+        let real = self.real.config(&self.real.data, &self.out, self.seed)?;
+        let val_real = self.real.config(&self.real.val_data, &self.out, self.seed)?;
         let cfg = TrainConfig {
             out: self.out.clone(),
             model: self.model.config(),
@@ -150,6 +263,11 @@ impl TrainArgs {
             checkpoint_every: self.checkpoint_every,
             viz: self.rrd.map_or(VizTarget::None, VizTarget::Save),
             quiet: self.quiet,
+            real,
+            val_real,
+            real_share: self.real.real_share,
+            init: self.real.init.clone(),
+            dropout: self.real.dropout,
         };
         let state = train(&cfg)?;
         println!(
@@ -164,6 +282,15 @@ impl TrainArgs {
                 "last validation: overlap MAE {:.3}, AUC {:.3}, F1max {:.3}, yaw error {:.2}°",
                 r.val_overlap_mae, r.val_auc, r.val_f1_max, r.val_yaw_err_mean_deg
             );
+            if let Some(real) = &r.real_val {
+                println!(
+                    "last real validation ({} pairs): overlap MAE {:.3}, AUC {:.3}, mean prediction where the truth is 0: {}",
+                    real.pairs,
+                    real.overlap_mae,
+                    real.auc,
+                    real.zero_overlap_pred_mean.map_or("-".into(), |m| format!("{m:.3}"))
+                );
+            }
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ pub struct DataConfig {
 }
 
 /// Encoded scans and labelled pairs of them.
+#[derive(Default)]
 pub struct PairSet {
     /// Encoded input images, `rows * cols * channels` each.
     pub images: Vec<Vec<f32>>,
@@ -42,6 +43,22 @@ impl PairSet {
             h[crate::loops::pairs::overlap_bin(p.overlap)] += 1;
         }
         h
+    }
+
+    /// Moves `other`'s scans in after this set's and returns `other`'s pairs, their indices
+    /// shifted to match (kept apart so that a batch can draw from each at its own share).
+    pub fn append_images(&mut self, other: PairSet) -> Vec<PairLabel> {
+        let offset = self.images.len();
+        self.images.extend(other.images);
+        other
+            .pairs
+            .into_iter()
+            .map(|mut p| {
+                p.query += offset;
+                p.reference += offset;
+                p
+            })
+            .collect()
     }
 }
 

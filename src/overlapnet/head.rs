@@ -27,9 +27,13 @@ pub struct OverlapHead {
     conv_c: (Tensor, Tensor),
     /// overlap_output ((G - 2)^2 * 256/d, M), sigmoid; rows in Keras's NHWC flattening order
     /// (22 x 22 x 256 in the paper); one column per subnetwork (M = 1 but for a MIMO network).
+    /// With a band of half-width w: (G * (2w - 1) * 256/d, M).
     dense: (Tensor, Tensor),
     /// Feature columns N.
     columns: usize,
+    /// Half-width w of the band of reference blocks each query block is compared with (`None`:
+    /// every block, the paper's delta layer).
+    band: Option<usize>,
 }
 
 fn param(vb: &VarBuilder, name: &str, shape: &[usize], fan_in: usize, gain: f64) -> Result<(Tensor, Tensor)> {
@@ -43,12 +47,32 @@ fn param(vb: &VarBuilder, name: &str, shape: &[usize], fan_in: usize, gain: f64)
 impl OverlapHead {
     /// Creates or loads the head's weights under `vb`, for feature volumes of `columns` x
     /// `features`, convolutions `width_divisor` times narrower than the paper's and `outputs`
-    /// overlaps out (one per MIMO subnetwork; 1 for the paper's network).
-    pub fn new(vb: VarBuilder, columns: usize, features: usize, width_divisor: usize, outputs: usize) -> Result<Self> {
+    /// overlaps out (one per MIMO subnetwork; 1 for the paper's network). `band`: compare each
+    /// block of 15 query columns only with the reference blocks within `w` blocks of it (see
+    /// [`OverlapHead::forward`]); `None`: with every block, as the paper does.
+    pub fn new(
+        vb: VarBuilder,
+        columns: usize,
+        features: usize,
+        width_divisor: usize,
+        outputs: usize,
+        band: Option<usize>,
+    ) -> Result<Self> {
         if !columns.is_multiple_of(GROUP) || columns < 3 * GROUP {
             candle_core::bail!("overlap head: {columns} feature columns, want a multiple of {GROUP} from 45");
         }
-        let side = columns / GROUP - 2;
+        let groups = columns / GROUP;
+        if let Some(w) = band
+            && (w == 0 || 2 * w + 1 > groups)
+        {
+            candle_core::bail!(
+                "overlap head: a band of half-width {w} blocks, want 1 to {}",
+                (groups - 1) / 2
+            );
+        }
+        // Positions the dense layer reads: (G - 2)^2 for the full delta layer, G x (2w - 1) for a
+        // band (its rows wrap around, its 2w + 1 offsets lose one each side to the 3 x 3 conv).
+        let positions = band.map_or((groups - 2) * (groups - 2), |w| groups * (2 * w - 1));
         let [fa, fb, fc] = HEAD_FILTERS.map(|f| (f / width_divisor.max(1)).max(1));
         Ok(Self {
             conv_a: param(&vb, "c_conv1", &[1, GROUP, features, fa], GROUP * features, 1.0)?,
@@ -60,19 +84,34 @@ impl OverlapHead {
             dense: param(
                 &vb,
                 "overlap_output",
-                &[side * side * fc, outputs.max(1)],
-                side * side * fc,
+                &[positions * fc, outputs.max(1)],
+                positions * fc,
                 1e-2,
             )?,
             columns,
+            band,
         })
     }
 
     /// Overlap in [0, 1] of each pair, one per output: `left`, `right` (B, N, F) -> (B, M).
+    /// The paper's head compares every query column with every reference column; a banded head
+    /// (for a reference already turned by the yaw head's peak, so that matching columns face each
+    /// other) compares each block of 15 query columns with the 2w + 1 reference blocks around
+    /// it, (2w + 1) / G of the work and memory.
     pub fn forward(&self, left: &Tensor, right: &Tensor) -> Result<Tensor> {
+        self.check(left, right)?;
+        let grid = match self.band {
+            None => self.full_grid(left, right)?,
+            Some(w) => self.band_grid(left, right, w)?,
+        };
+        let (wd, bd) = &self.dense;
+        let logit = grid.flatten_from(1)?.matmul(wd)?.broadcast_add(bd)?;
+        candle_nn::ops::sigmoid(&logit)
+    }
+
+    fn check(&self, left: &Tensor, right: &Tensor) -> Result<()> {
         let (b, n, c) = left.dims3()?;
-        let (wa, ba) = &self.conv_a;
-        let (_, _, wc_in, fa) = wa.dims4()?;
+        let (_, _, wc_in, _) = self.conv_a.0.dims4()?;
         if n != self.columns || right.dims3()? != (b, n, c) || c != wc_in {
             candle_core::bail!(
                 "overlap head: feature volumes {:?} and {:?}, want (B, {}, {wc_in})",
@@ -81,6 +120,14 @@ impl OverlapHead {
                 self.columns
             );
         }
+        Ok(())
+    }
+
+    /// The paper's head up to the dense layer: (B, N, F) x 2 -> (B, G - 2, G - 2, fc).
+    fn full_grid(&self, left: &Tensor, right: &Tensor) -> Result<Tensor> {
+        let (b, n, c) = left.dims3()?;
+        let (wa, ba) = &self.conv_a;
+        let fa = wa.dim(3)?;
         let groups = n / GROUP;
         // Delta layer: |f_l[i] - f_r[j]|, (B, N i, N j, F).
         let delta = abs_diff_pairs(left, right)?;
@@ -103,10 +150,57 @@ impl OverlapHead {
             .reshape((b, groups, groups, fb))?;
         // c_conv3, 3x3: (B, G - 2, G - 2, fc).
         let (wc, bc) = &self.conv_c;
-        let x = conv2d(&x, wc, bc, (1, 1))?.relu()?;
-        let (wd, bd) = &self.dense;
-        let logit = x.flatten_from(1)?.matmul(wd)?.broadcast_add(bd)?;
-        candle_nn::ops::sigmoid(&logit)
+        conv2d(&x, wc, bc, (1, 1))?.relu()
+    }
+
+    /// The banded head up to the dense layer: (B, N, F) x 2 -> (B, G, 2w - 1, fc). The same
+    /// three convolutions as the paper's, on the query blocks h and the offsets o = -w..=w of
+    /// the reference block h + o (mod G) instead of on every (query, reference) block.
+    fn band_grid(&self, left: &Tensor, right: &Tensor, w: usize) -> Result<Tensor> {
+        let (b, n, c) = left.dims3()?;
+        let groups = n / GROUP;
+        let offsets = 2 * w + 1;
+        // The reference band of every query block: (B * G, D * 15 j, F).
+        let index: Vec<u32> = (0..b)
+            .flat_map(|bi| {
+                (0..groups).flat_map(move |h| {
+                    (0..offsets).flat_map(move |o| {
+                        let block = (h + groups + o - w) % groups;
+                        (0..GROUP).map(move |k| (bi * n + block * GROUP + k) as u32)
+                    })
+                })
+            })
+            .collect();
+        let index = Tensor::from_vec(index, b * groups * offsets * GROUP, left.device())?;
+        let band = right
+            .reshape((b * n, c))?
+            .index_select(&index, 0)?
+            .reshape((b * groups, offsets * GROUP, c))?;
+        // Delta layer on the band: (B * G, 15 i, D * 15 j, F).
+        let delta = abs_diff_pairs(&left.reshape((b * groups, GROUP, c))?, &band)?;
+        // c_conv1 over each offset's 15 reference columns: (B, G h, 15 i, D o, fa).
+        let (wa, ba) = &self.conv_a;
+        let fa = wa.dim(3)?;
+        let x = delta
+            .reshape((b * groups * GROUP * offsets, GROUP * c))?
+            .matmul(&wa.reshape((GROUP * c, fa))?)?
+            .broadcast_add(ba)?;
+        // c_conv2 over the block's 15 query columns: (B, G h, D o, fb).
+        let (wb, bb) = &self.conv_b;
+        let fb = wb.dim(3)?;
+        let x = x
+            .reshape((b, groups, GROUP, offsets, fa))?
+            .permute((0, 1, 3, 2, 4))?
+            .contiguous()?
+            .reshape((b * groups * offsets, GROUP * fa))?
+            .matmul(&wb.reshape((GROUP * fa, fb))?)?
+            .broadcast_add(bb)?
+            .relu()?
+            .reshape((b, groups, offsets, fb))?;
+        // c_conv3, 3x3, the query blocks wrapped around (a turn has no first block).
+        let wrapped = Tensor::cat(&[x.narrow(1, groups - 1, 1)?, x.clone(), x.narrow(1, 0, 1)?], 1)?;
+        let (wc, bc) = &self.conv_c;
+        conv2d(&wrapped, wc, bc, (1, 1))?.relu()
     }
 }
 

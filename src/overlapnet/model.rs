@@ -59,6 +59,12 @@ pub struct ModelConfig {
     /// shared out evenly).
     #[serde(default)]
     pub subnetwork_features: Option<usize>,
+    /// The overlap head compares each block of 15 query feature columns only with the reference
+    /// blocks within this many blocks of it (this project's addition, for `aligned_overlap`,
+    /// where the yaw head has already turned matching columns to face each other): a fifth of the
+    /// paper's delta layer at 2 of 30 blocks each side. `None`: every block, as the paper does.
+    #[serde(default)]
+    pub head_band: Option<usize>,
 }
 
 fn one() -> usize {
@@ -97,6 +103,7 @@ impl Default for ModelConfig {
             yaw_decoding: YawDecoding::ArgmaxDegrees,
             subnetworks: 1,
             subnetwork_features: None,
+            head_band: None,
         }
     }
 }
@@ -181,6 +188,9 @@ impl OverlapNet {
     pub fn new(vb: VarBuilder, config: ModelConfig) -> candle_core::Result<Self> {
         let device = vb.device().clone();
         let c = &config;
+        if c.head_band.is_some() && !c.aligned_overlap {
+            candle_core::bail!("a banded overlap head needs the reference aligned by the yaw head (aligned_overlap)");
+        }
         let inputs = c.channels.count() * c.members();
         let legs = Legs::new(
             vb.pp("legs"),
@@ -196,6 +206,7 @@ impl OverlapNet {
             c.features(),
             c.width_divisor,
             c.members(),
+            c.head_band,
         )?;
         Ok(Self {
             config,

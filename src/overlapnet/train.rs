@@ -12,8 +12,8 @@ use crate::loops::evaluation::{LoopScores, ScoredPair, score, wrap_deg};
 use crate::loops::pairs::PairLabel;
 use candle_core::{Result, Tensor, Var};
 use candle_nn::VarMap;
-use rand::Rng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -102,6 +102,10 @@ pub struct Sample {
     pub pair: PairLabel,
     /// Columns the reference image is rolled by.
     pub shift: i64,
+    /// Share of pixels emptied at random in both images (domain randomisation: real scans lose
+    /// returns to glass, dark paint and sky where the simulator's surfaces never fail); 0 for
+    /// validation.
+    pub dropout: f32,
 }
 
 impl Sample {
@@ -109,7 +113,25 @@ impl Sample {
     /// the feature volume, at half the columns, turns by a whole column).
     pub fn augmented(pair: PairLabel, cols: usize, rng: &mut impl Rng) -> Self {
         let shift = 2 * rng.random_range(0..cols as i64 / 2);
-        Self { pair, shift }
+        Self {
+            pair,
+            shift,
+            dropout: 0.0,
+        }
+    }
+
+    /// The same sample with `dropout` of each image's pixels emptied.
+    pub fn with_dropout(self, dropout: f32) -> Self {
+        Self { dropout, ..self }
+    }
+
+    /// A pair as it is, its reference turned by `shift` columns.
+    pub fn turned(pair: PairLabel, shift: i64) -> Self {
+        Self {
+            pair,
+            shift,
+            dropout: 0.0,
+        }
     }
 
     /// Yaw label after the roll, degrees in (-180, 180].
@@ -201,13 +223,20 @@ fn forward(net: &OverlapNet, set: &PairSet, rows: &[Row]) -> Result<(Tensor, Ten
     }
     let mut data = Vec::with_capacity(2 * rows.len() * c.rows * c.cols * ch * members);
     for row in rows {
-        let queries: Vec<&[f32]> = row.iter().map(|s| set.images[s.pair.query].as_slice()).collect();
+        let queries: Vec<Vec<f32>> = row
+            .iter()
+            .map(|s| dropped_out(set.images[s.pair.query].clone(), ch, s, 0))
+            .collect();
+        let queries: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
         data.extend(stack_members(&queries, ch));
     }
     for row in rows {
         let references: Vec<Vec<f32>> = row
             .iter()
-            .map(|s| roll_columns(&set.images[s.pair.reference], c.cols, c.channels, s.shift))
+            .map(|s| {
+                let rolled = roll_columns(&set.images[s.pair.reference], c.cols, c.channels, s.shift);
+                dropped_out(rolled, ch, s, 1)
+            })
             .collect();
         let references: Vec<&[f32]> = references.iter().map(Vec::as_slice).collect();
         data.extend(stack_members(&references, ch));
@@ -217,6 +246,24 @@ fn forward(net: &OverlapNet, set: &PairSet, rows: &[Row]) -> Result<(Tensor, Ten
     let volumes = net.legs(&images)?;
     let (overlap, raw) = net.member_heads(&volumes.narrow(0, 0, b)?, &volumes.narrow(0, b, b)?)?;
     Ok((overlap, training_logits(&raw)?))
+}
+
+/// `image` (channels-last, `ch` channels) with a share `sample.dropout` of its pixels emptied
+/// (-1 in every channel), drawn by a generator seeded from the sample, so that a step is
+/// reproducible; `side` tells the query's draw from the reference's.
+fn dropped_out(mut image: Vec<f32>, ch: usize, sample: &Sample, side: u64) -> Vec<f32> {
+    if sample.dropout <= 0.0 {
+        return image;
+    }
+    let seed =
+        (sample.pair.query as u64) << 40 ^ (sample.pair.reference as u64) << 16 ^ sample.shift as u64 ^ side << 62;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for pixel in image.chunks_exact_mut(ch) {
+        if rng.random::<f32>() < sample.dropout {
+            pixel.fill(crate::projection::EMPTY);
+        }
+    }
+    image
 }
 
 /// The yaw class a sample trains towards, when it counts for the yaw loss.
@@ -254,6 +301,9 @@ pub struct Validation {
     pub scores: LoopScores,
     /// Mean absolute yaw error over pairs above the yaw loss's overlap, degrees.
     pub yaw_err_mean_deg: f64,
+    /// Mean predicted overlap of the pairs whose true overlap is 0 (places that share nothing:
+    /// ideally 0); `None` when there are none.
+    pub zero_overlap_pred_mean: Option<f64>,
 }
 
 /// Runs the network on every validation pair (reference turned by each pair's fixed `shift`).
@@ -296,24 +346,26 @@ pub fn validate(net: &OverlapNet, set: &PairSet, samples: &[Sample], batch: usiz
         .filter(|p| p.overlap > YAW_MIN_OVERLAP)
         .map(|p| crate::loops::evaluation::angle_diff_deg(p.yaw_deg, p.gt_yaw_deg) as f64)
         .collect();
+    let zero: Vec<f64> = scored
+        .iter()
+        .filter(|p| p.overlap == 0.0)
+        .map(|p| p.score as f64)
+        .collect();
     Ok(Validation {
         overlap_mae: mae,
         scores: score(&scored),
         yaw_err_mean_deg: yaw.iter().sum::<f64>() / yaw.len().max(1) as f64,
+        zero_overlap_pred_mean: (!zero.is_empty()).then(|| zero.iter().sum::<f64>() / zero.len() as f64),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     fn sample(query: usize) -> Sample {
-        Sample {
-            pair: PairLabel::itself(query),
-            shift: 0,
-        }
+        Sample::turned(PairLabel::itself(query), 0)
     }
 
     #[test]
@@ -338,6 +390,24 @@ mod tests {
         for row in member_rows(&unique, 3, 1, 1.0, &mut rng) {
             assert!(row.iter().all(|s| s.pair.query == row[0].pair.query));
         }
+    }
+
+    #[test]
+    fn dropout_empties_about_its_share_of_pixels_reproducibly() {
+        let image = vec![1.0f32; 64 * 900 * 4];
+        let s = sample(3).with_dropout(0.2);
+        let out = dropped_out(image.clone(), 4, &s, 0);
+        let empty = out.chunks_exact(4).filter(|p| p.iter().all(|&v| v == -1.0)).count();
+        let share = empty as f64 / (64.0 * 900.0);
+        assert!((share - 0.2).abs() < 0.01, "{share}");
+        // Whole pixels only, the same draw again, another for the other image.
+        assert!(
+            out.chunks_exact(4)
+                .all(|p| p.iter().all(|&v| v == -1.0) || p.iter().all(|&v| v == 1.0))
+        );
+        assert_eq!(out, dropped_out(image.clone(), 4, &s, 0));
+        assert_ne!(out, dropped_out(image.clone(), 4, &s, 1));
+        assert_eq!(dropped_out(image.clone(), 4, &sample(3), 0), image);
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct EvalLoopsConfig {
     pub out: PathBuf,
     /// No progress bar.
     pub quiet: bool,
+    /// Recordings of other places: their scans join the evaluation, pairs within each are
+    /// labelled by its ground truth, and every pair across two recordings is a true negative
+    /// (overlap 0), so a detector is judged on real places that share nothing.
+    pub also: Vec<SourceSpec>,
 }
 
 /// `loops_eval.json`.
@@ -79,6 +83,9 @@ pub struct LoopsEvalReport {
     pub scores: LoopScores,
     /// Mean absolute error of the predicted overlap (null for detectors that predict none).
     pub overlap_mae: Option<f64>,
+    /// Pairs across recordings of different places (`also`): how many, and the detector's mean
+    /// predicted overlap and mean score on them (ideally 0); null without `also`.
+    pub across: Option<AcrossReport>,
     /// Mean absolute yaw error on scans turned by known angles, degrees.
     pub yaw_rotated_err_mean_deg: Option<f64>,
     /// Median of the same.
@@ -94,18 +101,70 @@ pub struct LoopsEvalReport {
     pub wall_s: f64,
 }
 
+/// The detector on pairs of scans from recordings of different places.
+#[derive(Debug, Clone, Serialize)]
+pub struct AcrossReport {
+    /// Recordings read (the sequence first).
+    pub recordings: usize,
+    /// Pairs across two of them.
+    pub pairs: usize,
+    /// Mean predicted overlap (detectors that predict one).
+    pub pred_overlap_mean: Option<f64>,
+    /// Mean score.
+    pub score_mean: f64,
+}
+
+/// The sequence's scans and those of every `also` recording after them, with each scan's
+/// recording number.
+fn read_recordings(cfg: &EvalLoopsConfig) -> Result<(String, Vec<Scan>, Vec<usize>)> {
+    let (name, mut scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "eval-loops")?;
+    let mut recording = vec![0; scans.len()];
+    for (k, spec) in cfg.also.iter().enumerate() {
+        let (_, more) = read_posed_scans(spec, cfg.frames, cfg.every, "eval-loops --also")?;
+        recording.extend(std::iter::repeat_n(k + 1, more.len()));
+        scans.extend(more);
+    }
+    Ok((name, scans, recording))
+}
+
+/// Pairs at least `min_gap` frames apart within each recording, then every pair across two
+/// recordings (query in the later one).
+fn eval_pairs(frames: &[usize], recording: &[usize], min_gap: usize) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    let recordings = recording.last().map_or(0, |&r| r + 1);
+    let span = |r: usize| {
+        let first = recording.iter().position(|&x| x == r).unwrap_or(0);
+        first..first + recording.iter().filter(|&&x| x == r).count()
+    };
+    for r in 0..recordings {
+        let s = span(r);
+        let offset = s.start;
+        pairs.extend(
+            pairs_apart(&frames[s], min_gap)
+                .into_iter()
+                .map(|(q, p)| (q + offset, p + offset)),
+        );
+    }
+    for r in 1..recordings {
+        for q in span(r) {
+            pairs.extend((0..span(r).start).map(|p| (q, p)));
+        }
+    }
+    pairs
+}
+
 /// Runs the evaluation and writes its three files into `cfg.out`.
 pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
     let start = Instant::now();
     let params = ProjectionParams::from_sensor(&cfg.sensor);
-    let (name, scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "eval-loops")?;
+    let (name, scans, recording) = read_recordings(cfg)?;
     let detector = LoopDetector::new(cfg.method, cfg.weights.as_deref())?;
     let yaw_errors = rotated_copy_errors(&detector, &scans, cfg.rotated_copies, cfg.seed)?;
     let described = Instant::now();
     let descriptors = detector.describe(&scans)?;
     let descriptor_scans_per_s = scans.len() as f64 / described.elapsed().as_secs_f64().max(1e-9);
     let (frames, labels) = label_scans(&name, scans, &params)?;
-    let pairs = pairs_apart(&frames, cfg.min_gap);
+    let pairs = eval_pairs(&frames, &recording, cfg.min_gap);
     let bar = progress_bar(Some(pairs.len()), cfg.quiet, "pairs");
     let compared = Instant::now();
     let mut verdicts = Vec::with_capacity(pairs.len());
@@ -118,8 +177,32 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
     let scored: Vec<(ScoredPair, &Verdict)> = pairs
         .par_iter()
         .zip(&verdicts)
-        .map(|(&pair, v)| (judge(&labels, pair, v, &params, cfg.loop_overlap), v))
+        .map(|(&pair, v)| {
+            let scored = if recording[pair.0] == recording[pair.1] {
+                judge(&labels, pair, v, &params, cfg.loop_overlap)
+            } else {
+                distinct_places(pair, v)
+            };
+            (scored, v)
+        })
         .collect();
+    let across_rows: Vec<&(ScoredPair, &Verdict)> = pairs
+        .iter()
+        .zip(&scored)
+        .filter(|((q, r), _)| recording[*q] != recording[*r])
+        .map(|(_, s)| s)
+        .collect();
+    let across = (!cfg.also.is_empty()).then(|| AcrossReport {
+        recordings: cfg.also.len() + 1,
+        pairs: across_rows.len(),
+        pred_overlap_mean: mean(
+            &across_rows
+                .iter()
+                .filter_map(|(_, v)| v.overlap.map(f64::from))
+                .collect::<Vec<_>>(),
+        ),
+        score_mean: mean(&across_rows.iter().map(|(_, v)| v.score as f64).collect::<Vec<_>>()).unwrap_or(0.0),
+    });
     let uncertain: Vec<UncertainPair> = scored
         .iter()
         .filter_map(|(p, v)| {
@@ -145,6 +228,7 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         .map(|(&(q, r), (p, v))| PairRow {
             query: frames[q],
             reference: frames[r],
+            recordings: (!cfg.also.is_empty()).then_some((recording[q], recording[r])),
             pair: *p,
             predicted_overlap: v.overlap,
             spread: v.spread,
@@ -161,6 +245,7 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         loop_overlap: cfg.loop_overlap,
         scores: score(&scored),
         overlap_mae: mean(&overlap_errors),
+        across,
         yaw_rotated_err_mean_deg: mean(&yaw_errors),
         yaw_rotated_err_median_deg: median(&yaw_errors),
         uncertainty,
@@ -177,6 +262,8 @@ struct PairRow {
     /// Source frame numbers.
     query: usize,
     reference: usize,
+    /// Recording numbers of the two scans (with `also`).
+    recordings: Option<(usize, usize)>,
     /// Ground truth and the detector's score and yaw.
     pair: ScoredPair,
     /// The detector's overlap, when it predicts one.
@@ -202,6 +289,19 @@ pub(crate) fn judge(
         positive: truth.overlap > loop_overlap,
         yaw_deg: verdict.yaw_deg,
         gt_yaw_deg: truth.yaw_deg,
+    }
+}
+
+/// A detector's verdict on scans of two recordings declared different places: overlap 0, no
+/// loop (yaw unknown: 0).
+fn distinct_places(pair: (usize, usize), verdict: &Verdict) -> ScoredPair {
+    ScoredPair {
+        query: pair.0,
+        score: verdict.score,
+        overlap: 0.0,
+        positive: false,
+        yaw_deg: verdict.yaw_deg,
+        gt_yaw_deg: 0.0,
     }
 }
 
@@ -260,9 +360,14 @@ fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoi
         Ok(())
     })?;
     write_atomic(&cfg.out.join("pairs.csv"), |w| {
+        let recordings = if cfg.also.is_empty() {
+            ""
+        } else {
+            ",query_recording,reference_recording"
+        };
         writeln!(
             w,
-            "query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score,overlap_spread,yaw_spread_deg"
+            "query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score,overlap_spread,yaw_spread_deg{recordings}"
         )?;
         for r in rows {
             let predicted = r.predicted_overlap.map(|o| format!("{o:.4}")).unwrap_or_default();
@@ -270,9 +375,10 @@ fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoi
                 .spread
                 .map_or(",".into(), |s| format!("{:.4},{:.2}", s.overlap, s.yaw_deg));
             let p = &r.pair;
+            let recordings = r.recordings.map_or(String::new(), |(a, b)| format!(",{a},{b}"));
             writeln!(
                 w,
-                "{},{},{:.4},{:.2},{predicted},{:.2},{:.5},{spread}",
+                "{},{},{:.4},{:.2},{predicted},{:.2},{:.5},{spread}{recordings}",
                 r.query, r.reference, p.overlap, p.gt_yaw_deg, p.yaw_deg, p.score
             )?;
         }

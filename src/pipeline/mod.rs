@@ -22,6 +22,7 @@ pub mod sim_velodyne;
 pub mod sink;
 pub mod status;
 pub mod train;
+pub mod train_data;
 pub mod viewer;
 
 pub use crate::viz::VizOptions;

@@ -1,8 +1,11 @@
-//! `train`: fits OverlapNet on simulated drives, in epochs over balanced pairs with yaw
-//! augmentation, validating on held-out worlds after each epoch. Weights, optimiser moments and
-//! progress are checkpointed so a stopped training resumes (`--resume`) where it stopped.
+//! `train`: fits OverlapNet on simulated drives and real recordings, in epochs over balanced
+//! pairs with yaw augmentation, each step drawing a chosen share of its pairs from the real
+//! recordings; validates on held-out worlds and held-out real recordings after each epoch.
+//! Weights, optimiser moments and progress are checkpointed so a stopped training resumes
+//! (`--resume`) where it stopped; a new training may start from other weights (`init`).
 
 use super::status::progress_bar;
+use super::train_data::{self, RealDataConfig};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_bytes_atomic;
 use crate::loops::pairs::Balance;
@@ -71,6 +74,19 @@ pub struct TrainConfig {
     pub viz: VizTarget,
     /// No progress bar.
     pub quiet: bool,
+    /// Real recordings trained on beside the simulated worlds.
+    pub real: Option<RealDataConfig>,
+    /// Real recordings validated on after each epoch (never trained on).
+    pub val_real: Option<RealDataConfig>,
+    /// Share of each step's labelled pairs drawn from the real recordings (when there are any;
+    /// 1 with no simulated worlds).
+    pub real_share: f64,
+    /// Start a new training from these weights (safetensors): every variable whose name and
+    /// shape match is copied, the rest start fresh.
+    pub init: Option<PathBuf>,
+    /// Each training pair empties up to this share of its images' pixels (drawn uniformly per
+    /// pair): domain randomisation towards real scans' missing returns.
+    pub dropout: f32,
 }
 
 /// Progress saved with every checkpoint (`state.json`).
@@ -105,6 +121,33 @@ pub struct EpochRecord {
     pub val_yaw_err_mean_deg: f64,
     /// Training seconds so far.
     pub wall_s: f64,
+    /// Validation on held-out real recordings, when given.
+    #[serde(default)]
+    pub real_val: Option<RealValidation>,
+}
+
+/// Validation figures on real recordings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RealValidation {
+    /// Pairs judged.
+    pub pairs: usize,
+    /// Overlap MAE.
+    pub overlap_mae: f64,
+    /// AUC (loop: overlap above 0.3).
+    pub auc: f64,
+    /// F1max.
+    pub f1_max: f64,
+    /// Mean predicted overlap of the pairs whose truth is 0 (across distinct places).
+    pub zero_overlap_pred_mean: Option<f64>,
+}
+
+impl EpochRecord {
+    /// What picks the best epoch: the simulated validation's AUC, plus, with real validation
+    /// data, its AUC less its overlap MAE (ranking and calibration on real scans count as much
+    /// as ranking on simulated ones).
+    pub fn selection_score(&self) -> f64 {
+        self.val_auc + self.real_val.as_ref().map_or(0.0, |r| r.auc - r.overlap_mae)
+    }
 }
 
 const WEIGHTS: &str = "overlapnet.safetensors";
@@ -112,6 +155,8 @@ const WEIGHTS: &str = "overlapnet.safetensors";
 const BEST_WEIGHTS: &str = "best.safetensors";
 const OPTIMISER: &str = "adam.safetensors";
 const STATE: &str = "state.json";
+/// What the training read: simulated pair counts and the real recordings' report.
+const DATA: &str = "data.json";
 
 fn candle_err(what: &Path, e: candle_core::Error) -> Error {
     Error::input(what, e.to_string())
@@ -126,7 +171,17 @@ fn checkpoint(cfg: &TrainConfig, varmap: &VarMap, opt: &Adam, state: &TrainState
     write_bytes_atomic(&cfg.out.join(STATE), &json)
 }
 
-fn build_sets(cfg: &TrainConfig) -> (PairSet, PairSet) {
+/// Training data: every scan's image in one set, the pairs of simulated worlds and of real
+/// recordings kept apart (each step draws from both at its share); and the validation sets.
+struct Sets {
+    train: PairSet,
+    real_pairs: Vec<PairLabel>,
+    val: PairSet,
+    val_real: Option<PairSet>,
+    summary: serde_json::Value,
+}
+
+fn build_sets(cfg: &TrainConfig) -> Result<Sets> {
     let note = |seed: u64| log::info!("simulated world {seed} labelled");
     let train = DataConfig {
         seeds: cfg.seeds.clone(),
@@ -141,10 +196,71 @@ fn build_sets(cfg: &TrainConfig) -> (PairSet, PairSet) {
         balance: Balance::PerBin(cfg.val_per_bin),
         ..train.clone()
     };
-    (
-        simulated_pairs(&train, &cfg.model, &note),
-        simulated_pairs(&val, &cfg.model, &note),
-    )
+    let mut train_set = simulated_pairs(&train, &cfg.model, &note);
+    let sim_histogram = train_set.histogram();
+    let (real_pairs, real_report) = match &cfg.real {
+        Some(real) => {
+            let (set, report) = train_data::real_pairs(real, &cfg.model)?;
+            (train_set.append_images(set), Some(report))
+        }
+        None => (Vec::new(), None),
+    };
+    let (val_real, val_report) = match &cfg.val_real {
+        Some(real) => {
+            let (set, report) = train_data::real_pairs(real, &cfg.model)?;
+            (Some(set), Some(report))
+        }
+        None => (None, None),
+    };
+    let summary = serde_json::json!({
+        "simulated": { "seeds": cfg.seeds, "pairs_per_bin": sim_histogram },
+        "real": real_report,
+        "validation_real": val_report,
+    });
+    Ok(Sets {
+        train: train_set,
+        real_pairs,
+        val: simulated_pairs(&val, &cfg.model, &note),
+        val_real,
+        summary,
+    })
+}
+
+/// Copies into `varmap` every tensor of the safetensors file `path` whose name and shape match
+/// a variable; returns how many were copied and the names of the variables left fresh.
+fn warm_start(varmap: &VarMap, path: &Path) -> Result<(usize, Vec<String>)> {
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| candle_err(path, e))?;
+    let mut copied = 0;
+    let mut fresh = Vec::new();
+    for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
+        match tensors.get(name) {
+            Some(t) if t.dims() == var.dims() => {
+                var.set(t).map_err(|e| candle_err(path, e))?;
+                copied += 1;
+            }
+            _ => fresh.push(name.clone()),
+        }
+    }
+    if copied == 0 {
+        return Err(Error::input(
+            path,
+            "no tensor matches the network trained (another architecture?)",
+        ));
+    }
+    fresh.sort();
+    Ok((copied, fresh))
+}
+
+/// Validation samples: each pair's reference turned by a fixed, seeded number of columns within
+/// the yaw head's +-144 degrees (a quarter of the image each way is +-90), so that the yaw error
+/// measures the head, not its range.
+fn validation_samples(set: &PairSet, cols: usize, seed: u64) -> Vec<Sample> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let quarter = (cols / 4) as i64;
+    set.pairs
+        .iter()
+        .map(|&pair| Sample::turned(pair, 2 * (rng.random_range(-quarter..quarter) / 2)))
+        .collect()
 }
 
 /// Trains (or resumes) and returns the final state; the weights are in `out/overlapnet.safetensors`.
@@ -152,6 +268,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
     if cfg.batch == 0 || !(0.0..1.0).contains(&cfg.self_pair_share) {
         return Err(Error::Usage(
             "batch must be at least 1 and the self-pair share in [0, 1)".into(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&cfg.real_share) || !(0.0..1.0).contains(&cfg.dropout) {
+        return Err(Error::Usage(
+            "the real share must be in [0, 1] and the dropout in [0, 1)".into(),
         ));
     }
     if cfg.batch_repetition == 0 || cfg.batch_repetition > cfg.batch || !(0.0..=1.0).contains(&cfg.input_repetition) {
@@ -181,52 +302,60 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
         let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
         state = serde_json::from_str(&text).map_err(|e| Error::input(&state_path, e.to_string()))?;
         log::info!("resuming after epoch {} step {}", state.epoch, state.step_in_epoch);
+    } else if let Some(init) = &cfg.init {
+        let (copied, fresh) = warm_start(&varmap, init)?;
+        log::info!("{copied} variables from {}; fresh: {fresh:?}", init.display());
     }
-    let (train_set, val_set) = build_sets(cfg);
+    let sets = build_sets(cfg)?;
+    let (train_set, real_pairs, val_set) = (&sets.train, &sets.real_pairs, &sets.val);
     log::info!(
-        "training pairs {} over {} scans (per overlap bin {:?}); validation pairs {}",
+        "training pairs {} simulated (per overlap bin {:?}) and {} real over {} scans; validation pairs {} simulated, {} real",
         train_set.pairs.len(),
-        train_set.images.len(),
         train_set.histogram(),
-        val_set.pairs.len()
+        real_pairs.len(),
+        train_set.images.len(),
+        val_set.pairs.len(),
+        sets.val_real.as_ref().map_or(0, |s| s.pairs.len())
     );
-    if train_set.pairs.is_empty() || val_set.pairs.is_empty() {
+    let summary = serde_json::to_vec_pretty(&sets.summary).expect("summary serialises");
+    write_bytes_atomic(&cfg.out.join(DATA), &summary)?;
+    let no_validation = val_set.pairs.is_empty() && sets.val_real.as_ref().is_none_or(|s| s.pairs.is_empty());
+    if (train_set.pairs.is_empty() && real_pairs.is_empty()) || no_validation {
         return Err(Error::Usage(
             "no training or validation pairs: use more frames or seeds".into(),
         ));
     }
-    let mut val_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
-    // Validation turns stay within the yaw head's +-144 degrees (a quarter of the image each way
-    // is +-90), so that the yaw error measures the head, not its range.
-    let quarter = (cfg.model.cols / 4) as i64;
-    let val_samples: Vec<Sample> = val_set
-        .pairs
-        .iter()
-        .map(|&pair| Sample {
-            pair,
-            shift: 2 * (val_rng.random_range(-quarter..quarter) / 2),
-        })
-        .collect();
+    let val_samples = validation_samples(val_set, cfg.model.cols, cfg.seed);
+    let val_real_samples = sets
+        .val_real
+        .as_ref()
+        .map(|s| validation_samples(s, cfg.model.cols, cfg.seed));
     let viz = Viz::open(&cfg.viz)?;
     // Each step: `distinct` pairs (the batch over its repetition), `self_pairs` of them scans
-    // paired with themselves, the rest from the balanced set.
+    // paired with themselves, `from_real` from the real recordings, the rest simulated.
     let distinct = cfg.batch / cfg.batch_repetition;
     let self_pairs = ((distinct as f64 * cfg.self_pair_share).round() as usize).min(distinct - 1);
-    let real_per_step = distinct - self_pairs;
-    let epoch_pairs = cfg
-        .epoch_pairs
-        .unwrap_or(train_set.pairs.len())
-        .min(train_set.pairs.len());
-    let steps_per_epoch = epoch_pairs.div_ceil(real_per_step);
+    let labelled_per_step = distinct - self_pairs;
+    let real_share = match (real_pairs.is_empty(), train_set.pairs.is_empty()) {
+        (true, _) => 0.0,
+        (false, true) => 1.0,
+        (false, false) => cfg.real_share,
+    };
+    let from_real = (labelled_per_step as f64 * real_share).round() as usize;
+    let from_sim = labelled_per_step - from_real;
+    let pool = if from_sim > 0 {
+        train_set.pairs.len()
+    } else {
+        real_pairs.len()
+    };
+    let epoch_pairs = cfg.epoch_pairs.unwrap_or(pool);
+    let steps_per_epoch = epoch_pairs.div_ceil(labelled_per_step);
     let run_start = Instant::now();
     let wall_before = state.wall_s;
     let mut steps_this_run = 0;
     while state.epoch < cfg.epochs {
-        let mut order: Vec<usize> = (0..train_set.pairs.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            cfg.seed.wrapping_add(state.epoch as u64),
-        ));
-        order.truncate(epoch_pairs);
+        let sim_order = epoch_order(train_set.pairs.len(), cfg.seed.wrapping_add(state.epoch as u64));
+        let real_order = epoch_order(real_pairs.len(), cfg.seed.wrapping_add(state.epoch as u64) ^ 0x4ea1);
         let bar = progress_bar(Some(steps_per_epoch), cfg.quiet, "steps");
         bar.set_style(
             indicatif::ProgressStyle::with_template(&format!(
@@ -252,17 +381,22 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             }
             let step = state.step_in_epoch;
             let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ ((state.epoch as u64) << 32 | step as u64));
-            let mut batch: Vec<Sample> = order[step * real_per_step..((step + 1) * real_per_step).min(order.len())]
-                .iter()
-                .map(|&i| Sample::augmented(train_set.pairs[i], cfg.model.cols, &mut rng))
+            let sim = cycled(&sim_order, step * from_sim, from_sim).map(|i| train_set.pairs[i]);
+            let real = cycled(&real_order, step * from_real, from_real).map(|i| real_pairs[i]);
+            let mut batch: Vec<Sample> = sim
+                .chain(real)
+                .map(|pair| {
+                    Sample::augmented(pair, cfg.model.cols, &mut rng).with_dropout(rng.random_range(0.0..=cfg.dropout))
+                })
                 .collect();
             for _ in 0..self_pairs {
                 let scan = rng.random_range(0..train_set.images.len());
-                batch.push(Sample::augmented(PairLabel::itself(scan), cfg.model.cols, &mut rng));
+                let turned = Sample::augmented(PairLabel::itself(scan), cfg.model.cols, &mut rng);
+                batch.push(turned.with_dropout(rng.random_range(0.0..=cfg.dropout)));
             }
             let members = cfg.model.members();
             let rows = member_rows(&batch, members, cfg.batch_repetition, cfg.input_repetition, &mut rng);
-            let loss = train_step(&net, &mut opt, &train_set, &rows).map_err(|e| candle_err(&cfg.out, e))?;
+            let loss = train_step(&net, &mut opt, train_set, &rows).map_err(|e| candle_err(&cfg.out, e))?;
             if !loss.total.is_finite() {
                 return Err(Error::Usage(format!(
                     "training diverged at step {} (loss {})",
@@ -286,13 +420,29 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             }
         }
         bar.finish_and_clear();
-        let v = validate(&net, &val_set, &val_samples, cfg.batch).map_err(|e| candle_err(&cfg.out, e))?;
+        let real_v = match (&sets.val_real, &val_real_samples) {
+            (Some(set), Some(samples)) if !samples.is_empty() => {
+                Some(validate(&net, set, samples, cfg.batch).map_err(|e| candle_err(&cfg.out, e))?)
+            }
+            _ => None,
+        };
+        // The record's main figures are the simulated validation's; the real one's without it.
+        let v = match &real_v {
+            Some(rv) if val_samples.is_empty() => rv.clone(),
+            _ => validate(&net, val_set, &val_samples, cfg.batch).map_err(|e| candle_err(&cfg.out, e))?,
+        };
+        let real_val = real_v.map(|rv| real_validation(&rv, val_real_samples.as_ref().map_or(0, Vec::len)));
         state.epoch += 1;
         state.step_in_epoch = 0;
         state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
-        let record = epoch_record(state.epoch, loss_sum / loss_steps.max(1) as f64, &v, state.wall_s);
+        let mut record = epoch_record(state.epoch, loss_sum / loss_steps.max(1) as f64, &v, state.wall_s);
+        record.real_val = real_val;
         log_epoch(&viz, &record)?;
-        if state.history.iter().all(|r| r.val_auc < record.val_auc) {
+        if state
+            .history
+            .iter()
+            .all(|r| r.selection_score() < record.selection_score())
+        {
             save(&varmap, &cfg.model, &cfg.out.join(BEST_WEIGHTS))?;
         }
         state.history.push(record);
@@ -300,6 +450,30 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
     }
     viz.finish(crate::viz::Eye::Auto)?;
     Ok(state)
+}
+
+/// The indices 0..n in an order shuffled by `seed`.
+fn epoch_order(n: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    order
+}
+
+/// `count` entries of `order` from position `start`, wrapping around (a small pool, real
+/// recordings say, is cycled through more than once an epoch).
+fn cycled(order: &[usize], start: usize, count: usize) -> impl Iterator<Item = usize> + '_ {
+    let n = order.len();
+    (start..start + if n == 0 { 0 } else { count }).map(move |k| order[k % n])
+}
+
+fn real_validation(v: &Validation, pairs: usize) -> RealValidation {
+    RealValidation {
+        pairs,
+        overlap_mae: v.overlap_mae,
+        auc: v.scores.auc,
+        f1_max: v.scores.f1_max,
+        zero_overlap_pred_mean: v.zero_overlap_pred_mean,
+    }
 }
 
 fn epoch_record(epoch: usize, train_loss: f64, v: &Validation, wall_s: f64) -> EpochRecord {
@@ -311,6 +485,7 @@ fn epoch_record(epoch: usize, train_loss: f64, v: &Validation, wall_s: f64) -> E
         val_f1_max: v.scores.f1_max,
         val_yaw_err_mean_deg: v.yaw_err_mean_deg,
         wall_s,
+        real_val: None,
     }
 }
 
@@ -324,6 +499,19 @@ fn log_epoch(viz: &Viz, r: &EpochRecord) -> Result<()> {
         r.val_f1_max,
         r.val_yaw_err_mean_deg
     );
+    if let Some(real) = &r.real_val {
+        log::info!(
+            "epoch {}: real validation ({} pairs) overlap MAE {:.3}, AUC {:.3}, F1max {:.3}, mean prediction where the truth is 0: {:?}",
+            r.epoch,
+            real.pairs,
+            real.overlap_mae,
+            real.auc,
+            real.f1_max,
+            real.zero_overlap_pred_mean
+        );
+        viz.log_scalar("val_real/overlap_mae", real.overlap_mae)?;
+        viz.log_scalar("val_real/auc", real.auc)?;
+    }
     viz.log_scalar("val/overlap_mae", r.val_overlap_mae)?;
     viz.log_scalar("val/auc", r.val_auc)?;
     viz.log_scalar("val/f1_max", r.val_f1_max)?;

@@ -223,6 +223,26 @@ pub fn project(points: &[[f32; 3]], intensity: &[f32], params: &ProjectionParams
     img
 }
 
+/// The range image alone of `points` (nearest return per pixel, [`EMPTY`] elsewhere) written
+/// into `range` (`rows * cols`, resized to fit): the same pixels and ranges as [`project`], without
+/// the vertex, normal and intensity images that labelling a pair does not read.
+pub fn project_ranges(points: impl Iterator<Item = [f32; 3]>, params: &ProjectionParams, range: &mut Vec<f32>) {
+    range.clear();
+    range.resize(params.rows * params.cols, EMPTY);
+    let lookup = FastPixel::new(params);
+    for p in points {
+        let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+        if !(r > 0.0 && r < params.max_range) {
+            continue;
+        }
+        let (v, u) = lookup.pixel(p, r);
+        let i = v * params.cols + u;
+        if range[i] < 0.0 || r < range[i] {
+            range[i] = r;
+        }
+    }
+}
+
 /// Fills `normal` from the vertex image: `n = normalize(cross(normalize(below - p), normalize(right - p)))`
 /// with the right neighbour wrapping around in azimuth; the last row stays empty.
 pub fn compute_normals(img: &mut RangeImage) {

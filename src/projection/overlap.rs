@@ -1,7 +1,7 @@
 //! Ground-truth overlap and relative yaw of two scans with known poses (OverlapNet, Chen et al.,
 //! RSS 2020): the labels the network learns and the loop-closure evaluation judges against.
 
-use super::{ProjectionParams, RangeImage, project};
+use super::{ProjectionParams, RangeImage, project, project_ranges};
 use crate::scan::Pose;
 
 /// Two range readings of one pixel agree when they differ by less than this, metres
@@ -33,13 +33,30 @@ pub fn range_agreement(
     points_j: &[[f32; 3]],
     params: &ProjectionParams,
 ) -> f32 {
-    let image_j = project(&transform_points(j_to_i, points_j), &[], params);
-    let agreeing = range_i
-        .iter()
-        .zip(&image_j.range)
-        .filter(|(ri, rj)| **ri > 0.0 && **rj > 0.0 && (**ri - **rj).abs() < RANGE_AGREEMENT_M)
-        .count();
-    agreeing as f32 / valid_i as f32
+    thread_local! {
+        /// One range image per thread, reused pair after pair: labelling tens of thousands of
+        /// pairs allocated (and the kernel zeroed) two megabytes of images for each.
+        static RANGES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let m = j_to_i.to_homogeneous().cast::<f32>();
+    RANGES.with_borrow_mut(|range_j| {
+        project_ranges(points_j.iter().map(|p| transform_point(&m, p)), params, range_j);
+        let agreeing = range_i
+            .iter()
+            .zip(range_j.iter())
+            .filter(|(ri, rj)| **ri > 0.0 && **rj > 0.0 && (**ri - **rj).abs() < RANGE_AGREEMENT_M)
+            .count();
+        agreeing as f32 / valid_i as f32
+    })
+}
+
+/// `p` moved by the homogeneous transform `m`, in `f32` as [`transform_points`] moves it.
+fn transform_point(m: &nalgebra::Matrix4<f32>, p: &[f32; 3]) -> [f32; 3] {
+    [
+        m[(0, 0)] * p[0] + m[(0, 1)] * p[1] + m[(0, 2)] * p[2] + m[(0, 3)],
+        m[(1, 0)] * p[0] + m[(1, 1)] * p[1] + m[(1, 2)] * p[2] + m[(1, 3)],
+        m[(2, 0)] * p[0] + m[(2, 1)] * p[1] + m[(2, 2)] * p[2] + m[(2, 3)],
+    ]
 }
 
 /// Yaw of `pose_i⁻¹ · pose_j` in degrees, in (-180, 180]: how far scan `j` is turned from scan `i`.
@@ -52,16 +69,7 @@ pub fn relative_yaw_deg(pose_i: &Pose, pose_j: &Pose) -> f64 {
 /// Applies a rigid transform to f32 points.
 pub fn transform_points(t: &Pose, points: &[[f32; 3]]) -> Vec<[f32; 3]> {
     let m = t.to_homogeneous().cast::<f32>();
-    points
-        .iter()
-        .map(|p| {
-            [
-                m[(0, 0)] * p[0] + m[(0, 1)] * p[1] + m[(0, 2)] * p[2] + m[(0, 3)],
-                m[(1, 0)] * p[0] + m[(1, 1)] * p[1] + m[(1, 2)] * p[2] + m[(1, 3)],
-                m[(2, 0)] * p[0] + m[(2, 1)] * p[1] + m[(2, 2)] * p[2] + m[(2, 3)],
-            ]
-        })
-        .collect()
+    points.iter().map(|p| transform_point(&m, p)).collect()
 }
 
 /// Overlap of scan `j` seen from scan `i`, column by column: for each column of `image_i`, the
