@@ -334,3 +334,61 @@ fn the_loop_search_finds_the_revisits_of_the_simulated_drive() {
         found.len()
     );
 }
+
+#[test]
+fn eval_loops_also_judges_pairs_across_recordings_as_true_negatives() {
+    let dir = tempfile::tempdir().unwrap();
+    // A second recording (a copy of the sample: the declaration, not the geometry, makes pairs
+    // across recordings negatives).
+    let other = dir.path().join("other");
+    fs::create_dir_all(other.join("velodyne")).unwrap();
+    for f in ["calib.txt", "poses.txt", "times.txt"] {
+        fs::copy(common::sample_kitti().join(f), other.join(f)).unwrap();
+    }
+    for k in 0..4 {
+        let f = format!("velodyne/{k:06}.bin");
+        fs::copy(common::sample_kitti().join(&f), other.join(&f)).unwrap();
+    }
+    let out_dir = dir.path().join("eval");
+    let sample = common::sample_kitti();
+    let args = [
+        "eval-loops",
+        sample.to_str().unwrap(),
+        "--also",
+        other.to_str().unwrap(),
+        "--frames",
+        "0..4",
+        "--min-gap",
+        "1",
+        "--rotated-copies",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ];
+    let out = common::cli(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("16 pairs across 2 recordings"));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out_dir.join("loops_eval.json")).unwrap()).unwrap();
+    // Six pairs within each recording of four scans, sixteen across.
+    assert_eq!(report["pairs"], 28);
+    assert_eq!(report["across"]["pairs"], 16);
+    let mean = report["across"]["pred_overlap_mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&mean), "{mean}");
+    let pairs = fs::read_to_string(out_dir.join("pairs.csv")).unwrap();
+    let mut lines = pairs.lines();
+    assert!(lines.next().unwrap().ends_with(",query_recording,reference_recording"));
+    let across: Vec<Vec<&str>> = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[9] != r[10])
+        .collect();
+    assert_eq!(across.len(), 16);
+    assert!(across.iter().all(|r| r[2] == "0.0000"), "{across:?}");
+    // The copy of frame 0 against frame 0 is declared another place: a negative, whatever it shows.
+    assert!(
+        across
+            .iter()
+            .any(|r| r[0] == "0" && r[1] == "0" && r[9] == "1" && r[10] == "0")
+    );
+}

@@ -263,6 +263,105 @@ fn validation_samples(set: &PairSet, cols: usize, seed: u64) -> Vec<Sample> {
         .collect()
 }
 
+/// The network, its optimiser and the progress: resumed from the checkpoint in `out`, or fresh
+/// (warm-started from `init` when given).
+fn start_network(cfg: &TrainConfig, state_path: &Path) -> Result<(VarMap, OverlapNet, Adam, TrainState)> {
+    let varmap = VarMap::new();
+    let net = OverlapNet::trainable(&varmap, cfg.model, &Device::Cpu).map_err(|e| candle_err(&cfg.out, e))?;
+    let mut opt = Adam::new(&varmap, cfg.lr).map_err(|e| candle_err(&cfg.out, e))?;
+    let mut state = TrainState::default();
+    if cfg.resume && state_path.exists() {
+        let weights = cfg.out.join(WEIGHTS);
+        let mut vm = varmap.clone();
+        vm.load(&weights).map_err(|e| candle_err(&weights, e))?;
+        opt.load(&cfg.out.join(OPTIMISER))
+            .map_err(|e| candle_err(&cfg.out.join(OPTIMISER), e))?;
+        let text = std::fs::read_to_string(state_path).map_err(|e| Error::io(state_path, e))?;
+        state = serde_json::from_str(&text).map_err(|e| Error::input(state_path, e.to_string()))?;
+        log::info!("resuming after epoch {} step {}", state.epoch, state.step_in_epoch);
+    } else if let Some(init) = &cfg.init {
+        let (copied, fresh) = warm_start(&varmap, init)?;
+        log::info!("{copied} variables from {}; fresh: {fresh:?}", init.display());
+    }
+    Ok((varmap, net, opt, state))
+}
+
+/// How each step fills its batch: `self_pairs` scans paired with themselves, `from_real` pairs
+/// of real recordings and `from_sim` simulated ones, `steps_per_epoch` steps an epoch.
+struct StepPlan {
+    self_pairs: usize,
+    from_real: usize,
+    from_sim: usize,
+    steps_per_epoch: usize,
+}
+
+impl StepPlan {
+    fn new(cfg: &TrainConfig, sets: &Sets) -> Self {
+        // `distinct` pairs a step: the batch over its (MIMO) repetition.
+        let distinct = cfg.batch / cfg.batch_repetition;
+        let self_pairs = ((distinct as f64 * cfg.self_pair_share).round() as usize).min(distinct - 1);
+        let labelled = distinct - self_pairs;
+        let (sim, real) = (sets.train.pairs.len(), sets.real_pairs.len());
+        let real_share = match (real, sim) {
+            (0, _) => 0.0,
+            (_, 0) => 1.0,
+            _ => cfg.real_share,
+        };
+        let from_real = (labelled as f64 * real_share).round() as usize;
+        let from_sim = labelled - from_real;
+        let pool = if from_sim > 0 { sim } else { real };
+        Self {
+            self_pairs,
+            from_real,
+            from_sim,
+            steps_per_epoch: cfg.epoch_pairs.unwrap_or(pool).div_ceil(labelled),
+        }
+    }
+
+    /// Step `step`'s samples: the next pairs of this epoch's simulated and real orders, each
+    /// turned at random with up to `dropout` of its pixels emptied, then the self-pairs.
+    fn batch(
+        &self,
+        cfg: &TrainConfig,
+        sets: &Sets,
+        orders: &[Vec<usize>; 2],
+        step: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Sample> {
+        let cols = cfg.model.cols;
+        let sim = cycled(&orders[0], step * self.from_sim, self.from_sim).map(|i| sets.train.pairs[i]);
+        let real = cycled(&orders[1], step * self.from_real, self.from_real).map(|i| sets.real_pairs[i]);
+        let scans = sets.train.images.len();
+        let mut pairs: Vec<PairLabel> = sim.chain(real).collect();
+        pairs.extend((0..self.self_pairs).map(|_| PairLabel::itself(rng.random_range(0..scans))));
+        pairs
+            .into_iter()
+            .map(|pair| Sample::augmented(pair, cols, rng).with_dropout(rng.random_range(0.0..=cfg.dropout)))
+            .collect()
+    }
+}
+
+/// Validation after an epoch: the simulated set's figures (the real set's when there is no
+/// simulated one), and the real set's apart.
+fn validate_epoch(
+    net: &OverlapNet,
+    sets: &Sets,
+    samples: &[Sample],
+    real_samples: Option<&Vec<Sample>>,
+    batch: usize,
+) -> candle_core::Result<(Validation, Option<RealValidation>)> {
+    let real = match (&sets.val_real, real_samples) {
+        (Some(set), Some(s)) if !s.is_empty() => Some(validate(net, set, s, batch)?),
+        _ => None,
+    };
+    let main = match &real {
+        Some(r) if samples.is_empty() => r.clone(),
+        _ => validate(net, &sets.val, samples, batch)?,
+    };
+    let real = real.map(|r| real_validation(&r, real_samples.map_or(0, Vec::len)));
+    Ok((main, real))
+}
+
 /// Trains (or resumes) and returns the final state; the weights are in `out/overlapnet.safetensors`.
 pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
     if cfg.batch == 0 || !(0.0..1.0).contains(&cfg.self_pair_share) {
@@ -288,24 +387,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             cfg.out.display()
         )));
     }
-    let device = Device::Cpu;
-    let varmap = VarMap::new();
-    let net = OverlapNet::trainable(&varmap, cfg.model, &device).map_err(|e| candle_err(&cfg.out, e))?;
-    let mut opt = Adam::new(&varmap, cfg.lr).map_err(|e| candle_err(&cfg.out, e))?;
-    let mut state = TrainState::default();
-    if cfg.resume && state_path.exists() {
-        let weights = cfg.out.join(WEIGHTS);
-        let mut vm = varmap.clone();
-        vm.load(&weights).map_err(|e| candle_err(&weights, e))?;
-        opt.load(&cfg.out.join(OPTIMISER))
-            .map_err(|e| candle_err(&cfg.out.join(OPTIMISER), e))?;
-        let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-        state = serde_json::from_str(&text).map_err(|e| Error::input(&state_path, e.to_string()))?;
-        log::info!("resuming after epoch {} step {}", state.epoch, state.step_in_epoch);
-    } else if let Some(init) = &cfg.init {
-        let (copied, fresh) = warm_start(&varmap, init)?;
-        log::info!("{copied} variables from {}; fresh: {fresh:?}", init.display());
-    }
+    let (varmap, net, mut opt, mut state) = start_network(cfg, &state_path)?;
     let sets = build_sets(cfg)?;
     let (train_set, real_pairs, val_set) = (&sets.train, &sets.real_pairs, &sets.val);
     log::info!(
@@ -331,31 +413,17 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
         .as_ref()
         .map(|s| validation_samples(s, cfg.model.cols, cfg.seed));
     let viz = Viz::open(&cfg.viz)?;
-    // Each step: `distinct` pairs (the batch over its repetition), `self_pairs` of them scans
-    // paired with themselves, `from_real` from the real recordings, the rest simulated.
-    let distinct = cfg.batch / cfg.batch_repetition;
-    let self_pairs = ((distinct as f64 * cfg.self_pair_share).round() as usize).min(distinct - 1);
-    let labelled_per_step = distinct - self_pairs;
-    let real_share = match (real_pairs.is_empty(), train_set.pairs.is_empty()) {
-        (true, _) => 0.0,
-        (false, true) => 1.0,
-        (false, false) => cfg.real_share,
-    };
-    let from_real = (labelled_per_step as f64 * real_share).round() as usize;
-    let from_sim = labelled_per_step - from_real;
-    let pool = if from_sim > 0 {
-        train_set.pairs.len()
-    } else {
-        real_pairs.len()
-    };
-    let epoch_pairs = cfg.epoch_pairs.unwrap_or(pool);
-    let steps_per_epoch = epoch_pairs.div_ceil(labelled_per_step);
+    let plan = StepPlan::new(cfg, &sets);
+    let steps_per_epoch = plan.steps_per_epoch;
     let run_start = Instant::now();
     let wall_before = state.wall_s;
     let mut steps_this_run = 0;
     while state.epoch < cfg.epochs {
-        let sim_order = epoch_order(train_set.pairs.len(), cfg.seed.wrapping_add(state.epoch as u64));
-        let real_order = epoch_order(real_pairs.len(), cfg.seed.wrapping_add(state.epoch as u64) ^ 0x4ea1);
+        let epoch_seed = cfg.seed.wrapping_add(state.epoch as u64);
+        let orders = [
+            epoch_order(train_set.pairs.len(), epoch_seed),
+            epoch_order(real_pairs.len(), epoch_seed ^ 0x4ea1),
+        ];
         let bar = progress_bar(Some(steps_per_epoch), cfg.quiet, "steps");
         bar.set_style(
             indicatif::ProgressStyle::with_template(&format!(
@@ -381,19 +449,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             }
             let step = state.step_in_epoch;
             let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ ((state.epoch as u64) << 32 | step as u64));
-            let sim = cycled(&sim_order, step * from_sim, from_sim).map(|i| train_set.pairs[i]);
-            let real = cycled(&real_order, step * from_real, from_real).map(|i| real_pairs[i]);
-            let mut batch: Vec<Sample> = sim
-                .chain(real)
-                .map(|pair| {
-                    Sample::augmented(pair, cfg.model.cols, &mut rng).with_dropout(rng.random_range(0.0..=cfg.dropout))
-                })
-                .collect();
-            for _ in 0..self_pairs {
-                let scan = rng.random_range(0..train_set.images.len());
-                let turned = Sample::augmented(PairLabel::itself(scan), cfg.model.cols, &mut rng);
-                batch.push(turned.with_dropout(rng.random_range(0.0..=cfg.dropout)));
-            }
+            let batch = plan.batch(cfg, &sets, &orders, step, &mut rng);
             let members = cfg.model.members();
             let rows = member_rows(&batch, members, cfg.batch_repetition, cfg.input_repetition, &mut rng);
             let loss = train_step(&net, &mut opt, train_set, &rows).map_err(|e| candle_err(&cfg.out, e))?;
@@ -420,18 +476,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             }
         }
         bar.finish_and_clear();
-        let real_v = match (&sets.val_real, &val_real_samples) {
-            (Some(set), Some(samples)) if !samples.is_empty() => {
-                Some(validate(&net, set, samples, cfg.batch).map_err(|e| candle_err(&cfg.out, e))?)
-            }
-            _ => None,
-        };
-        // The record's main figures are the simulated validation's; the real one's without it.
-        let v = match &real_v {
-            Some(rv) if val_samples.is_empty() => rv.clone(),
-            _ => validate(&net, val_set, &val_samples, cfg.batch).map_err(|e| candle_err(&cfg.out, e))?,
-        };
-        let real_val = real_v.map(|rv| real_validation(&rv, val_real_samples.as_ref().map_or(0, Vec::len)));
+        let (v, real_val) = validate_epoch(&net, &sets, &val_samples, val_real_samples.as_ref(), cfg.batch)
+            .map_err(|e| candle_err(&cfg.out, e))?;
         state.epoch += 1;
         state.step_in_epoch = 0;
         state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
