@@ -3,7 +3,7 @@
 //! head, a weightless circular correlation whose peak is the relative yaw.
 
 use super::conv::conv2d;
-use super::ops::abs_diff_pairs;
+use super::ops::{abs_diff_pairs, circular_diagonals};
 use candle_core::{D, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
@@ -204,16 +204,6 @@ impl OverlapHead {
     }
 }
 
-/// Index of the circular correlation: entry (s, i) of `(N, N)` points at `G[(i + s - N/2) mod N, i]`
-/// in the flattened `N x N` matrix `G = L R^T`.
-fn correlation_index(n: usize, device: &candle_core::Device) -> Result<Tensor> {
-    let half = n / 2;
-    let idx: Vec<u32> = (0..n)
-        .flat_map(|s| (0..n).map(move |i| (((i + s + n - half) % n) * n + i) as u32))
-        .collect();
-    Tensor::from_vec(idx, n * n, device)
-}
-
 /// The yaw head exactly as the authors' `NormalizedCorrelation2D` with `normalize='none'`: the
 /// left volume, padded circularly by half its width, correlated with the right one as a kernel;
 /// (B, N, F) x 2 -> (B, N) raw logits, `out[k] = sum_j sum_c L[(k + j - N/2) mod N, c] R[j, c]`
@@ -224,11 +214,9 @@ pub fn yaw_logits(left: &Tensor, right: &Tensor) -> Result<Tensor> {
     if right.dims3()?.1 != n {
         candle_core::bail!("yaw head: {n} and {} columns", right.dims3()?.1);
     }
-    let gram = left
-        .matmul(&right.transpose(1, 2)?.contiguous()?)?
-        .reshape((b, n * n))?;
-    let index = correlation_index(n, left.device())?;
-    gram.index_select(&index, 1)?.reshape((b, n, n))?.sum(2)
+    let gram = left.matmul(&right.transpose(1, 2)?.contiguous()?)?;
+    debug_assert_eq!(gram.dims3()?, (b, n, n));
+    circular_diagonals(&gram)
 }
 
 /// The yaw head of each of `members` subnetworks whose features are consecutive groups of the

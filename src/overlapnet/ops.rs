@@ -1,6 +1,7 @@
-//! Two hand-written CPU kernels with their gradients, where candle's generic ops spend most of
-//! a training step moving memory: gathering convolution patches (`im2col`, and its adjoint
-//! `col2im`) and the delta layer's all-pairs absolute difference.
+//! Hand-written CPU kernels with their gradients, where candle's generic ops spend most of a
+//! step moving memory: gathering convolution patches (`im2col`, and its adjoint `col2im`), the
+//! delta layer's all-pairs absolute difference, and the yaw head's sums along the circular
+//! diagonals of a Gram matrix.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
@@ -235,6 +236,63 @@ impl CustomOp3 for AbsDiffGrad {
     }
 }
 
+/// The yaw head's circular correlation read off the Gram matrix `G = L R^T` of two volumes:
+/// `out[b, s] = sum_i G[b, (i + s - N/2) mod N, i]`, (B, N, N) -> (B, N). A gather of the N^2
+/// entries into shift order (and the N^2 index it needs) cost more than the Gram matrix itself.
+struct CircularDiagonals;
+
+/// Calls `f(s, k)` for every entry `k = r * n + i` of an n x n matrix with the shift
+/// `s = (r - i + n/2) mod n` it belongs to, row by row, without a modulo per entry.
+fn for_each_diagonal_entry(n: usize, mut f: impl FnMut(usize, usize)) {
+    let half = n / 2;
+    for r in 0..n {
+        // s = base - i for i <= base, base + n - i beyond.
+        let base = (r + half) % n;
+        for i in 0..=base {
+            f(base - i, r * n + i);
+        }
+        for i in base + 1..n {
+            f(base + n - i, r * n + i);
+        }
+    }
+}
+
+impl CustomOp1 for CircularDiagonals {
+    fn name(&self) -> &'static str {
+        "circular_diagonals"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let gram = data(s, l, "circular_diagonals")?;
+        let (b, n, m) = l.shape().dims3()?;
+        if n != m {
+            bail!("circular_diagonals: a {n} x {m} matrix is not square");
+        }
+        let mut out = vec![0f32; b * n];
+        out.par_chunks_mut(n).enumerate().for_each(|(bi, dst)| {
+            let g = &gram[bi * n * n..(bi + 1) * n * n];
+            for_each_diagonal_entry(n, |s, k| dst[s] += g[k]);
+        });
+        Ok((CpuStorage::F32(out), Shape::from((b, n))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (b, n, _) = arg.dims3()?;
+        let g = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; b * n * n];
+        out.par_chunks_mut(n * n).enumerate().for_each(|(bi, dst)| {
+            let gb = &g[bi * n..(bi + 1) * n];
+            for_each_diagonal_entry(n, |s, k| dst[k] = gb[s]);
+        });
+        Ok(Some(Tensor::from_vec(out, (b, n, n), arg.device())?))
+    }
+}
+
+/// `out[b, s] = sum_i gram[b, (i + s - N/2) mod N, i]`: (B, N, N) -> (B, N), differentiable.
+pub fn circular_diagonals(gram: &Tensor) -> Result<Tensor> {
+    gram.contiguous()?.apply_op1(CircularDiagonals)
+}
+
 /// `|left[b, i, :] - right[b, j, :]|` for every i, j: (B, N, C) x (B, M, C) -> (B, N, M, C),
 /// differentiable.
 pub fn abs_diff_pairs(left: &Tensor, right: &Tensor) -> Result<Tensor> {
@@ -274,6 +332,24 @@ mod tests {
             gap = gap.max((numeric - analytic[k]).abs());
         }
         Ok(gap)
+    }
+
+    #[test]
+    fn circular_diagonals_match_the_gather_and_their_gradient_matches_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let (b, n) = (2, 9);
+        let gram = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, n, n), &dev)?)?;
+        let ours = circular_diagonals(gram.as_tensor())?.to_vec2::<f32>()?;
+        let g = gram.as_tensor().to_vec3::<f32>()?;
+        for bi in 0..b {
+            for s in 0..n {
+                let want: f32 = (0..n).map(|i| g[bi][(i + s + n - n / 2) % n][i]).sum();
+                assert!((ours[bi][s] - want).abs() < 1e-5, "b {bi} s {s}");
+            }
+        }
+        let gap = gradient_gap(&gram, &circular_diagonals)?;
+        assert!(gap < 1e-2, "gap {gap}");
+        Ok(())
     }
 
     #[test]
