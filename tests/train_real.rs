@@ -13,16 +13,8 @@ use overlap_slam::sensor::SensorModel;
 use overlap_slam::viz::VizTarget;
 use std::path::PathBuf;
 
-/// The shipped model's shape: compact, circular legs, aligned and banded head.
 fn model() -> ModelConfig {
-    ModelConfig {
-        width_divisor: 4,
-        circular_legs: true,
-        aligned_overlap: true,
-        yaw_decoding: overlap_slam::overlapnet::YawDecoding::FeatureColumns,
-        head_band: Some(2),
-        ..ModelConfig::default()
-    }
+    common::banded_model_config()
 }
 
 fn recording(path: PathBuf, frames: FrameRange) -> Recording {

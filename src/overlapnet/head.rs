@@ -123,31 +123,37 @@ impl OverlapHead {
         Ok(())
     }
 
-    /// The paper's head up to the dense layer: (B, N, F) x 2 -> (B, G - 2, G - 2, fc).
-    fn full_grid(&self, left: &Tensor, right: &Tensor) -> Result<Tensor> {
-        let (b, n, c) = left.dims3()?;
+    /// c_conv1 (1 x 15, stride (1, 15)) over each block of 15 reference columns, then c_conv2
+    /// (15 x 1, stride (15, 1)) over each block of 15 query columns: a delta layer laid out as
+    /// (B, G h, 15 i, K blocks, 15 j, F), in any shape with that order, -> (B, G h, K, fb).
+    fn block_convolutions(&self, delta: &Tensor, b: usize, groups: usize, blocks: usize) -> Result<Tensor> {
         let (wa, ba) = &self.conv_a;
-        let fa = wa.dim(3)?;
-        let groups = n / GROUP;
-        // Delta layer: |f_l[i] - f_r[j]|, (B, N i, N j, F).
-        let delta = abs_diff_pairs(left, right)?;
-        // c_conv1, 1x15 stride (1,15): j = 15 g + k, so each row of (B*N*G, 15*F) is one window.
+        let (_, _, c, fa) = wa.dims4()?;
+        // c_conv1: each row of (B * G * 15 * K, 15 * F) is one window: (B, G h, 15 i, K, fa).
         let x = delta
-            .reshape((b * n * groups, GROUP * c))?
+            .reshape((b * groups * GROUP * blocks, GROUP * c))?
             .matmul(&wa.reshape((GROUP * c, fa))?)?
             .broadcast_add(ba)?;
-        // c_conv2, 15x1 stride (15,1): i = 15 h + k; (B, G h, 15 k, G g, fa) -> (B, h, g, k, fa).
+        // c_conv2: (B, h, 15 i, K, fa) -> (B, h, K, 15 i, fa), one window a row.
         let (wb, bb) = &self.conv_b;
         let fb = wb.dim(3)?;
-        let x = x
-            .reshape((b, groups, GROUP, groups, fa))?
+        x.reshape((b, groups, GROUP, blocks, fa))?
             .permute((0, 1, 3, 2, 4))?
             .contiguous()?
-            .reshape((b * groups * groups, GROUP * fa))?
+            .reshape((b * groups * blocks, GROUP * fa))?
             .matmul(&wb.reshape((GROUP * fa, fb))?)?
             .broadcast_add(bb)?
             .relu()?
-            .reshape((b, groups, groups, fb))?;
+            .reshape((b, groups, blocks, fb))
+    }
+
+    /// The paper's head up to the dense layer: (B, N, F) x 2 -> (B, G - 2, G - 2, fc).
+    fn full_grid(&self, left: &Tensor, right: &Tensor) -> Result<Tensor> {
+        let (b, n, _) = left.dims3()?;
+        let groups = n / GROUP;
+        // Delta layer: |f_l[i] - f_r[j]|, (B, N i, N j, F).
+        let delta = abs_diff_pairs(left, right)?;
+        let x = self.block_convolutions(&delta, b, groups, groups)?;
         // c_conv3, 3x3: (B, G - 2, G - 2, fc).
         let (wc, bc) = &self.conv_c;
         conv2d(&x, wc, bc, (1, 1))?.relu()
@@ -178,25 +184,7 @@ impl OverlapHead {
             .reshape((b * groups, offsets * GROUP, c))?;
         // Delta layer on the band: (B * G, 15 i, D * 15 j, F).
         let delta = abs_diff_pairs(&left.reshape((b * groups, GROUP, c))?, &band)?;
-        // c_conv1 over each offset's 15 reference columns: (B, G h, 15 i, D o, fa).
-        let (wa, ba) = &self.conv_a;
-        let fa = wa.dim(3)?;
-        let x = delta
-            .reshape((b * groups * GROUP * offsets, GROUP * c))?
-            .matmul(&wa.reshape((GROUP * c, fa))?)?
-            .broadcast_add(ba)?;
-        // c_conv2 over the block's 15 query columns: (B, G h, D o, fb).
-        let (wb, bb) = &self.conv_b;
-        let fb = wb.dim(3)?;
-        let x = x
-            .reshape((b, groups, GROUP, offsets, fa))?
-            .permute((0, 1, 3, 2, 4))?
-            .contiguous()?
-            .reshape((b * groups * offsets, GROUP * fa))?
-            .matmul(&wb.reshape((GROUP * fa, fb))?)?
-            .broadcast_add(bb)?
-            .relu()?
-            .reshape((b, groups, offsets, fb))?;
+        let x = self.block_convolutions(&delta, b, groups, offsets)?;
         // c_conv3, 3x3, the query blocks wrapped around (a turn has no first block).
         let wrapped = Tensor::cat(&[x.narrow(1, groups - 1, 1)?, x.clone(), x.narrow(1, 0, 1)?], 1)?;
         let (wc, bc) = &self.conv_c;

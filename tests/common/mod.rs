@@ -191,3 +191,16 @@ pub fn reseed(varmap: &candle_nn::VarMap, seed: u64) {
             .unwrap();
     }
 }
+
+/// The shipped single model's shape: compact (a quarter of the width), circular legs, the
+/// overlap head aligned by the yaw head and banded (two blocks each side).
+pub fn banded_model_config() -> overlap_slam::overlapnet::ModelConfig {
+    overlap_slam::overlapnet::ModelConfig {
+        width_divisor: 4,
+        circular_legs: true,
+        aligned_overlap: true,
+        yaw_decoding: overlap_slam::overlapnet::YawDecoding::FeatureColumns,
+        head_band: Some(2),
+        ..Default::default()
+    }
+}
