@@ -220,3 +220,34 @@ fn a_recording_without_ground_truth_needs_self_labelling() {
         "{err}"
     );
 }
+
+#[test]
+fn the_cli_refuses_unlabelled_recordings_and_bad_shares_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("scans");
+    std::fs::create_dir_all(folder.join("velodyne")).unwrap();
+    std::fs::copy(
+        common::sample_kitti().join("velodyne/000000.bin"),
+        folder.join("velodyne/000000.bin"),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("run");
+    let (out, data) = (out_dir.to_str().unwrap(), folder.to_str().unwrap());
+    let base = [
+        "train",
+        "--out",
+        out,
+        "--seeds",
+        "none",
+        "--val-seeds",
+        "none",
+        "--quiet",
+    ];
+    let unlabelled = common::cli(&[&base[..], &["--data", data, "--val-data", data]].concat());
+    common::assert_input_error(&unlabelled, &["needs ground-truth poses", "--self-label"]);
+    let sample = common::sample_kitti();
+    let share = common::cli(&[&base[..], &["--data", sample.to_str().unwrap(), "--real-share", "2"]].concat());
+    common::assert_input_error(&share, &["real share must be in [0, 1]"]);
+    // Nothing half-written is left for a later --resume to trip over.
+    assert!(!out_dir.join("state.json").exists());
+}

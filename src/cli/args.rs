@@ -136,9 +136,10 @@ pub struct PipelineArgs {
     /// Odometry only: no loop search, verification or pose graph.
     #[arg(long)]
     pub no_loops: bool,
-    /// Loop detector judging candidates and seeding ICP verification with its yaw: overlapnet,
-    /// overlapnet-mimo (refuses candidates its subnetworks disagree on) or scancontext.
-    #[arg(long, default_value = "overlapnet")]
+    /// Loop detector judging candidates and seeding ICP verification with its yaw: scancontext
+    /// (ranks real scans' pairs best so far), overlapnet, or overlapnet-mimo (refuses candidates
+    /// its subnetworks disagree on).
+    #[arg(long, default_value = "scancontext")]
     pub loop_detector: LoopMethod,
     /// OverlapNet weights for the loop search (.safetensors with its .json beside it, or the
     /// authors' Keras HDF5 file model_geo.weight); default: shipped.

@@ -41,7 +41,10 @@ pub struct ClosureConfig {
 impl Default for ClosureConfig {
     fn default() -> Self {
         Self {
-            detector: LoopMethod::OverlapNet,
+            // The detector that ranks real scans' pairs better (Scan Context: PR-AUC 0.52 against
+            // OverlapNet's 0.34 on KITTI 00 frames 0-60, neither trained on them; the two tie on
+            // the real validation split; README, "Loop closure in replay").
+            detector: LoopMethod::ScanContext,
             search: LoopSearchConfig::default(),
             verify: VerifyConfig::default(),
             backend: BackendConfig::default(),
