@@ -201,18 +201,21 @@ fn warm_start_copies_the_matching_weights_and_trains_on() {
     );
 }
 
+/// A KITTI folder under `dir` with the sample's first two scans and no poses.
+fn unlabelled_folder(dir: &std::path::Path) -> PathBuf {
+    let folder = dir.join("scans");
+    std::fs::create_dir_all(folder.join("velodyne")).unwrap();
+    for f in ["000000.bin", "000001.bin"] {
+        let scan = std::path::Path::new("velodyne").join(f);
+        std::fs::copy(common::sample_kitti().join(&scan), folder.join(&scan)).unwrap();
+    }
+    folder
+}
+
 #[test]
 fn a_recording_without_ground_truth_needs_self_labelling() {
     let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("scans");
-    std::fs::create_dir_all(folder.join("velodyne")).unwrap();
-    for f in ["000000.bin", "000001.bin"] {
-        std::fs::copy(
-            common::sample_kitti().join("velodyne").join(f),
-            folder.join("velodyne").join(f),
-        )
-        .unwrap();
-    }
+    let folder = unlabelled_folder(dir.path());
     let cfg = real(vec![recording(folder, FrameRange::all())], 1);
     let err = real_pairs(&cfg, &model()).err().expect("no ground truth").to_string();
     assert!(
@@ -224,13 +227,7 @@ fn a_recording_without_ground_truth_needs_self_labelling() {
 #[test]
 fn the_cli_refuses_unlabelled_recordings_and_bad_shares_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("scans");
-    std::fs::create_dir_all(folder.join("velodyne")).unwrap();
-    std::fs::copy(
-        common::sample_kitti().join("velodyne/000000.bin"),
-        folder.join("velodyne/000000.bin"),
-    )
-    .unwrap();
+    let folder = unlabelled_folder(dir.path());
     let out_dir = dir.path().join("run");
     let (out, data) = (out_dir.to_str().unwrap(), folder.to_str().unwrap());
     let base = [
