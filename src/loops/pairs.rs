@@ -151,6 +151,15 @@ pub fn overlap_bin(overlap: f32) -> usize {
     ((overlap / OVERLAP_BIN) as usize).min(bins - 1)
 }
 
+/// Pairs per [`OVERLAP_BIN`]-wide overlap bin.
+pub fn overlap_histogram(labels: &[PairLabel]) -> Vec<usize> {
+    let mut h = vec![0; (1.0 / OVERLAP_BIN).round() as usize];
+    for l in labels {
+        h[overlap_bin(l.overlap)] += 1;
+    }
+    h
+}
+
 /// Balances `labels` over the [`OVERLAP_BIN`]-wide overlap bins, drawing at random with `seed`,
 /// and returns them in (query, reference) order: the many near-zero pairs would otherwise drown
 /// the rare high-overlap ones in training.

@@ -38,11 +38,7 @@ pub struct PairSet {
 impl PairSet {
     /// Pairs per 0.1-wide overlap bin.
     pub fn histogram(&self) -> Vec<usize> {
-        let mut h = vec![0; 10];
-        for p in &self.pairs {
-            h[crate::loops::pairs::overlap_bin(p.overlap)] += 1;
-        }
-        h
+        crate::loops::pairs::overlap_histogram(&self.pairs)
     }
 
     /// Moves `other`'s scans in after this set's and returns `other`'s pairs, their indices
@@ -86,14 +82,9 @@ pub fn simulated_pairs(data: &DataConfig, model: &ModelConfig, on_seed: &(dyn Fn
             })
             .unzip();
         let pairs = label_all(&labels, &all_pairs(labels.len(), 1), &params);
-        let offset = set.images.len();
         let kept = balanced(&pairs, data.balance, data.sample_seed ^ seed);
-        set.pairs.extend(kept.into_iter().map(|mut p| {
-            p.query += offset;
-            p.reference += offset;
-            p
-        }));
-        set.images.extend(images);
+        let shifted = set.append_images(PairSet { images, pairs: kept });
+        set.pairs.extend(shifted);
         on_seed(seed);
     }
     set

@@ -130,24 +130,26 @@ fn read_recordings(cfg: &EvalLoopsConfig) -> Result<(String, Vec<Scan>, Vec<usiz
 /// Pairs at least `min_gap` frames apart within each recording, then every pair across two
 /// recordings (query in the later one).
 fn eval_pairs(frames: &[usize], recording: &[usize], min_gap: usize) -> Vec<(usize, usize)> {
+    // Scans of one recording are consecutive: each recording's span of scan indices.
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    for (k, &r) in recording.iter().enumerate() {
+        match spans.get_mut(r) {
+            Some(span) => span.end = k + 1,
+            None => spans.push(k..k + 1),
+        }
+    }
     let mut pairs = Vec::new();
-    let recordings = recording.last().map_or(0, |&r| r + 1);
-    let span = |r: usize| {
-        let first = recording.iter().position(|&x| x == r).unwrap_or(0);
-        first..first + recording.iter().filter(|&&x| x == r).count()
-    };
-    for r in 0..recordings {
-        let s = span(r);
+    for s in &spans {
         let offset = s.start;
         pairs.extend(
-            pairs_apart(&frames[s], min_gap)
+            pairs_apart(&frames[s.clone()], min_gap)
                 .into_iter()
                 .map(|(q, p)| (q + offset, p + offset)),
         );
     }
-    for r in 1..recordings {
-        for q in span(r) {
-            pairs.extend((0..span(r).start).map(|p| (q, p)));
+    for s in spans.iter().skip(1) {
+        for q in s.clone() {
+            pairs.extend((0..s.start).map(|p| (q, p)));
         }
     }
     pairs

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;
 pub use crate::loops::pairs::Balance;
-use crate::loops::pairs::{LabelScan, OVERLAP_BIN, PairLabel, balanced, label, overlap_bin, pairs_apart};
+use crate::loops::pairs::{LabelScan, PairLabel, balanced, label, overlap_histogram, pairs_apart};
 use crate::projection::{ProjectionParams, project};
 use crate::scan::Scan;
 use crate::sensor::SensorModel;
@@ -123,10 +123,7 @@ pub fn gt_pairs(cfg: &GtPairsConfig) -> Result<GtPairsReport> {
     if let Some(balance) = cfg.balance {
         labels = balanced(&labels, balance, cfg.seed);
     }
-    let mut histogram = vec![0; (1.0 / OVERLAP_BIN).round() as usize];
-    for l in &labels {
-        histogram[overlap_bin(l.overlap)] += 1;
-    }
+    let histogram = overlap_histogram(&labels);
     write_atomic(&cfg.out, |w| {
         writeln!(w, "query,reference,overlap,yaw_deg,yaw_bin")?;
         for l in &labels {

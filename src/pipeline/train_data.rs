@@ -5,10 +5,12 @@
 //! recordings as real negatives (overlap 0).
 
 use super::config::{PipelineConfig, SourceSpec};
-use super::gt_pairs::{label_scans, read_posed_scans};
+use super::gt_pairs::read_posed_scans;
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
-use crate::loops::pairs::{Balance, LabelScan, PairLabel, all_pairs, balanced, label_all, overlap_bin};
+use crate::loops::pairs::{
+    Balance, LabelScan, PairLabel, all_pairs, balanced, label_all, overlap_bin, overlap_histogram,
+};
 use crate::overlapnet::ModelConfig;
 use crate::overlapnet::data::PairSet;
 use crate::overlapnet::input::encode;
@@ -71,21 +73,28 @@ pub fn real_pairs(cfg: &RealDataConfig, model: &ModelConfig) -> Result<(PairSet,
     let mut within = Vec::new();
     for (k, recording) in cfg.recordings.iter().enumerate() {
         let (name, scans) = posed_scans(cfg, recording, k, &mut report)?;
-        let images: Vec<Vec<f32>> = scans
-            .par_iter()
-            .map(|s| encode(&project(&s.points, &s.intensity, &params), model.channels))
-            .collect();
-        let (_, labels): (Vec<usize>, Vec<LabelScan>) = label_scans(&name, scans, &params)?;
+        // One projection a scan serves both the network's input and the labels.
+        let (images, labels): (Vec<Vec<f32>>, Vec<LabelScan>) = scans
+            .into_par_iter()
+            .map(|s| {
+                let pose = s
+                    .gt_pose
+                    .ok_or_else(|| Error::Usage(format!("{name}: frame {} has no pose", s.index)))?;
+                let image = project(&s.points, &s.intensity, &params);
+                Ok((encode(&image, model.channels), LabelScan::new(&image, s.points, pose)))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         let pairs = label_all(&labels, &all_pairs(labels.len(), 1), &params);
         log::info!("{name}: {} scans, {} pairs labelled", labels.len(), pairs.len());
         report.recordings.push((name, labels.len()));
         let offset = set.images.len();
         spans.push(offset..offset + images.len());
-        within.extend(pairs.into_iter().map(|p| shifted(p, offset)));
-        set.images.extend(images);
+        within.extend(set.append_images(PairSet { images, pairs }));
     }
     let mut kept = balance_real(&within, cfg.seed);
-    report.within = histogram(&kept);
+    report.within = overlap_histogram(&kept);
     if cfg.distinct_places {
         let across = across_pairs(&spans, kept.len().max(1), cfg.seed);
         report.across = across.len();
@@ -158,12 +167,6 @@ fn file_stem(name: &str) -> String {
         .collect()
 }
 
-fn shifted(mut p: PairLabel, offset: usize) -> PairLabel {
-    p.query += offset;
-    p.reference += offset;
-    p
-}
-
 /// OverlapNet's balancing when the recordings hold pairs of 0.4-0.5 overlap to balance against;
 /// a short recording (a few consecutive scans) may hold none, and then keeps every pair.
 fn balance_real(pairs: &[PairLabel], seed: u64) -> Vec<PairLabel> {
@@ -194,14 +197,6 @@ fn across_pairs(spans: &[std::ops::Range<usize>], count: usize, seed: u64) -> Ve
     all.truncate(count);
     all.sort_by_key(|l| (l.query, l.reference));
     all
-}
-
-fn histogram(pairs: &[PairLabel]) -> Vec<usize> {
-    let mut h = vec![0; 10];
-    for p in pairs {
-        h[overlap_bin(p.overlap)] += 1;
-    }
-    h
 }
 
 #[cfg(test)]
