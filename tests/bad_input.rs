@@ -76,7 +76,65 @@ fn poses_with_fewer_lines_than_scans() {
     fs::write(dir.join("poses.txt"), "1 0 0 0 0 1 0 0 0 0 1 0\n").unwrap();
     assert_input_error(
         &cli(&["replay", s(&dir), "--quiet"]),
-        &["poses.txt", "1 poses", "too few lines"],
+        &["poses.txt", "1 poses but the frames read go up to 1", "too few lines"],
+    );
+}
+
+#[test]
+fn frames_are_chosen_before_poses_are_matched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = kitti_dir(tmp.path(), 3);
+    let identity = "1 0 0 0 0 1 0 0 0 0 1 0\n";
+    let poses = tmp.path().join("two.txt");
+    fs::write(&poses, identity.repeat(2)).unwrap();
+    fs::write(dir.join("poses.txt"), identity.repeat(2)).unwrap();
+    // Two poses for three scans: frames 0..2 need only those two, through --poses and through
+    // the folder's own poses.txt, for replay and eval-loops alike.
+    for extra in [&["--poses", s(&poses)][..], &[][..]] {
+        let out = tmp.path().join("out");
+        let mut args = vec![
+            "replay",
+            s(&dir),
+            "--frames",
+            "0..2",
+            "--no-loops",
+            "--quiet",
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        let res = cli(&args);
+        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        assert_eq!(
+            fs::read_to_string(out.join("poses_kitti.txt")).unwrap().lines().count(),
+            2
+        );
+        assert_eq!(
+            fs::read_to_string(out.join("ground_truth_kitti.txt"))
+                .unwrap()
+                .lines()
+                .count(),
+            2
+        );
+    }
+    let eval = tmp.path().join("eval");
+    let res = cli(&[
+        "eval-loops",
+        s(&dir),
+        "--frames",
+        "0..2",
+        "--poses",
+        s(&poses),
+        "--method",
+        "scancontext",
+        "--out",
+        s(&eval),
+    ]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    // Frame 2 has no pose: the error names the file and the frame.
+    assert_input_error(
+        &cli(&["replay", s(&dir), "--frames", "1..3", "--poses", s(&poses), "--quiet"]),
+        &["two.txt", "2 poses but the frames read go up to 2", "too few lines"],
     );
 }
 

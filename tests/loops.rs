@@ -321,7 +321,7 @@ fn the_loop_search_finds_the_revisits_of_the_simulated_drive() {
     for i in 0..sim.frames() {
         let pose = sim.gt_pose(i);
         let scan = search.is_keyframe(i).then(|| sim.scan(i));
-        if let Some(c) = search.add(i, &pose, scan.as_ref()).unwrap() {
+        if let Some(c) = search.add(i, &pose, scan.as_ref()).unwrap().first().copied() {
             assert!(c.query >= c.reference + 100, "{c:?} is too recent");
             found.push(c);
         }

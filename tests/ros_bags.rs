@@ -85,7 +85,17 @@ fn kitti_reference() -> PathBuf {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
     OUT.get_or_init(|| {
         let kitti = common::shared_kitti().unwrap();
-        replay("kitti", &[kitti.to_str().unwrap(), "--frames", &format!("0..{FRAMES}")])
+        // The bags' `time` field is the azimuth rule's, so the folder gets the same times.
+        replay(
+            "kitti",
+            &[
+                kitti.to_str().unwrap(),
+                "--frames",
+                &format!("0..{FRAMES}"),
+                "--set",
+                "azimuth_times=true",
+            ],
+        )
     })
     .clone()
 }

@@ -2,6 +2,7 @@
 //! `times.txt` (DESIGN.md §2).
 
 use crate::error::{Error, Result};
+use crate::io::FrameRange;
 use crate::io::poses::{matrix_from_3x4, pose_from_3x4, read_kitti_poses};
 use crate::io::sequence::{FileSequence, SequenceEntry, list_files_with_ext};
 use crate::scan::{Pose, Scan};
@@ -167,8 +168,9 @@ fn frame_number(path: &Path) -> Option<usize> {
     path.file_stem()?.to_str()?.parse().ok()
 }
 
-/// Opens a KITTI sequence folder (flat layout, `sequences/XX`, or bare `.bin` files).
-pub fn open_sequence(dir: &Path) -> Result<FileSequence> {
+/// Opens frames `frames` of a KITTI sequence folder (flat layout, `sequences/XX`, or bare `.bin`
+/// files). The frames are chosen first; the poses and times then need lines up to the last one.
+pub fn open_sequence(dir: &Path, frames: FrameRange) -> Result<FileSequence> {
     let layout = detect_layout(dir);
     let files = list_files_with_ext(&layout.scans_dir, "bin")?;
     if files.is_empty() {
@@ -182,8 +184,11 @@ pub fn open_sequence(dir: &Path) -> Result<FileSequence> {
             frame: if numbered { frame_number(&path).unwrap() } else { i },
             path,
         })
+        .filter(|e| frames.contains(e.frame))
         .collect();
-    let last_frame = entries.iter().map(|e| e.frame).max().unwrap_or(0);
+    let Some(last_frame) = entries.iter().map(|e| e.frame).max() else {
+        return Err(Error::input(dir, format!("no scans in frame range {frames:?}")));
+    };
 
     let gt = match &layout.poses {
         Some(p) => {
@@ -192,7 +197,7 @@ pub fn open_sequence(dir: &Path) -> Result<FileSequence> {
                 return Err(Error::input(
                     p,
                     format!(
-                        "{} poses but the scans go up to frame {last_frame}: too few lines",
+                        "{} poses but the frames read go up to {last_frame}: too few lines",
                         cam.len()
                     ),
                 ));
@@ -216,7 +221,7 @@ pub fn open_sequence(dir: &Path) -> Result<FileSequence> {
             if times.len() <= last_frame {
                 return Err(Error::input(
                     t,
-                    format!("{} times but the scans go up to frame {last_frame}", times.len()),
+                    format!("{} times but the frames read go up to {last_frame}", times.len()),
                 ));
             }
             Some(times)

@@ -186,9 +186,9 @@ pub fn open(path: &Path, opts: &SourceOptions) -> Result<FileSequence> {
         let (gt, times) = read_ground_truth(opts.poses.as_deref(), 1)?;
         FileSequence::new(path.display().to_string(), entries, format.reader(), gt, times)
     } else if format == Format::Kitti && opts.poses.is_none() {
-        kitti::open_sequence(path)?
+        kitti::open_sequence(path, opts.frames)?
     } else {
-        open_folder(path, format, opts.poses.as_deref())?
+        open_folder(path, format, opts.poses.as_deref(), opts.frames)?
     };
     let seq = seq.restrict(opts.frames);
     if seq.len_hint() == Some(0) {
@@ -197,7 +197,9 @@ pub fn open(path: &Path, opts: &SourceOptions) -> Result<FileSequence> {
     Ok(seq)
 }
 
-fn open_folder(dir: &Path, format: Format, poses: Option<&Path>) -> Result<FileSequence> {
+/// The scans of `frames` in a folder, with the poses of those frames: the frames are chosen
+/// first, so a poses file only needs lines up to the last frame read.
+fn open_folder(dir: &Path, format: Format, poses: Option<&Path>, frames: FrameRange) -> Result<FileSequence> {
     let scans_dir = if format == Format::Kitti && dir.join("velodyne").is_dir() {
         dir.join("velodyne")
     } else {
@@ -215,12 +217,16 @@ fn open_folder(dir: &Path, format: Format, poses: Option<&Path>) -> Result<FileS
         .map(|n| dir.join(n))
         .find(|p| p.is_file());
     let poses = poses.map(Path::to_path_buf).or(default_poses);
-    let (gt, times) = read_ground_truth(poses.as_deref(), files.len())?;
-    let entries = files
+    let entries: Vec<SequenceEntry> = files
         .into_iter()
         .enumerate()
         .map(|(frame, path)| SequenceEntry { frame, path })
+        .filter(|e| frames.contains(e.frame))
         .collect();
+    let Some(last) = entries.last() else {
+        return Err(Error::input(dir, format!("no scans in frame range {frames:?}")));
+    };
+    let (gt, times) = read_ground_truth(poses.as_deref(), last.frame + 1)?;
     Ok(FileSequence::new(
         dir.display().to_string(),
         entries,
@@ -232,13 +238,18 @@ fn open_folder(dir: &Path, format: Format, poses: Option<&Path>) -> Result<FileS
 
 type GroundTruth = (Option<Vec<crate::scan::Pose>>, Option<Vec<f64>>);
 
-fn read_ground_truth(poses: Option<&Path>, scans: usize) -> Result<GroundTruth> {
+/// Poses (and their stamps) from `poses`, which must cover frames `0..frames`.
+fn read_ground_truth(poses: Option<&Path>, frames: usize) -> Result<GroundTruth> {
     let Some(p) = poses else { return Ok((None, None)) };
     let traj = poses::read_trajectory(p)?;
-    if traj.poses.len() < scans {
+    if traj.poses.len() < frames {
         return Err(Error::input(
             p,
-            format!("{} poses for {scans} scans: too few lines", traj.poses.len()),
+            format!(
+                "{} poses but the frames read go up to {}: too few lines",
+                traj.poses.len(),
+                frames - 1
+            ),
         ));
     }
     Ok((Some(traj.poses), traj.stamps))

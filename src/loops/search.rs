@@ -21,11 +21,16 @@ pub struct LoopSearchConfig {
     pub skip_recent_frames: usize,
     /// Nor those reached with less travel than this since (OverlapNet demo: 50 m).
     pub min_travel_m: f64,
-    /// Ring-key neighbours judged by the network per keyframe.
+    /// Ring-key neighbours judged by the network per keyframe (ours: 10; Scan Context's own
+    /// search also judges the ten nearest ring keys).
     pub candidates: usize,
+    /// Passing candidates verified per keyframe, best first, until one is accepted (ours: 3): a
+    /// place that resembles the query better than the true revisit no longer hides it.
+    pub verify_at_most: usize,
     /// Predicted overlap above which OverlapNet's best candidate is a loop (OverlapNet demo: 0.3).
     pub accept_overlap: f32,
-    /// Scan Context distance below which its best candidate is a loop (permissive: ICP verifies).
+    /// Scan Context distance below which a candidate is proposed (permissive, ours: 0.6; ICP
+    /// verifies). Revisits driven the other way, a lane over, score 0.50-0.53.
     pub accept_scan_context_distance: f32,
     /// MIMO OverlapNet's subnetworks may disagree this much on a candidate before it is refused
     /// unverified.
@@ -68,12 +73,24 @@ impl Default for LoopSearchConfig {
             keyframe_every: 10,
             skip_recent_frames: 100,
             min_travel_m: 50.0,
-            candidates: 5,
+            candidates: 10,
+            verify_at_most: 3,
             accept_overlap: 0.3,
-            accept_scan_context_distance: 0.5,
+            accept_scan_context_distance: 0.6,
             gate: SpreadGate::default(),
         }
     }
+}
+
+/// A keyframe that comes back to a place an older keyframe saw (by ground truth).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Revisit {
+    /// The revisiting keyframe's frame number.
+    pub frame: usize,
+    /// The nearest eligible older keyframe.
+    pub nearest: usize,
+    /// Their distance in ground truth, metres.
+    pub distance_m: f64,
 }
 
 /// A loop the search found.
@@ -131,16 +148,16 @@ impl LoopSearch {
         frame.is_multiple_of(self.config.keyframe_every.max(1))
     }
 
-    /// Feeds one frame's estimated pose, and its scan when it is a keyframe; returns the loop
-    /// found when the keyframe closes one.
-    pub fn add(&mut self, frame: usize, pose: &Pose, scan: Option<&Scan>) -> Result<Option<LoopCandidate>> {
+    /// Feeds one frame's estimated pose, and its scan when it is a keyframe; returns the loops
+    /// the keyframe may close, best first (at most `verify_at_most`; empty when none passes).
+    pub fn add(&mut self, frame: usize, pose: &Pose, scan: Option<&Scan>) -> Result<Vec<LoopCandidate>> {
         let position = pose.translation.vector;
         if let Some(last) = self.last_position {
             self.travel_m += (position - last).norm();
         }
         self.last_position = Some(position);
         let Some(scan) = scan.filter(|_| self.is_keyframe(frame)) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let ring_key = ScanContext::new(&scan.points).ring_key;
         let descriptor = self
@@ -167,26 +184,31 @@ impl LoopSearch {
         self.last_judged.as_ref()
     }
 
-    /// Keyframes (frame numbers) that revisit a place: an older keyframe the search may consider
-    /// lies within `within_m` of them in ground truth. Empty without ground truth.
-    pub fn revisits(&self, within_m: f64) -> Vec<usize> {
+    /// Keyframes that revisit a place: an older keyframe the search may consider lies within
+    /// `within_m` of them in ground truth. Empty without ground truth.
+    pub fn revisits(&self, within_m: f64) -> Vec<Revisit> {
         let c = &self.config;
         self.keyframes
             .iter()
-            .filter(|q| {
-                let Some(qp) = q.gt_position else { return false };
-                self.keyframes.iter().any(|k| {
-                    k.frame + c.skip_recent_frames <= q.frame
-                        && q.travel_m - k.travel_m >= c.min_travel_m
-                        && k.gt_position.is_some_and(|kp| (kp - qp).norm() <= within_m)
-                })
+            .filter_map(|q| {
+                let qp = q.gt_position?;
+                self.keyframes
+                    .iter()
+                    .filter(|k| k.frame + c.skip_recent_frames <= q.frame && q.travel_m - k.travel_m >= c.min_travel_m)
+                    .filter_map(|k| Some((k.frame, (k.gt_position? - qp).norm())))
+                    .filter(|(_, d)| *d <= within_m)
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(nearest, distance_m)| Revisit {
+                        frame: q.frame,
+                        nearest,
+                        distance_m,
+                    })
             })
-            .map(|q| q.frame)
             .collect()
     }
 
     /// The nearest eligible older keyframes by ring key, judged by the detector; the best if it passes.
-    fn judge(&mut self, query: &Keyframe) -> Result<Option<LoopCandidate>> {
+    fn judge(&mut self, query: &Keyframe) -> Result<Vec<LoopCandidate>> {
         self.last_judged = None;
         let c = &self.config;
         let mut eligible: Vec<(f32, &Keyframe)> = self
@@ -196,7 +218,7 @@ impl LoopSearch {
             .map(|k| (key_distance(&k.ring_key, &query.ring_key), k))
             .collect();
         if eligible.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         eligible.sort_by(|a, b| a.0.total_cmp(&b.0));
         eligible.truncate(c.candidates.max(1));
@@ -209,22 +231,30 @@ impl LoopSearch {
             LoopMethod::OverlapNet | LoopMethod::OverlapNetMimo => c.accept_overlap,
             LoopMethod::ScanContext => 1.0 - c.accept_scan_context_distance,
         };
-        let best = verdicts
+        let mut ranked: Vec<(f32, LoopCandidate)> = verdicts
             .iter()
             .zip(&eligible)
-            .max_by(|a, b| a.0.score.total_cmp(&b.0.score));
-        let Some((v, (_, k))) = best else { return Ok(None) };
-        let candidate = LoopCandidate {
-            query: query.frame,
-            reference: k.frame,
-            overlap: v.overlap.unwrap_or(v.score),
-            yaw_deg: v.yaw_deg,
-            gt_distance_m: query.gt_position.zip(k.gt_position).map(|(a, b)| (a - b).norm()),
-            spread: v.spread,
-            gated: c.gate.refuses(v.spread),
-        };
-        self.last_judged = Some(candidate);
-        Ok((v.score > threshold).then_some(candidate))
+            .map(|(v, (_, k))| {
+                let candidate = LoopCandidate {
+                    query: query.frame,
+                    reference: k.frame,
+                    overlap: v.overlap.unwrap_or(v.score),
+                    yaw_deg: v.yaw_deg,
+                    gt_distance_m: query.gt_position.zip(k.gt_position).map(|(a, b)| (a - b).norm()),
+                    spread: v.spread,
+                    gated: c.gate.refuses(v.spread),
+                };
+                (v.score, candidate)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        self.last_judged = ranked.first().map(|(_, c)| *c);
+        Ok(ranked
+            .into_iter()
+            .take_while(|(score, _)| *score > threshold)
+            .take(c.verify_at_most.max(1))
+            .map(|(_, c)| c)
+            .collect())
     }
 }
 

@@ -2,14 +2,14 @@
 //! III-D): nearest map point within the correspondence threshold, Geman-McClure weights,
 //! Gauss-Newton on SE(3).
 
-use super::voxel_map::VoxelHashMap;
+use super::voxel_map::{Neighbourhood, VoxelHashMap};
 use crate::scan::Pose;
 use nalgebra::{Matrix3, Matrix6, Point3, Translation3, UnitQuaternion, Vector3, Vector6};
 use rayon::prelude::*;
 
 /// Points per parallel work item. Fixed chunks summed in order make the result independent of
 /// the number of threads.
-const CHUNK: usize = 1024;
+const CHUNK: usize = 256;
 
 /// Outcome of aligning a scan to the map.
 #[derive(Debug, Clone, Copy)]
@@ -42,16 +42,22 @@ pub fn align_to_map(
         return result;
     }
     let mut moved: Vec<Point3<f64>> = source.iter().map(|p| initial * p).collect();
+    let mut hoods: Vec<Option<Neighbourhood>> = vec![None; source.len()];
     let mut estimate = Pose::identity();
     let max_sq = max_distance * max_distance;
     let kernel_sq = kernel * kernel;
     for iteration in 1..=max_iterations {
         let partial: Vec<(Matrix6<f64>, Vector6<f64>, usize)> = moved
             .par_chunks(CHUNK)
-            .map(|chunk| {
+            .zip(hoods.par_chunks_mut(CHUNK))
+            .map(|(chunk, chunk_hoods)| {
                 let (mut h, mut g, mut n) = (Matrix6::zeros(), Vector6::zeros(), 0);
-                for s in chunk {
-                    let Some((t, d2)) = map.closest(s) else { continue };
+                for (s, hood) in chunk.iter().zip(chunk_hoods) {
+                    let hood = match hood {
+                        Some(kept) if kept.holds(s) => kept,
+                        _ => hood.insert(map.neighbourhood(s)),
+                    };
+                    let Some((t, d2)) = hood.closest(s) else { continue };
                     if d2 >= max_sq {
                         continue;
                     }

@@ -40,8 +40,10 @@ pub struct OdometryConfig {
     /// Apply KITTI's 0.205 degree vertical correction; unset follows the source (on for KITTI).
     pub kitti_correction: Option<bool>,
     /// Give scans without per-point times a time from their azimuth (a full turn over the frame
-    /// period, the sensor facing forward at mid-sweep), so that they can be deskewed; unset
-    /// follows the source (on for KITTI, as KISS-ICP's KITTI loader does).
+    /// period, the sensor facing forward at mid-sweep), so that they can be deskewed (ours; unset:
+    /// off). Not for KITTI odometry scans: they are already ego-motion compensated (KITTI's
+    /// devkit), and kiss-icp 1.3.0's KITTI loader gives no times either. For raw, uncompensated
+    /// recordings without times, such as KITTI raw's unsynced scans.
     pub azimuth_times: Option<bool>,
     /// Seed of the adaptive threshold, metres (KISS-ICP: 2).
     pub initial_threshold_m: f64,
@@ -405,14 +407,15 @@ impl Odometry {
         period: f64,
         reference_s: f64,
     ) -> Vec<Point3<f64>> {
-        let mut points = match times {
-            Some(t) => preprocess::deskew(&scan.points, t, motion, period, reference_s),
-            None => scan.points_f64(),
-        };
-        if self.config.kitti_correction == Some(true) {
-            preprocess::kitti_vertical_correction(&mut points);
-        }
-        preprocess::crop(points, self.config.min_range_m, self.config.max_range_m)
+        let deskewed = times.map(|t| preprocess::deskew(&scan.points, t, motion, period, reference_s));
+        let kitti = self.config.kitti_correction == Some(true);
+        preprocess::prepare(
+            &scan.points,
+            deskewed,
+            kitti,
+            self.config.min_range_m,
+            self.config.max_range_m,
+        )
     }
 }
 

@@ -4,24 +4,53 @@
 use crate::scan::Pose;
 #[cfg(test)]
 use crate::scan::Scan;
-use nalgebra::{Point3, UnitQuaternion};
+use nalgebra::{Matrix3, Point3, UnitQuaternion, Vector3};
+use rayon::prelude::*;
 
 /// Elevation error of KITTI's HDL-64E scans, 0.205 degrees: KISS-ICP (Vizzo et al., RA-L 2023)
 /// lifts every KITTI point by this angle to undo a calibration bias of the dataset.
 pub const KITTI_VERTICAL_CORRECTION_RAD: f64 = 0.205 * std::f64::consts::PI / 180.0;
 
-/// The fraction `s` of a rigid motion: rotation angle and translation both scaled by `s`
-/// (constant velocity; exact for the rotation, first order for the coupling).
+/// The fraction `s` of a rigid motion at constant body velocity: the screw motion exp(s·log M) on
+/// SE(3), so a car turning at a steady rate stays on its arc (KISS-ICP interpolates the same way).
 pub fn scale_motion(motion: &Pose, s: f64) -> Pose {
-    Pose::from_parts(
-        (motion.translation.vector * s).into(),
-        UnitQuaternion::from_scaled_axis(motion.rotation.scaled_axis() * s),
-    )
+    let (v, w) = se3_log(motion);
+    se3_exp(&(v * s), &(w * s))
+}
+
+/// The twist (translational part, rotation vector) whose exponential is `motion`.
+fn se3_log(motion: &Pose) -> (Vector3<f64>, Vector3<f64>) {
+    let w = motion.rotation.scaled_axis();
+    let theta = w.norm();
+    let wx = w.cross_matrix();
+    // V⁻¹ = I - W/2 + c·W², with c = (1 - θ sinθ / (2(1 - cosθ))) / θ² (1/12 as θ → 0).
+    let c = if theta < 1e-6 {
+        1.0 / 12.0
+    } else {
+        (1.0 - theta * theta.sin() / (2.0 * (1.0 - theta.cos()))) / (theta * theta)
+    };
+    let v_inv = Matrix3::identity() - wx * 0.5 + wx * wx * c;
+    (v_inv * motion.translation.vector, w)
+}
+
+/// The rigid motion exp(v, w) of a twist.
+fn se3_exp(v: &Vector3<f64>, w: &Vector3<f64>) -> Pose {
+    let theta = w.norm();
+    let wx = w.cross_matrix();
+    // V = I + a·W + b·W², a = (1 - cosθ)/θ², b = (θ - sinθ)/θ³ (1/2 and 1/6 as θ → 0).
+    let (a, b) = if theta < 1e-6 {
+        (0.5, 1.0 / 6.0)
+    } else {
+        let t2 = theta * theta;
+        ((1.0 - theta.cos()) / t2, (theta - theta.sin()) / (t2 * theta))
+    };
+    let v_mat = Matrix3::identity() + wx * a + wx * wx * b;
+    Pose::from_parts((v_mat * v).into(), UnitQuaternion::from_scaled_axis(*w))
 }
 
 /// Deskew moves a point by the motion at its time, looked up in this many steps across the
-/// sweep (at 30 m/s and 10 Hz a step is 12 mm of travel; the lookup rounds to the nearest).
-const DESKEW_STEPS: usize = 256;
+/// sweep (at 30 m/s and 10 Hz a step is 3 mm of travel; the lookup rounds to the nearest).
+const DESKEW_STEPS: usize = 1024;
 
 /// Points moved to where they would have been seen `reference_s` seconds after the scan's
 /// timestamp, given their times (seconds after the timestamp) and the sensor's motion
@@ -33,9 +62,8 @@ pub fn deskew(
     frame_period_s: f64,
     reference_s: f64,
 ) -> Vec<Point3<f64>> {
-    let as_f64 = |p: &[f32; 3]| Point3::new(p[0] as f64, p[1] as f64, p[2] as f64);
     if frame_period_s <= 0.0 || times.len() != points.len() || points.is_empty() {
-        return points.iter().map(as_f64).collect();
+        return points.par_iter().map(as_f64).collect();
     }
     let (lo, hi) = times.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), t| {
         (lo.min(*t), hi.max(*t))
@@ -48,13 +76,18 @@ pub fn deskew(
         })
         .collect();
     points
-        .iter()
+        .par_iter()
         .zip(times)
         .map(|(p, t)| {
             let k = (((*t as f64 - lo) / span) * DESKEW_STEPS as f64).round() as usize;
             table[k.min(DESKEW_STEPS)] * as_f64(p)
         })
         .collect()
+}
+
+/// A stored point in double precision.
+fn as_f64(p: &[f32; 3]) -> Point3<f64> {
+    Point3::new(p[0] as f64, p[1] as f64, p[2] as f64)
 }
 
 /// Times for points that have none, from their azimuth: a clockwise turn over `period_s` that
@@ -78,33 +111,46 @@ pub fn mid_sweep_s(times: &[f32]) -> f64 {
 /// Lifts each point by [`KITTI_VERTICAL_CORRECTION_RAD`] about the horizontal axis
 /// perpendicular to it.
 pub fn kitti_vertical_correction(points: &mut [Point3<f64>]) {
-    let (sin, cos) = KITTI_VERTICAL_CORRECTION_RAD.sin_cos();
-    for p in points.iter_mut() {
-        // Rotate within the vertical plane through the point: (h, z) turns by the angle.
-        let h = p.x.hypot(p.y);
-        if h < 1e-9 {
-            continue;
-        }
-        let (h2, z2) = (h * cos - p.z * sin, h * sin + p.z * cos);
-        *p = Point3::new(p.x * h2 / h, p.y * h2 / h, z2);
-    }
+    points.iter_mut().for_each(|p| *p = kitti_corrected(*p));
 }
 
-/// Keeps points with `min_range < |p| < max_range`.
-pub fn crop(points: Vec<Point3<f64>>, min_range: f64, max_range: f64) -> Vec<Point3<f64>> {
-    points
-        .into_iter()
-        .filter(|p| {
-            let r = p.coords.norm();
-            r > min_range && r < max_range
-        })
-        .collect()
+/// One point lifted by [`KITTI_VERTICAL_CORRECTION_RAD`].
+#[inline]
+pub fn kitti_corrected(p: Point3<f64>) -> Point3<f64> {
+    let (sin, cos) = KITTI_VERTICAL_CORRECTION_RAD.sin_cos();
+    // Rotate within the vertical plane through the point: (h, z) turns by the angle.
+    let h = (p.x * p.x + p.y * p.y).sqrt();
+    if h < 1e-9 {
+        return p;
+    }
+    let (h2, z2) = (h * cos - p.z * sin, h * sin + p.z * cos);
+    Point3::new(p.x * h2 / h, p.y * h2 / h, z2)
+}
+
+/// What registration works on: the scan's points (or their deskewed copy), with KITTI's
+/// vertical correction when `kitti` is set, kept where `min_range < |p| < max_range`. Runs on
+/// every core and keeps the points' order.
+pub fn prepare(
+    points: &[[f32; 3]],
+    deskewed: Option<Vec<Point3<f64>>>,
+    kitti: bool,
+    min_range: f64,
+    max_range: f64,
+) -> Vec<Point3<f64>> {
+    let finish = |p: Point3<f64>| {
+        let p = if kitti { kitti_corrected(p) } else { p };
+        let r2 = p.coords.norm_squared();
+        (r2 > min_range * min_range && r2 < max_range * max_range).then_some(p)
+    };
+    match deskewed {
+        Some(d) => d.into_par_iter().filter_map(finish).collect(),
+        None => points.par_iter().map(as_f64).filter_map(finish).collect(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nalgebra::Vector3;
 
     #[test]
     fn deskew_moves_late_points_by_the_elapsed_motion() {
@@ -123,6 +169,45 @@ mod tests {
         // In the frame of mid-sweep, the first point sits 0.5 m behind and the second in place.
         let mid = deskew(&scan.points, times, &motion, 0.1, 0.05);
         assert!((mid[0].x - 9.5).abs() < 1e-6 && (mid[1].x - 10.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn scaled_motion_stays_on_the_arc_of_a_steady_turn() {
+        // A car turning 0.2 rad while driving 1 m of arc (radius 5 m): halfway it has turned
+        // 0.1 rad and sits on the same circle.
+        let (theta, radius) = (0.2f64, 5.0);
+        let on_arc = |a: f64| {
+            Pose::new(
+                Vector3::new(radius * a.sin(), radius * (1.0 - a.cos()), 0.0),
+                Vector3::new(0.0, 0.0, a),
+            )
+        };
+        let half = scale_motion(&on_arc(theta), 0.5);
+        let truth = on_arc(theta / 2.0);
+        assert!(
+            (half.translation.vector - truth.translation.vector).norm() < 1e-12,
+            "{half:?}"
+        );
+        assert!((half.rotation.angle() - theta / 2.0).abs() < 1e-12);
+        let back = scale_motion(&on_arc(theta), -1.0);
+        assert!((back.translation.vector - on_arc(theta).inverse().translation.vector).norm() < 1e-12);
+        // A pure translation scales linearly, and tiny rotations take the series branch.
+        let tiny = Pose::new(Vector3::new(1.0, 2.0, 0.5), Vector3::new(0.0, 1e-9, 0.0));
+        assert!((scale_motion(&tiny, 0.25).translation.vector - Vector3::new(0.25, 0.5, 0.125)).norm() < 1e-9);
+    }
+
+    #[test]
+    fn prepare_corrects_and_crops_in_order() {
+        let pts = [
+            [0.5f32, 0.0, 0.0],
+            [20.0, 0.0, 0.0],
+            [0.0, -5.0, -1.0],
+            [150.0, 0.0, 0.0],
+        ];
+        let out = prepare(&pts, None, true, 1.0, 100.0);
+        assert_eq!(out.len(), 2, "too near and too far are dropped");
+        assert!((out[0].z - 20.0 * KITTI_VERTICAL_CORRECTION_RAD.sin()).abs() < 1e-9);
+        assert!(out[1].y < 0.0);
     }
 
     #[test]

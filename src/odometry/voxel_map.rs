@@ -1,13 +1,11 @@
 //! KISS-ICP's local map: a voxel hash holding at most N points per voxel, evenly spread, pruned to
 //! the neighbourhood of the sensor (Vizzo et al., RA-L 2023, Sec. III-E).
 
-use crate::registration::voxel::voxel_key;
+use crate::registration::voxel::{VoxelHasher as Hasher, voxel_key};
 use nalgebra::{Matrix3, Point3, Vector3};
 use std::collections::HashMap;
 
 type Key = (i32, i32, i32);
-/// Fixed-seed hashing: fast, and the same map layout on every run.
-type Hasher = std::hash::BuildHasherDefault<ahash::AHasher>;
 
 /// Points of the local map, bucketed by voxel.
 #[derive(Debug, Clone)]
@@ -24,6 +22,68 @@ pub struct VoxelHashMap {
     frame: u64,
     /// The update that last hit each voxel (kept only when `max_age` is set).
     last_seen: HashMap<Key, u64, Hasher>,
+}
+
+/// Offsets of the 27 voxels around one, its own first.
+const NEIGHBOURS: [(i32, i32, i32); 27] = {
+    let mut out = [(0, 0, 0); 27];
+    let mut n = 1;
+    let mut i = 0;
+    while i < 27 {
+        let d = (i / 9 - 1, (i / 3) % 3 - 1, i % 3 - 1);
+        if !(d.0 == 0 && d.1 == 0 && d.2 == 0) {
+            out[n] = d;
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// The map's points in the 27 voxels around one voxel (see [`VoxelHashMap::neighbourhood`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Neighbourhood<'a> {
+    key: Key,
+    voxel_size: f64,
+    cells: [&'a [Point3<f64>]; 27],
+}
+
+impl Neighbourhood<'_> {
+    /// True when `p` lies in the voxel this neighbourhood surrounds.
+    pub fn holds(&self, p: &Point3<f64>) -> bool {
+        voxel_key(p, self.voxel_size) == self.key
+    }
+
+    /// The nearest point to `p` (which must lie in the centre voxel) and its squared distance.
+    /// A neighbouring voxel is only searched when its box is nearer than the best point so far.
+    pub fn closest(&self, p: &Point3<f64>) -> Option<(Point3<f64>, f64)> {
+        let mut best: Option<(Point3<f64>, f64)> = None;
+        // Distance from p to the lower and upper face of its own voxel, per axis.
+        let v = self.voxel_size;
+        let key = self.key;
+        let lower = [p.x - key.0 as f64 * v, p.y - key.1 as f64 * v, p.z - key.2 as f64 * v];
+        let gap = |axis: usize, step: i32| match step {
+            -1 => lower[axis],
+            1 => v - lower[axis],
+            _ => 0.0,
+        };
+        for (cell, (dx, dy, dz)) in self.cells.iter().zip(NEIGHBOURS) {
+            if cell.is_empty() {
+                continue;
+            }
+            let box_d2 = gap(0, dx).powi(2) + gap(1, dy).powi(2) + gap(2, dz).powi(2);
+            if best.is_some_and(|(_, b)| box_d2 >= b) {
+                continue;
+            }
+            for q in cell.iter() {
+                let d = (q - p).norm_squared();
+                if best.is_none_or(|(_, b)| d < b) {
+                    best = Some((*q, d));
+                }
+            }
+        }
+        best
+    }
 }
 
 impl VoxelHashMap {
@@ -95,47 +155,27 @@ impl VoxelHashMap {
         }
     }
 
-    /// The nearest map point among the 27 voxels around `p`, with its squared distance. A
-    /// neighbouring voxel is only opened when its box is nearer than the best point so far.
+    /// The nearest map point among the 27 voxels around `p`, with its squared distance.
     pub fn closest(&self, p: &Point3<f64>) -> Option<(Point3<f64>, f64)> {
+        self.neighbourhood(p).closest(p)
+    }
+
+    /// The 27 voxels around `p`'s voxel. ICP asks for the nearest point of the same source point
+    /// a dozen times while it barely moves: keeping its neighbourhood saves the 27 hash lookups
+    /// every time the point stays in its voxel.
+    pub fn neighbourhood(&self, p: &Point3<f64>) -> Neighbourhood<'_> {
         let key = voxel_key(p, self.voxel_size);
-        let mut best: Option<(Point3<f64>, f64)> = None;
-        let scan_cell = |cell: &Vec<Point3<f64>>, best: &mut Option<(Point3<f64>, f64)>| {
-            for q in cell {
-                let d = (q - p).norm_squared();
-                if best.is_none_or(|(_, b)| d < b) {
-                    *best = Some((*q, d));
-                }
-            }
-        };
-        if let Some(cell) = self.voxels.get(&key) {
-            scan_cell(cell, &mut best);
-        }
-        // Distance from p to the lower and upper face of its own voxel, per axis.
-        let v = self.voxel_size;
-        let lower = [p.x - key.0 as f64 * v, p.y - key.1 as f64 * v, p.z - key.2 as f64 * v];
-        let gap = |axis: usize, step: i32| match step {
-            -1 => lower[axis],
-            1 => v - lower[axis],
-            _ => 0.0,
-        };
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                for dz in -1..=1 {
-                    if (dx, dy, dz) == (0, 0, 0) {
-                        continue;
-                    }
-                    let box_d2 = gap(0, dx).powi(2) + gap(1, dy).powi(2) + gap(2, dz).powi(2);
-                    if best.is_some_and(|(_, b)| box_d2 >= b) {
-                        continue;
-                    }
-                    if let Some(cell) = self.voxels.get(&(key.0 + dx, key.1 + dy, key.2 + dz)) {
-                        scan_cell(cell, &mut best);
-                    }
-                }
+        let mut cells: [&[Point3<f64>]; 27] = [&[]; 27];
+        for (cell, (dx, dy, dz)) in cells.iter_mut().zip(NEIGHBOURS) {
+            if let Some(pts) = self.voxels.get(&(key.0 + dx, key.1 + dy, key.2 + dz)) {
+                *cell = pts;
             }
         }
-        best
+        Neighbourhood {
+            key,
+            voxel_size: self.voxel_size,
+            cells,
+        }
     }
 
     /// Normal of the surface the map holds in `p`'s voxel, when its points lie on a plane (at

@@ -6,7 +6,7 @@ use super::sink::EstimateSink;
 use crate::error::{Error, Result};
 use crate::graph::{Backend, BackendConfig};
 use crate::loops::detector::{LoopDetector, LoopMethod};
-use crate::loops::search::{LoopCandidate, LoopSearch, LoopSearchConfig};
+use crate::loops::search::{LoopCandidate, LoopSearch, LoopSearchConfig, Revisit};
 use crate::loops::verify::{KeyframeCloud, Verification, VerifyConfig, verify};
 use crate::scan::{Pose, Scan};
 use crossbeam_channel::{Sender, bounded};
@@ -91,6 +91,8 @@ pub struct LoopOutcome {
     /// Revisiting keyframes (an eligible older keyframe within [`TRUE_LOOP_M`]) that closed no
     /// accepted loop (null without ground truth).
     pub loops_missed: Option<usize>,
+    /// Each missed revisit and why it was missed.
+    pub missed: Vec<MissedRevisit>,
     /// Optimised pose of every frame sent, in order; not serialised.
     #[serde(skip)]
     pub poses: Vec<Pose>,
@@ -100,10 +102,54 @@ pub struct LoopOutcome {
     pub judged: Vec<LoopCandidate>,
 }
 
+/// A revisit no loop closed, and where the chain broke.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MissedRevisit {
+    /// The revisit: the keyframe, its nearest older keyframe and their true distance.
+    #[serde(flatten)]
+    pub revisit: Revisit,
+    /// `no candidate` (nothing passed the detector's threshold), `wrong places` (only keyframes
+    /// farther than [`TRUE_LOOP_M`] were proposed), `gate` (the spread gate refused the true
+    /// one), `verification` (ICP refused it) or `pose graph` (the graph refused the loop).
+    pub reason: &'static str,
+}
+
+impl MissedRevisit {
+    /// Why `revisit` closed no loop, from the candidates of the run.
+    fn explain(revisit: &Revisit, candidates: &[LoopRecord]) -> Self {
+        let own: Vec<&LoopRecord> = candidates
+            .iter()
+            .filter(|r| r.candidate.query == revisit.frame)
+            .collect();
+        let true_ones: Vec<&&LoopRecord> = own
+            .iter()
+            .filter(|r| r.candidate.gt_distance_m.is_some_and(|d| d <= TRUE_LOOP_M))
+            .collect();
+        let reason = if own.is_empty() {
+            "no candidate"
+        } else if true_ones.is_empty() {
+            "wrong places"
+        } else if true_ones.iter().any(|r| r.verification.is_some_and(|v| v.accepted)) {
+            "pose graph"
+        } else if true_ones.iter().all(|r| r.candidate.gated) {
+            "gate"
+        } else {
+            "verification"
+        };
+        Self {
+            revisit: *revisit,
+            reason,
+        }
+    }
+}
+
 /// One frame as the loop thread receives it.
 struct FrameMsg {
     frame: usize,
+    timestamp: f64,
     pose: Pose,
+    /// The sensor's motion since the previous frame, as odometry found it.
+    motion: Pose,
     degenerate: bool,
     keyframe: Option<Scan>,
 }
@@ -142,10 +188,19 @@ impl LoopWorker {
     /// Hands over one frame's odometry (and its scan, cloned, when it is a keyframe); waits when
     /// the queue is full.
     pub fn send(&self, scan: &Scan, pose: &Pose, degenerate: bool) {
+        self.send_moving(scan, pose, &Pose::identity(), degenerate);
+    }
+
+    /// As [`LoopWorker::send`], with the sensor's `motion` since the previous frame: keyframes
+    /// whose points carry times are deskewed with it before they are described and verified
+    /// (a scan taken in a turn is bent, and its bent copy matches the place less well).
+    pub fn send_moving(&self, scan: &Scan, pose: &Pose, motion: &Pose, degenerate: bool) {
         let keyframe = scan.index.is_multiple_of(self.keyframe_every).then(|| scan.clone());
         let msg = FrameMsg {
             frame: scan.index,
+            timestamp: scan.timestamp,
             pose: *pose,
+            motion: *motion,
             degenerate,
             keyframe,
         };
@@ -176,6 +231,10 @@ struct Closure {
     outcome: LoopOutcome,
     keyframe_ms: f64,
     optimise_ms: f64,
+    /// Timestamp of the last frame received.
+    last_timestamp: Option<f64>,
+    /// Optimisation time within the keyframe being handled (kept out of its search time).
+    optimise_pending_ms: f64,
     /// Every keyframe so far had a ground-truth pose.
     ground_truth: bool,
     sink: Option<Arc<dyn EstimateSink>>,
@@ -190,6 +249,8 @@ impl Closure {
             outcome: LoopOutcome::default(),
             keyframe_ms: 0.0,
             optimise_ms: 0.0,
+            last_timestamp: None,
+            optimise_pending_ms: 0.0,
             ground_truth: true,
             sink: None,
             config,
@@ -200,56 +261,70 @@ impl Closure {
         let start = Instant::now();
         self.backend
             .add_frame(msg.frame, msg.pose, msg.degenerate, msg.keyframe.is_some());
-        let Some(scan) = msg.keyframe else {
+        let period = self.last_timestamp.map_or(0.0, |t| msg.timestamp - t);
+        self.last_timestamp = Some(msg.timestamp);
+        let Some(mut scan) = msg.keyframe else {
             self.search.add(msg.frame, &msg.pose, None)?;
             return Ok(());
         };
+        deskew_keyframe(&mut scan, &msg.motion, period);
         self.ground_truth &= scan.gt_pose.is_some();
         self.clouds
             .insert(msg.frame, KeyframeCloud::new(&scan.points, &self.config.verify));
         let found = self.search.add(msg.frame, &msg.pose, Some(&scan))?;
         self.outcome.keyframes += 1;
         self.outcome.judged.extend(self.search.last_judged().copied());
-        if let Some(candidate) = found.filter(|c| c.gated) {
-            self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3;
+        for candidate in found {
+            if self.try_candidate(candidate)? {
+                break;
+            }
+        }
+        self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3 - self.optimise_pending_ms;
+        self.optimise_pending_ms = 0.0;
+        Ok(())
+    }
+
+    /// Verifies one candidate (unless the spread gate refuses it) and closes the loop when ICP
+    /// accepts it; true when verification accepted it.
+    fn try_candidate(&mut self, candidate: LoopCandidate) -> Result<bool> {
+        if candidate.gated {
             self.outcome.candidates.push(LoopRecord {
                 candidate,
                 verification: None,
                 closed: false,
             });
-        } else if let Some(candidate) = found {
-            let verification = verify(
-                &self.clouds[&candidate.query],
-                &self.clouds[&candidate.reference],
-                candidate.yaw_deg,
-                &self.config.verify,
-            );
-            self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3;
-            let mut closed = false;
-            if verification.accepted {
-                let t = Instant::now();
-                closed = self
-                    .backend
-                    .add_loop(candidate.query, candidate.reference, verification.transform)
-                    .map_err(|e| Error::Usage(format!("pose graph: {e}")))?;
-                self.optimise_ms += t.elapsed().as_secs_f64() * 1e3;
-                self.outcome.loops_accepted += closed as usize;
-                if let Some(sink) = self.sink.as_ref().filter(|_| closed) {
-                    let pose = |frame| self.backend.keyframe_pose(frame).unwrap_or_else(Pose::identity);
-                    let (at, to) = (pose(candidate.query), pose(candidate.reference));
-                    sink.loop_closed(candidate.query, &at, &to, candidate.overlap);
-                    sink.corrected(&self.backend.poses());
-                }
-            }
-            self.outcome.candidates.push(LoopRecord {
-                candidate,
-                verification: Some(verification),
-                closed,
-            });
-        } else {
-            self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3;
+            return Ok(false);
         }
-        Ok(())
+        let verification = verify(
+            &self.clouds[&candidate.query],
+            &self.clouds[&candidate.reference],
+            candidate.yaw_deg,
+            &self.config.verify,
+        );
+        let mut closed = false;
+        if verification.accepted {
+            let t = Instant::now();
+            closed = self
+                .backend
+                .add_loop(candidate.query, candidate.reference, verification.transform)
+                .map_err(|e| Error::Usage(format!("pose graph: {e}")))?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            self.optimise_ms += ms;
+            self.optimise_pending_ms += ms;
+            self.outcome.loops_accepted += closed as usize;
+            if let Some(sink) = self.sink.as_ref().filter(|_| closed) {
+                let pose = |frame| self.backend.keyframe_pose(frame).unwrap_or_else(Pose::identity);
+                let (at, to) = (pose(candidate.query), pose(candidate.reference));
+                sink.loop_closed(candidate.query, &at, &to, candidate.overlap);
+                sink.corrected(&self.backend.poses());
+            }
+        }
+        self.outcome.candidates.push(LoopRecord {
+            candidate,
+            verification: Some(verification),
+            closed,
+        });
+        Ok(verification.accepted)
     }
 
     fn finish(mut self) -> LoopOutcome {
@@ -267,9 +342,25 @@ impl Closure {
             o.loops_true_positive = Some(tp);
             o.loops_false_positive = Some(accepted.len() - tp);
             let closed: Vec<usize> = accepted.iter().map(|r| r.candidate.query).collect();
-            o.loops_missed = Some(revisits.iter().filter(|q| !closed.contains(q)).count());
+            o.missed = revisits
+                .iter()
+                .filter(|r| !closed.contains(&r.frame))
+                .map(|r| MissedRevisit::explain(r, &o.candidates))
+                .collect();
+            o.loops_missed = Some(o.missed.len());
         }
         o.poses = self.backend.poses();
         self.outcome
     }
+}
+
+/// Moves a keyframe's points to where they were at its timestamp (the time of its pose), given
+/// the sensor's `motion` over the `period_s` before it; scans without point times stay as they are.
+fn deskew_keyframe(scan: &mut Scan, motion: &Pose, period_s: f64) {
+    let Some(times) = &scan.point_time else { return };
+    if period_s <= 0.0 || *motion == Pose::identity() {
+        return;
+    }
+    let points = crate::odometry::preprocess::deskew(&scan.points, times, motion, period_s, 0.0);
+    scan.points = points.iter().map(|p| [p.x as f32, p.y as f32, p.z as f32]).collect();
 }

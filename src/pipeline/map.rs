@@ -15,7 +15,7 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct GlobalMap {
     voxel_m: f64,
-    occupied: HashSet<(i32, i32, i32), std::hash::BuildHasherDefault<ahash::AHasher>>,
+    occupied: HashSet<(i32, i32, i32), crate::registration::voxel::VoxelHasher>,
     /// Map points, world frame.
     pub points: Vec<[f32; 3]>,
     /// Their intensities.

@@ -156,7 +156,9 @@ impl<'a> Pipeline<'a> {
     fn new(cfg: &'a PipelineConfig, stages: Vec<Box<dyn PerceptionStage>>, is_kitti: bool) -> Result<Self> {
         let mut odometry_cfg = cfg.odometry;
         odometry_cfg.kitti_correction = Some(odometry_cfg.kitti_correction.unwrap_or(is_kitti));
-        odometry_cfg.azimuth_times = Some(odometry_cfg.azimuth_times.unwrap_or(is_kitti));
+        // KITTI odometry scans are already ego-motion compensated (the devkit's readme): no
+        // per-point times are made up for them unless asked (`--set azimuth_times=true`).
+        odometry_cfg.azimuth_times = Some(odometry_cfg.azimuth_times.unwrap_or(false));
         let params = ProjectionParams::from_sensor(&cfg.sensor);
         let views = stages.iter().flat_map(|s| s.views()).collect();
         let viewer = ViewerFeed::open(cfg, &params, views)?;
@@ -217,9 +219,12 @@ impl<'a> Pipeline<'a> {
         let step = timings.time("odometry", || self.odometry.register(&scan));
         let latency_ms = scan.received.map(|r| r.elapsed().as_secs_f64() * 1e3);
         self.hand_out(&scan, &step, latency_ms);
-        let image = timings.time("projection", || project(&scan.points, &scan.intensity, &self.params));
-        self.run_stages(&scan, &step, &image, &mut timings)?;
-        self.show(&scan, &step, &image, behind, &mut timings)?;
+        // Only perception stages and the viewer look at the images: a bare replay skips them.
+        if !self.stages.is_empty() || self.viewer.is_active() {
+            let image = timings.time("projection", || project(&scan.points, &scan.intensity, &self.params));
+            self.run_stages(&scan, &step, &image, &mut timings)?;
+            self.show(&scan, &step, &image, behind, &mut timings)?;
+        }
         let index = self.log.len();
         if let Some(m) = self.export.as_mut() {
             let keyframe = self.loops.is_some() && scan.index.is_multiple_of(self.keyframe_every);
@@ -227,7 +232,9 @@ impl<'a> Pipeline<'a> {
         }
         if let Some(w) = &self.loops {
             self.log.loop_queue_max = self.log.loop_queue_max.max(w.queue_depth());
-            timings.time("loop_queue_wait", || w.send(&scan, &step.pose, step.degenerate));
+            timings.time("loop_queue_wait", || {
+                w.send_moving(&scan, &step.pose, &step.delta, step.degenerate)
+            });
         }
         self.record(&timings, latency_ms)?;
         self.log.degenerate += step.degenerate as usize;

@@ -148,6 +148,32 @@ impl Simulation {
         self.origin_inv * self.world_pose(self.frame_time(i))
     }
 
+    /// Frame `i` as KITTI's odometry scans are: every point moved into the sensor frame at the
+    /// scan's timestamp with the true motion (KITTI used its GPS/IMU), without per-point times.
+    pub fn motion_compensated_scan(&self, i: usize) -> Scan {
+        let mut scan = self.scan(i);
+        let Some(times) = scan.point_time.take() else {
+            return scan;
+        };
+        let t0 = scan.timestamp;
+        let to_reference = self.world_pose(t0).inverse();
+        let mut cached: Option<(f32, Pose)> = None;
+        for (p, dt) in scan.points.iter_mut().zip(times) {
+            // Points come in firings that share one time: one pose per firing.
+            let motion = match cached {
+                Some((t, m)) if t == dt => m,
+                _ => {
+                    let m = to_reference * self.world_pose(t0 + dt as f64);
+                    cached = Some((dt, m));
+                    m
+                }
+            };
+            let q = motion * nalgebra::Point3::new(p[0] as f64, p[1] as f64, p[2] as f64);
+            *p = [q.x as f32, q.y as f32, q.z as f32];
+        }
+        scan
+    }
+
     /// Simulates frame `i`.
     pub fn scan(&self, i: usize) -> Scan {
         let t0 = self.frame_time(i);
@@ -205,7 +231,8 @@ impl ScanSource for SimSource {
 }
 
 /// Writes frames `range` of `sim` in the KITTI flat layout (`velodyne/`, `calib.txt`,
-/// `poses.txt` in the camera frame, `times.txt`); `on_frame` is told after each scan.
+/// `poses.txt` in the camera frame, `times.txt`); `on_frame` is told after each scan. The scans
+/// are ego-motion compensated, as KITTI's odometry scans are.
 pub fn write_kitti_flat(sim: &Simulation, dir: &Path, range: FrameRange, on_frame: &dyn Fn(usize)) -> Result<()> {
     let velodyne = dir.join("velodyne");
     std::fs::create_dir_all(&velodyne).map_err(|e| Error::io(&velodyne, e))?;
@@ -213,7 +240,7 @@ pub fn write_kitti_flat(sim: &Simulation, dir: &Path, range: FrameRange, on_fram
     let mut lidar_poses = Vec::with_capacity(frames.len());
     let mut times = String::new();
     for (k, i) in frames.clone().enumerate() {
-        let scan = sim.scan(i);
+        let scan = sim.motion_compensated_scan(i);
         write_bytes_atomic(&velodyne.join(format!("{k:06}.bin")), &kitti::encode_bin(&scan))?;
         lidar_poses.push(sim.gt_pose(frames.start).inverse() * sim.gt_pose(i));
         times.push_str(&format!("{:.6e}\n", sim.frame_time(i) - sim.frame_time(frames.start)));
