@@ -119,6 +119,16 @@ fn verify_from(query: &[Point3<f64>], target: &Target, yaw_deg: f64, cfg: &Verif
         point_to_plane(query, target, initial, &icp)
     };
     let coarse = pass(seed, cfg.coarse_correspondence_m);
+    if coarse.fitness < cfg.min_fitness {
+        // Fewer points have a partner within 3 m than must have one within 1 m: the fine pass
+        // cannot pass (a look-alike place usually ends here, at half the cost).
+        return Verification {
+            transform: coarse.transform,
+            fitness: coarse.fitness,
+            inlier_ratio: 0.0,
+            accepted: false,
+        };
+    }
     let fine = pass(coarse.transform, cfg.fine_correspondence_m);
     let inliers = query
         .iter()
