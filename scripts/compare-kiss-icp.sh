@@ -25,7 +25,7 @@ cp "$data/calib.txt" "$work/root/sequences/00/"
 [ -f "$data/times.txt" ] && cp "$data/times.txt" "$work/root/sequences/00/"
 cp "$data/poses.txt" "$work/root/poses/00.txt"
 
-# kiss-icp: its KITTI loader (vertical correction, azimuth timestamps, deskew), default config.
+# kiss-icp: its KITTI loader (vertical correction; it passes no per-point times, so no deskew), default config.
 kiss_icp_out_dir="$work/kiss-icp-out" /usr/bin/time -f "%e %M" -o "$work/kiss-icp.time" \
   "$venv/bin/kiss_icp_pipeline" --dataloader kitti --sequence 00 --n-scans "$frames" "$work/root" > "$work/kiss-icp.log" 2>&1
 "$bin" eval --gt "$work/kiss-icp-out/latest/00_gt_kitti.txt" --est "$work/kiss-icp-out/latest/00_poses_kitti.txt" \

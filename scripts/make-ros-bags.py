@@ -6,7 +6,7 @@ Two driver layouts of sensor_msgs/PointCloud2:
   velodyne: x y z intensity (float32, 0-255), ring (uint16), time (float32 s from the stamp);
             unorganised, point_step 22, as velodyne_pointcloud publishes. The stamp is the KITTI
             time and `time` is what overlap-slam's azimuth rule gives KITTI scans, so a replay of
-            the bag matches a replay of the KITTI folder.
+            the bag matches a replay of the KITTI folder with `--set azimuth_times=true`.
   ouster:   x y z (float32), intensity (float32) @16, t (uint32 ns from the stamp) @20,
             reflectivity @24, ring @26, ambient @28 (uint16), range (uint32) @32; point_step 48,
             organised 64 rows with missing returns as zero points (is_dense false), as
