@@ -21,7 +21,7 @@ fn registration(c: &mut Criterion) {
     for (name, azimuth_times) in [("kiss_register_kitti", false), ("kiss_register_kitti_deskewed", true)] {
         let config = OdometryConfig {
             kitti_correction: Some(true),
-            azimuth_times: Some(azimuth_times),
+            azimuth_times,
             ..Default::default()
         };
         let mut warm = Odometry::new(config);

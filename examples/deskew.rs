@@ -7,9 +7,8 @@
 //! REFERENCE is `end`, `mid` or seconds after the scan's timestamp. OUT receives little-endian
 //! f64 rows of (time s, x, y, z), in the scan's point order, before any range crop.
 
-use nalgebra::{Matrix3, Rotation3, Translation3, UnitQuaternion};
+use overlap_slam::io::poses::pose_from_3x4;
 use overlap_slam::odometry::preprocess::{azimuth_times, deskew, mid_sweep_s};
-use overlap_slam::scan::Pose;
 use std::io::Write;
 
 fn main() {
@@ -28,11 +27,7 @@ fn run() -> Result<(), String> {
     let scan = overlap_slam::io::kitti::read_bin(std::path::Path::new(&args[0])).map_err(|e| e.to_string())?;
     let period = number(&args[1])?;
     let m: Vec<f64> = args[4..].iter().map(|s| number(s)).collect::<Result<_, _>>()?;
-    let rotation = Matrix3::new(m[0], m[1], m[2], m[4], m[5], m[6], m[8], m[9], m[10]);
-    let motion = Pose::from_parts(
-        Translation3::new(m[3], m[7], m[11]),
-        UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix(&rotation)),
-    );
+    let motion = pose_from_3x4(&m);
     let times = azimuth_times(&scan.points, period);
     let end = times.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let reference = match args[2].as_str() {

@@ -37,38 +37,22 @@ done
 python3 - "$data" "$work" "$end" "$@" <<'PY'
 import sys
 import numpy as np
+sys.path.insert(0, "scripts")
+from kitti_poses import ate, calib_tr, lidar_gt, load_poses as load, step_errors
 data, work, end, starts = sys.argv[1], sys.argv[2], int(sys.argv[3]), [int(s) for s in sys.argv[4:]]
-calib = {l.split(":")[0]: np.array(l.split(":")[1].split(), float) for l in open(f"{data}/calib.txt") if ":" in l}
-tr = np.eye(4); tr[:3] = calib["Tr"].reshape(3, 4)
-def load(path):
-    out = []
-    for line in open(path):
-        m = np.eye(4); m[:3] = np.array(line.split(), float).reshape(3, 4); out.append(m)
-    return out
-gt_all = [np.linalg.inv(tr) @ p @ tr for p in load(f"{data}/poses.txt")]
-def ate(est, gt):
-    a, b = np.array([e[:3, 3] for e in est]), np.array([g[:3, 3] for g in gt])
-    ma, mb = a.mean(0), b.mean(0)
-    u, _, vt = np.linalg.svd((b - mb).T @ (a - ma))
-    s = np.diag([1, 1, np.sign(np.linalg.det(u @ vt))])
-    r = u @ s @ vt
-    return float(np.sqrt((((a - ma) @ r.T + mb - b) ** 2).sum(1).mean()))
+tr = calib_tr(data)
+gt_all = lidar_gt(data)
 def ate_origin(est, gt):
     # Both trajectories anchored at their first pose (evo's --align_origin): early errors stay.
     a = [np.linalg.inv(est[0]) @ e for e in est]
     b = [np.linalg.inv(gt[0]) @ g for g in gt]
     return float(np.sqrt(np.mean([np.sum((x[:3, 3] - y[:3, 3]) ** 2) for x, y in zip(a, b)])))
 def steps(est, gt):
-    return [float(np.linalg.norm((np.linalg.inv(np.linalg.inv(g0) @ g1) @ (np.linalg.inv(e0) @ e1))[:3, 3]))
-            for e0, e1, g0, g1 in zip(est, est[1:], gt, gt[1:])]
+    return step_errors(est, gt)[0]
 print("| start | tool | ATE m | ATE from the first pose m | registration 1 | 2 | 3 | 4 | 5 | mean of the rest m |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 def rot_deg(est, gt):
-    out = []
-    for e0, e1, g0, g1 in zip(est, est[1:], gt, gt[1:]):
-        r = (np.linalg.inv(np.linalg.inv(g0) @ g1) @ (np.linalg.inv(e0) @ e1))[:3, :3]
-        out.append(float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1)))))
-    return out
+    return step_errors(est, gt)[1]
 summary = {"kiss": [], "ours": []}
 for start in starts:
     gt = gt_all[start:end]

@@ -13,33 +13,11 @@ from kiss_icp.config import load_config
 from kiss_icp.datasets.kitti import KITTIOdometryDataset
 from kiss_icp.kiss_icp import KissICP
 from kiss_icp.pybind import kiss_icp_pybind as kp
+from kitti_poses import ate, lidar_gt, load_poses, step_errors
 
 work, example = sys.argv[1], sys.argv[2]
 split = sys.argv.index("--")
 seqs, variants = sys.argv[3:split], sys.argv[split + 1 :]
-
-
-def load_poses(path):
-    out = []
-    for line in open(path):
-        m = np.eye(4)
-        m[:3] = np.array(line.split(), float).reshape(3, 4)
-        out.append(m)
-    return out
-
-
-def calib_tr(seq):
-    for line in open(f"{seq}/calib.txt"):
-        if line.startswith("Tr:"):
-            tr = np.eye(4)
-            tr[:3] = np.array(line.split()[1:], float).reshape(3, 4)
-            return tr
-    raise SystemExit(f"{seq}/calib.txt: no Tr")
-
-
-def lidar_gt(seq):
-    tr = calib_tr(seq)
-    return [np.linalg.inv(tr) @ p @ tr for p in load_poses(f"{seq}/poses.txt")]
 
 
 # ---- Part 1: one scan, number for number -------------------------------------------------------
@@ -84,24 +62,6 @@ print()
 
 
 # ---- Part 2: odometry on every sequence ---------------------------------------------------------
-def step_errors(est, gt):
-    t, r = [], []
-    for e0, e1, g0, g1 in zip(est, est[1:], gt, gt[1:]):
-        d = np.linalg.inv(np.linalg.inv(g0) @ g1) @ (np.linalg.inv(e0) @ e1)
-        t.append(np.linalg.norm(d[:3, 3]))
-        r.append(np.degrees(np.arccos(np.clip((np.trace(d[:3, :3]) - 1) / 2, -1, 1))))
-    return float(np.mean(t)), float(np.mean(r))
-
-
-def ate(est, gt):
-    a, b = np.array([e[:3, 3] for e in est]), np.array([g[:3, 3] for g in gt])
-    ma, mb = a.mean(0), b.mean(0)
-    u, _, vt = np.linalg.svd((b - mb).T @ (a - ma))
-    s = np.diag([1, 1, np.sign(np.linalg.det(u @ vt))])
-    r = u @ s @ vt
-    return float(np.sqrt((((a - ma) @ r.T + mb - b) ** 2).sum(1).mean()))
-
-
 def run_kiss(root):
     data = KITTIOdometryDataset(root, "00")
     odom = KissICP(load_config(None))
@@ -129,7 +89,7 @@ for i, seq in enumerate(seqs):
     for v in range(len(variants)):
         results.append((load_poses(f"{work}/ours-{i}-{v}/poses_kitti.txt"), f"{work}/ours-{i}-{v}/metrics.json"))
     for name, (est, metrics) in zip(names, results):
-        t, r = step_errors(est, gt[: len(est)])
+        t, r = (float(np.mean(e)) for e in step_errors(est, gt[: len(est)]))
         a = ate(est, gt[: len(est)])
         totals[name].append((t, r, a))
         cells.append(f"{t:.4f} / {r:.3f}, {a:.3f}")

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::poses::{matrix_from_3x4, pose_from_3x4, read_kitti_poses};
-use crate::io::sequence::{FileSequence, SequenceEntry, list_files_with_ext};
+use crate::io::sequence::{FileSequence, SequenceEntry, list_files_with_ext, select_frames};
 use crate::scan::{Pose, Scan};
 use nalgebra::Matrix4;
 use std::path::{Path, PathBuf};
@@ -177,18 +177,11 @@ pub fn open_sequence(dir: &Path, frames: FrameRange) -> Result<FileSequence> {
         return Err(Error::input(&layout.scans_dir, "no .bin scans in this folder"));
     }
     let numbered = files.iter().all(|f| frame_number(f).is_some());
-    let entries: Vec<SequenceEntry> = files
-        .into_iter()
-        .enumerate()
-        .map(|(i, path)| SequenceEntry {
-            frame: if numbered { frame_number(&path).unwrap() } else { i },
-            path,
-        })
-        .filter(|e| frames.contains(e.frame))
-        .collect();
-    let Some(last_frame) = entries.iter().map(|e| e.frame).max() else {
-        return Err(Error::input(dir, format!("no scans in frame range {frames:?}")));
-    };
+    let all = files.into_iter().enumerate().map(|(i, path)| SequenceEntry {
+        frame: if numbered { frame_number(&path).unwrap() } else { i },
+        path,
+    });
+    let (entries, last_frame) = select_frames(all, frames, dir)?;
 
     let gt = match &layout.poses {
         Some(p) => {

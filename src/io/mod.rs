@@ -20,7 +20,7 @@ pub use sequence::FileSequence;
 
 use crate::error::{Error, Result};
 use crate::scan::Scan;
-use sequence::{ScanReader, SequenceEntry, has_ext, list_files_with_ext};
+use sequence::{ScanReader, SequenceEntry, has_ext, list_files_with_ext, select_frames};
 use std::path::{Path, PathBuf};
 
 /// Field names accepted for a point's reflectance in PLY, PCD and PointCloud2, first match wins
@@ -178,23 +178,25 @@ pub fn open(path: &Path, opts: &SourceOptions) -> Result<FileSequence> {
         }
         None => detect_format(path)?,
     };
-    let seq = if path.is_file() {
-        let entries = vec![SequenceEntry {
+    if path.is_file() {
+        let one = SequenceEntry {
             frame: 0,
             path: path.to_path_buf(),
-        }];
+        };
+        let (entries, _) = select_frames([one], opts.frames, path)?;
         let (gt, times) = read_ground_truth(opts.poses.as_deref(), 1)?;
-        FileSequence::new(path.display().to_string(), entries, format.reader(), gt, times)
+        Ok(FileSequence::new(
+            path.display().to_string(),
+            entries,
+            format.reader(),
+            gt,
+            times,
+        ))
     } else if format == Format::Kitti && opts.poses.is_none() {
-        kitti::open_sequence(path, opts.frames)?
+        kitti::open_sequence(path, opts.frames)
     } else {
-        open_folder(path, format, opts.poses.as_deref(), opts.frames)?
-    };
-    let seq = seq.restrict(opts.frames);
-    if seq.len_hint() == Some(0) {
-        return Err(Error::input(path, format!("no scans in frame range {:?}", opts.frames)));
+        open_folder(path, format, opts.poses.as_deref(), opts.frames)
     }
-    Ok(seq)
 }
 
 /// The scans of `frames` in a folder, with the poses of those frames: the frames are chosen
@@ -217,16 +219,12 @@ fn open_folder(dir: &Path, format: Format, poses: Option<&Path>, frames: FrameRa
         .map(|n| dir.join(n))
         .find(|p| p.is_file());
     let poses = poses.map(Path::to_path_buf).or(default_poses);
-    let entries: Vec<SequenceEntry> = files
+    let all = files
         .into_iter()
         .enumerate()
-        .map(|(frame, path)| SequenceEntry { frame, path })
-        .filter(|e| frames.contains(e.frame))
-        .collect();
-    let Some(last) = entries.last() else {
-        return Err(Error::input(dir, format!("no scans in frame range {frames:?}")));
-    };
-    let (gt, times) = read_ground_truth(poses.as_deref(), last.frame + 1)?;
+        .map(|(frame, path)| SequenceEntry { frame, path });
+    let (entries, last) = select_frames(all, frames, dir)?;
+    let (gt, times) = read_ground_truth(poses.as_deref(), last + 1)?;
     Ok(FileSequence::new(
         dir.display().to_string(),
         entries,

@@ -58,12 +58,6 @@ impl FileSequence {
         self
     }
 
-    /// Keeps only the frames in `range`.
-    pub fn restrict(mut self, range: FrameRange) -> Self {
-        self.entries.retain(|e| range.contains(e.frame));
-        self
-    }
-
     fn load(&self, entry: &SequenceEntry) -> Result<Scan> {
         let mut scan = (self.reader)(&entry.path)?;
         scan.index = entry.frame;
@@ -108,6 +102,20 @@ impl ScanSource for FileSequence {
 
     fn is_kitti(&self) -> bool {
         self.kitti
+    }
+}
+
+/// The entries of `frames` and the last frame among them; a range without a scan is refused,
+/// naming `source`. Poses and times are matched after this, so they need only reach that frame.
+pub fn select_frames(
+    entries: impl IntoIterator<Item = SequenceEntry>,
+    frames: FrameRange,
+    source: &Path,
+) -> Result<(Vec<SequenceEntry>, usize)> {
+    let kept: Vec<SequenceEntry> = entries.into_iter().filter(|e| frames.contains(e.frame)).collect();
+    match kept.iter().map(|e| e.frame).max() {
+        Some(last) => Ok((kept, last)),
+        None => Err(Error::input(source, format!("no scans in frame range {frames:?}"))),
     }
 }
 

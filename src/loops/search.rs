@@ -207,7 +207,8 @@ impl LoopSearch {
             .collect()
     }
 
-    /// The nearest eligible older keyframes by ring key, judged by the detector; the best if it passes.
+    /// The nearest eligible older keyframes by ring key, judged by the detector; those that pass,
+    /// best first, at most `verify_at_most`.
     fn judge(&mut self, query: &Keyframe) -> Result<Vec<LoopCandidate>> {
         self.last_judged = None;
         let c = &self.config;

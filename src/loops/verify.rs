@@ -126,8 +126,9 @@ fn verify_from(query: &[Point3<f64>], target: &Target, yaw_deg: f64, cfg: &Verif
     };
     let coarse = pass(seed, cfg.coarse_correspondence_m, cfg.coarse_iterations);
     if coarse.fitness < cfg.min_fitness {
-        // Fewer points have a partner within 3 m than must have one within 1 m: the fine pass
-        // cannot pass (a look-alike place usually ends here, at half the cost).
+        // Fewer points have a partner within 3 m than must have one within 1 m: the fine pass,
+        // which starts here and moves little, would not pass (a look-alike place usually ends
+        // here, at half the cost; its inlier ratio is not measured).
         return Verification {
             transform: coarse.transform,
             fitness: coarse.fitness,

@@ -40,11 +40,11 @@ pub struct OdometryConfig {
     /// Apply KITTI's 0.205 degree vertical correction; unset follows the source (on for KITTI).
     pub kitti_correction: Option<bool>,
     /// Give scans without per-point times a time from their azimuth (a full turn over the frame
-    /// period, the sensor facing forward at mid-sweep), so that they can be deskewed (ours; unset:
-    /// off). Not for KITTI odometry scans: they are already ego-motion compensated (KITTI's
-    /// devkit), and kiss-icp 1.3.0's KITTI loader gives no times either. For raw, uncompensated
+    /// period, the sensor facing forward at mid-sweep), so that they can be deskewed (ours: off).
+    /// Not for KITTI odometry scans: they are already ego-motion compensated (KITTI's devkit),
+    /// and kiss-icp 1.3.0's KITTI loader gives no times either. For raw, uncompensated
     /// recordings without times, such as KITTI raw's unsynced scans.
-    pub azimuth_times: Option<bool>,
+    pub azimuth_times: bool,
     /// Seed of the adaptive threshold, metres (KISS-ICP: 2).
     pub initial_threshold_m: f64,
     /// Prediction errors below this do not update the threshold, metres (KISS-ICP: 0.1).
@@ -78,7 +78,7 @@ impl Default for OdometryConfig {
             deskew: true,
             redeskew: true,
             kitti_correction: None,
-            azimuth_times: None,
+            azimuth_times: false,
             initial_threshold_m: 2.0,
             min_motion_m: 0.1,
             max_iterations: 500,
@@ -307,7 +307,7 @@ impl Odometry {
     fn sweep_times<'a>(&self, scan: &'a Scan, period: f64) -> Option<std::borrow::Cow<'a, [f32]>> {
         let times = match &scan.point_time {
             Some(t) => Some(std::borrow::Cow::Borrowed(t.as_slice())),
-            None if self.config.azimuth_times == Some(true) => {
+            None if self.config.azimuth_times => {
                 Some(std::borrow::Cow::Owned(preprocess::azimuth_times(&scan.points, period)))
             }
             None => None,

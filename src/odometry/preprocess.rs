@@ -108,17 +108,9 @@ pub fn mid_sweep_s(times: &[f32]) -> f64 {
     if lo.is_finite() { 0.5 * (lo + hi) as f64 } else { 0.0 }
 }
 
-/// Lifts each point by [`KITTI_VERTICAL_CORRECTION_RAD`] about the horizontal axis
-/// perpendicular to it.
-pub fn kitti_vertical_correction(points: &mut [Point3<f64>]) {
-    points.iter_mut().for_each(|p| *p = kitti_corrected(*p));
-}
-
-/// One point lifted by [`KITTI_VERTICAL_CORRECTION_RAD`].
-#[inline]
-pub fn kitti_corrected(p: Point3<f64>) -> Point3<f64> {
-    let (sin, cos) = KITTI_VERTICAL_CORRECTION_RAD.sin_cos();
-    // Rotate within the vertical plane through the point: (h, z) turns by the angle.
+/// `p` lifted by the angle whose sine and cosine are given, about the horizontal axis
+/// perpendicular to it: (horizontal distance, height) turns within the point's vertical plane.
+fn lift(p: Point3<f64>, sin: f64, cos: f64) -> Point3<f64> {
     let h = (p.x * p.x + p.y * p.y).sqrt();
     if h < 1e-9 {
         return p;
@@ -127,8 +119,8 @@ pub fn kitti_corrected(p: Point3<f64>) -> Point3<f64> {
     Point3::new(p.x * h2 / h, p.y * h2 / h, z2)
 }
 
-/// What registration works on: the scan's points (or their deskewed copy), with KITTI's
-/// vertical correction when `kitti` is set, kept where `min_range < |p| < max_range`. Runs on
+/// What registration works on: the scan's points (or their deskewed copy), lifted by
+/// [`KITTI_VERTICAL_CORRECTION_RAD`] when `kitti` is set, kept where `min_range < |p| < max_range`. Runs on
 /// every core and keeps the points' order.
 pub fn prepare(
     points: &[[f32; 3]],
@@ -137,10 +129,12 @@ pub fn prepare(
     min_range: f64,
     max_range: f64,
 ) -> Vec<Point3<f64>> {
+    let (sin, cos) = KITTI_VERTICAL_CORRECTION_RAD.sin_cos();
+    let (min_sq, max_sq) = (min_range * min_range, max_range * max_range);
     let finish = |p: Point3<f64>| {
-        let p = if kitti { kitti_corrected(p) } else { p };
+        let p = if kitti { lift(p, sin, cos) } else { p };
         let r2 = p.coords.norm_squared();
-        (r2 > min_range * min_range && r2 < max_range * max_range).then_some(p)
+        (r2 > min_sq && r2 < max_sq).then_some(p)
     };
     match deskewed {
         Some(d) => d.into_par_iter().filter_map(finish).collect(),
@@ -212,8 +206,7 @@ mod tests {
 
     #[test]
     fn vertical_correction_raises_elevation_by_the_kitti_angle() {
-        let mut pts = vec![Point3::new(20.0, 0.0, 0.0), Point3::new(0.0, -5.0, -1.0)];
-        kitti_vertical_correction(&mut pts);
+        let pts = prepare(&[[20.0, 0.0, 0.0], [0.0, -5.0, -1.0]], None, true, 0.0, f64::INFINITY);
         let elevation = |p: &Point3<f64>| p.z.atan2(p.x.hypot(p.y));
         assert!((elevation(&pts[0]) - KITTI_VERTICAL_CORRECTION_RAD).abs() < 1e-12);
         assert!((elevation(&pts[1]) - ((-1.0f64).atan2(5.0) + KITTI_VERTICAL_CORRECTION_RAD)).abs() < 1e-12);

@@ -186,15 +186,10 @@ impl LoopWorker {
     }
 
     /// Hands over one frame's odometry (and its scan, cloned, when it is a keyframe); waits when
-    /// the queue is full.
-    pub fn send(&self, scan: &Scan, pose: &Pose, degenerate: bool) {
-        self.send_moving(scan, pose, &Pose::identity(), degenerate);
-    }
-
-    /// As [`LoopWorker::send`], with the sensor's `motion` since the previous frame: keyframes
-    /// whose points carry times are deskewed with it before they are described and verified
-    /// (a scan taken in a turn is bent, and its bent copy matches the place less well).
-    pub fn send_moving(&self, scan: &Scan, pose: &Pose, motion: &Pose, degenerate: bool) {
+    /// the queue is full. `motion` is the sensor's since the previous frame: keyframes whose
+    /// points carry times are deskewed with it before they are described and verified (a scan
+    /// taken in a turn is bent, and its bent copy matches the place less well).
+    pub fn send(&self, scan: &Scan, pose: &Pose, motion: &Pose, degenerate: bool) {
         let keyframe = scan.index.is_multiple_of(self.keyframe_every).then(|| scan.clone());
         let msg = FrameMsg {
             frame: scan.index,
@@ -233,8 +228,6 @@ struct Closure {
     optimise_ms: f64,
     /// Timestamp of the last frame received.
     last_timestamp: Option<f64>,
-    /// Optimisation time within the keyframe being handled (kept out of its search time).
-    optimise_pending_ms: f64,
     /// Every keyframe so far had a ground-truth pose.
     ground_truth: bool,
     sink: Option<Arc<dyn EstimateSink>>,
@@ -250,7 +243,6 @@ impl Closure {
             keyframe_ms: 0.0,
             optimise_ms: 0.0,
             last_timestamp: None,
-            optimise_pending_ms: 0.0,
             ground_truth: true,
             sink: None,
             config,
@@ -258,7 +250,7 @@ impl Closure {
     }
 
     fn add(&mut self, msg: FrameMsg) -> Result<()> {
-        let start = Instant::now();
+        let (start, optimised_before) = (Instant::now(), self.optimise_ms);
         self.backend
             .add_frame(msg.frame, msg.pose, msg.degenerate, msg.keyframe.is_some());
         let period = self.last_timestamp.map_or(0.0, |t| msg.timestamp - t);
@@ -279,8 +271,8 @@ impl Closure {
                 break;
             }
         }
-        self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3 - self.optimise_pending_ms;
-        self.optimise_pending_ms = 0.0;
+        // The search's time, without the optimisations its loops set off.
+        self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3 - (self.optimise_ms - optimised_before);
         Ok(())
     }
 
@@ -308,9 +300,7 @@ impl Closure {
                 .backend
                 .add_loop(candidate.query, candidate.reference, verification.transform)
                 .map_err(|e| Error::Usage(format!("pose graph: {e}")))?;
-            let ms = t.elapsed().as_secs_f64() * 1e3;
-            self.optimise_ms += ms;
-            self.optimise_pending_ms += ms;
+            self.optimise_ms += t.elapsed().as_secs_f64() * 1e3;
             self.outcome.loops_accepted += closed as usize;
             if let Some(sink) = self.sink.as_ref().filter(|_| closed) {
                 let pose = |frame| self.backend.keyframe_pose(frame).unwrap_or_else(Pose::identity);
@@ -357,10 +347,9 @@ impl Closure {
 /// Moves a keyframe's points to where they were at its timestamp (the time of its pose), given
 /// the sensor's `motion` over the `period_s` before it; scans without point times stay as they are.
 fn deskew_keyframe(scan: &mut Scan, motion: &Pose, period_s: f64) {
-    let Some(times) = &scan.point_time else { return };
-    if period_s <= 0.0 || *motion == Pose::identity() {
+    let Some(times) = scan.point_time.take_if(|_| period_s > 0.0) else {
         return;
-    }
-    let points = crate::odometry::preprocess::deskew(&scan.points, times, motion, period_s, 0.0);
+    };
+    let points = crate::odometry::preprocess::deskew(&scan.points, &times, motion, period_s, 0.0);
     scan.points = points.iter().map(|p| [p.x as f32, p.y as f32, p.z as f32]).collect();
 }

@@ -156,9 +156,6 @@ impl<'a> Pipeline<'a> {
     fn new(cfg: &'a PipelineConfig, stages: Vec<Box<dyn PerceptionStage>>, is_kitti: bool) -> Result<Self> {
         let mut odometry_cfg = cfg.odometry;
         odometry_cfg.kitti_correction = Some(odometry_cfg.kitti_correction.unwrap_or(is_kitti));
-        // KITTI odometry scans are already ego-motion compensated (the devkit's readme): no
-        // per-point times are made up for them unless asked (`--set azimuth_times=true`).
-        odometry_cfg.azimuth_times = Some(odometry_cfg.azimuth_times.unwrap_or(false));
         let params = ProjectionParams::from_sensor(&cfg.sensor);
         let views = stages.iter().flat_map(|s| s.views()).collect();
         let viewer = ViewerFeed::open(cfg, &params, views)?;
@@ -233,7 +230,7 @@ impl<'a> Pipeline<'a> {
         if let Some(w) = &self.loops {
             self.log.loop_queue_max = self.log.loop_queue_max.max(w.queue_depth());
             timings.time("loop_queue_wait", || {
-                w.send_moving(&scan, &step.pose, &step.delta, step.degenerate)
+                w.send(&scan, &step.pose, &step.delta, step.degenerate)
             });
         }
         self.record(&timings, latency_ms)?;
