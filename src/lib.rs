@@ -13,6 +13,7 @@ pub mod error;
 pub mod graph;
 pub mod io;
 pub mod loops;
+pub mod map;
 pub mod metrics;
 pub mod odometry;
 pub mod overlapnet;

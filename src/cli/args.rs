@@ -49,6 +49,10 @@ pub struct SourceArgs {
     /// Scene of the simulated drive: street, corridor, open-field.
     #[arg(long, default_value = "street")]
     pub scene: Scene,
+    /// Another drive through the same simulated world (0: the default drive): another speed,
+    /// turn-around point and sensor noise, for mapping with one drive and localising with another.
+    #[arg(long, default_value_t = 0)]
+    pub drive: u64,
 }
 
 impl SourceArgs {
@@ -91,6 +95,7 @@ impl SourceArgs {
             None => SourceSpec::Simulated(SimConfig {
                 seed: self.seed,
                 scene: self.scene,
+                drive_seed: self.drive,
                 frames: self.frames.and_then(|f| f.end),
                 sensor: sensor.clone(),
                 ..SimConfig::default()
@@ -124,6 +129,14 @@ pub struct PipelineArgs {
     /// Voxel size of the exported map, metres.
     #[arg(long, default_value_t = 0.2)]
     pub map_voxel: f64,
+    /// Start inside the map saved in this folder: localise in it (Scan Context or OverlapNet
+    /// descriptors, then ICP), then write every pose in its frame and correct the run against it.
+    #[arg(long, value_name = "DIR")]
+    pub map: Option<PathBuf>,
+    /// Save the map (keyframes, descriptors, pose graph) into this folder when the run ends;
+    /// with --map, this run's keyframes extend that map.
+    #[arg(long, value_name = "DIR")]
+    pub save_map: Option<PathBuf>,
     /// Odometry: kiss (KISS-ICP-style scan-to-map, default) or f2f (frame-to-frame point-to-plane ICP).
     #[arg(long, default_value = "kiss", value_parser = parse_odometry)]
     pub odometry: OdometryKind,
@@ -212,6 +225,8 @@ impl PipelineArgs {
             odometry,
             map_out: self.map_out,
             map_voxel_m: self.map_voxel,
+            map: self.map,
+            save_map: self.save_map,
             loops: (!self.no_loops).then(|| ClosureConfig {
                 detector: self.loop_detector,
                 ..ClosureConfig::default()

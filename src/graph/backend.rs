@@ -1,6 +1,8 @@
 //! The SLAM back-end: one graph node per keyframe, an odometry edge to the keyframe before, a
 //! loop edge per verified loop, and a re-optimisation after each loop. Every other frame rides on
 //! its keyframe by its odometry, so frames after a correction continue from the corrected pose.
+//! A run inside a saved map starts with the map's keyframes as fixed nodes: once localised, its
+//! nodes move into the map frame and loops to the map's keyframes tie them there.
 
 use super::{Edge, GraphError, PoseGraph, SolverConfig, diagonal_information};
 use crate::scan::Pose;
@@ -65,6 +67,10 @@ pub struct Backend {
     travel_now_m: f64,
     /// Optimisations run.
     optimisations: usize,
+    /// Graph nodes `0..prior_nodes` are a saved map's keyframes, held fixed; the run's follow.
+    prior_nodes: usize,
+    /// Distance travelled when the run was last tied to the prior map, once it is.
+    travel_at_prior_m: Option<f64>,
 }
 
 impl Backend {
@@ -80,7 +86,22 @@ impl Backend {
             since_node: (0, false),
             travel_now_m: 0.0,
             optimisations: 0,
+            prior_nodes: 0,
+            travel_at_prior_m: None,
         }
+    }
+
+    /// A back-end whose graph starts with a saved map's keyframes at `map_poses`, held fixed
+    /// (the map's own poses never move). The run's nodes stay in its local frame until
+    /// [`Backend::anchor`].
+    pub fn with_prior(config: BackendConfig, map_poses: &[Pose]) -> Self {
+        let mut backend = Self::new(config);
+        for pose in map_poses {
+            let node = backend.graph.add_node(*pose);
+            backend.graph.set_fixed(node, true);
+        }
+        backend.prior_nodes = map_poses.len();
+        backend
     }
 
     /// Adds the next frame with its odometry pose. Keyframes (and the first frame) become graph
@@ -98,6 +119,7 @@ impl Backend {
         if keyframe {
             let increment = last_odometry.inverse() * odometry;
             let last = self.graph.poses().len() - 1;
+            debug_assert_eq!(last, self.prior_nodes + self.node_frames.len() - 1);
             let (steps, degenerate) = self.since_node;
             // Independent steps: variances add up.
             let scale = (steps as f64).sqrt()
@@ -126,16 +148,25 @@ impl Backend {
 
     fn push_node(&mut self, frame: usize, odometry: Pose, estimate: Pose) {
         let node = self.graph.add_node(estimate);
+        if self.node_frames.is_empty() {
+            // The run's first node fixes its local frame (until it is tied to a prior map).
+            self.graph.set_fixed(node, true);
+        }
         self.node_frames.push(frame);
         self.node_odometry.push(odometry);
         self.travel_m.push(self.travel_now_m);
-        self.frames.push((odometry, node));
+        self.frames.push((odometry, self.node_frames.len() - 1));
         self.since_node = (0, false);
     }
 
-    /// Node of a frame number.
+    /// Run node (from 0) of a frame number.
     fn node(&self, frame: usize) -> Option<usize> {
         self.node_frames.binary_search(&frame).ok()
+    }
+
+    /// Graph node of run node `node`.
+    fn graph_node(&self, node: usize) -> usize {
+        self.prior_nodes + node
     }
 
     /// Adds a verified loop (`transform`: the query frame's pose in the reference frame's) and
@@ -146,10 +177,11 @@ impl Backend {
         let (Some(q), Some(r)) = (self.node(query), self.node(reference)) else {
             return Ok(false);
         };
+        let (gq, gr) = (self.graph_node(q), self.graph_node(r));
         let c = &self.config;
         let drift_m = (c.drift_fraction * (self.travel_m[q] - self.travel_m[r]).abs()).max(c.min_kernel_m);
         let poses = self.graph.poses();
-        let disagreement = ((poses[r].inverse() * poses[q]).inverse() * transform)
+        let disagreement = ((poses[gr].inverse() * poses[gq]).inverse() * transform)
             .translation
             .vector
             .norm();
@@ -159,19 +191,109 @@ impl Backend {
             );
             return Ok(false);
         }
-        let edge = Edge {
-            from: r,
-            to: q,
+        self.add_loop_edge(gr, gq, transform, drift_m)?;
+        self.optimise()?;
+        Ok(true)
+    }
+
+    /// A loop edge from graph node `from` to `to`, robust to `drift_m` of disagreement.
+    fn add_loop_edge(&mut self, from: usize, to: usize, transform: Pose, drift_m: f64) -> Result<(), GraphError> {
+        let c = &self.config;
+        self.graph.add_edge(Edge {
+            from,
+            to,
             measurement: transform,
             information: diagonal_information(c.loop_sigma_m, c.loop_sigma_deg.to_radians()),
             // Squared error of a translation error of `drift_m` along one axis: a loop the
             // drift explains counts at least half.
             cauchy: Some(drift_m / c.loop_sigma_m),
-        };
-        self.graph.add_edge(edge)?;
-        self.graph.optimize(&c.solver)?;
+        })
+    }
+
+    fn optimise(&mut self) -> Result<(), GraphError> {
+        self.graph.optimize(&self.config.solver)?;
         self.optimisations += 1;
+        Ok(())
+    }
+
+    /// Moves the run into the prior map's frame, where `map_from_local` puts its local frame, and
+    /// ties it there with `matches` (frame, map keyframe, the frame's pose in that keyframe's
+    /// frame): the evidence of the fix, taken without the drift test. The run's first node is
+    /// then free: the map fixes the gauge.
+    pub fn anchor(&mut self, map_from_local: &Pose, matches: &[(usize, usize, Pose)]) -> Result<(), GraphError> {
+        for node in 0..self.node_frames.len() {
+            let g = self.graph_node(node);
+            self.graph.set_pose(g, map_from_local * self.graph.poses()[g]);
+        }
+        self.graph.set_fixed(self.prior_nodes, false);
+        for &(frame, map_keyframe, transform) in matches {
+            let Some(q) = self.node(frame) else { continue };
+            let min_kernel_m = self.config.min_kernel_m;
+            self.add_loop_edge(map_keyframe, self.graph_node(q), transform, min_kernel_m)?;
+        }
+        self.travel_at_prior_m = Some(self.travel_now_m);
+        self.optimise()
+    }
+
+    /// Adds a verified loop from keyframe `query` to prior-map keyframe `map_keyframe`
+    /// (`transform`: the query's pose in that keyframe's frame) and re-optimises. Refused
+    /// (`Ok(false)`) before [`Backend::anchor`], for a frame that is not a node, or when it
+    /// disagrees with the estimate by more than the odometry can have drifted since the run was
+    /// last tied to the map.
+    pub fn add_prior_loop(&mut self, query: usize, map_keyframe: usize, transform: Pose) -> Result<bool, GraphError> {
+        let (Some(q), Some(since_m)) = (self.node(query), self.travel_at_prior_m) else {
+            return Ok(false);
+        };
+        if map_keyframe >= self.prior_nodes {
+            return Ok(false);
+        }
+        let c = &self.config;
+        let drift_m = (c.drift_fraction * (self.travel_m[q] - since_m).abs()).max(c.min_kernel_m);
+        let poses = self.graph.poses();
+        let gq = self.graph_node(q);
+        let disagreement = ((poses[map_keyframe].inverse() * poses[gq]).inverse() * transform)
+            .translation
+            .vector
+            .norm();
+        if disagreement > drift_m {
+            log::info!(
+                "map loop {query} -> map keyframe {map_keyframe} refused: {disagreement:.1} m from the estimate"
+            );
+            return Ok(false);
+        }
+        self.add_loop_edge(map_keyframe, gq, transform, drift_m)?;
+        self.travel_at_prior_m = Some(self.travel_m[q]);
+        self.optimise()?;
         Ok(true)
+    }
+
+    /// True once the run is tied to a prior map.
+    pub fn anchored(&self) -> bool {
+        self.travel_at_prior_m.is_some()
+    }
+
+    /// The correction from the odometry's frame to the map's at the latest frame: its optimised
+    /// pose times its odometry pose's inverse (ROS's `map -> odom`).
+    pub fn map_from_odometry(&self) -> Option<Pose> {
+        let (odometry, node) = self.frames.last()?;
+        let g = self.graph_node(*node);
+        let _ = odometry;
+        Some(self.graph.poses()[g] * self.node_odometry[*node].inverse())
+    }
+
+    /// The graph (prior-map nodes first, then the run's keyframes).
+    pub fn graph(&self) -> &PoseGraph {
+        &self.graph
+    }
+
+    /// Graph nodes that are a prior map's keyframes (`0..prior_nodes()`).
+    pub fn prior_nodes(&self) -> usize {
+        self.prior_nodes
+    }
+
+    /// Frame number of each of the run's graph nodes, in node order (they follow the prior's).
+    pub fn node_frames(&self) -> &[usize] {
+        &self.node_frames
     }
 
     /// The current (optimised) pose of every frame, in arrival order: its node's pose and the
@@ -179,18 +301,25 @@ impl Backend {
     pub fn poses(&self) -> Vec<Pose> {
         self.frames
             .iter()
-            .map(|(odometry, node)| self.graph.poses()[*node] * (self.node_odometry[*node].inverse() * odometry))
+            .map(|(odometry, node)| {
+                self.graph.poses()[self.graph_node(*node)] * (self.node_odometry[*node].inverse() * odometry)
+            })
             .collect()
     }
 
     /// The current (optimised) pose of keyframe `frame`; `None` for a frame that is not one.
     pub fn keyframe_pose(&self, frame: usize) -> Option<Pose> {
-        self.node(frame).map(|n| self.graph.poses()[n])
+        self.node(frame).map(|n| self.graph.poses()[self.graph_node(n)])
     }
 
     /// Graph nodes (keyframes).
     pub fn nodes(&self) -> usize {
         self.node_frames.len()
+    }
+
+    /// Distance travelled by the odometry so far, metres.
+    pub fn travelled_m(&self) -> f64 {
+        self.travel_now_m
     }
 
     /// Optimisations run so far.

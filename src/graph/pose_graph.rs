@@ -1,7 +1,7 @@
 //! An SE(3) pose graph solved by Levenberg–Marquardt on a sparse normal matrix. Each edge says
 //! "node `to` seen from node `from` is `measurement`", with an information matrix; loop edges may
 //! carry a Cauchy kernel so that a wrong loop pulls far less than a right one. The first node is
-//! held fixed (it fixes the gauge).
+//! held fixed (it fixes the gauge), and so is any node marked fixed (a prior map's keyframes).
 
 use super::ordering::reverse_cuthill_mckee;
 use super::se3::{adjoint, exp, log, right_jacobian_inverse};
@@ -73,6 +73,8 @@ pub enum GraphError {
 #[derive(Debug, Clone, Default)]
 pub struct PoseGraph {
     poses: Vec<Pose>,
+    /// Nodes the solver leaves where they are.
+    fixed: Vec<bool>,
     edges: Vec<Edge>,
 }
 
@@ -85,10 +87,21 @@ impl PoseGraph {
         Self::default()
     }
 
-    /// Adds a node at `pose`; returns its index.
+    /// Adds a node at `pose` (fixed when it is the first); returns its index.
     pub fn add_node(&mut self, pose: Pose) -> usize {
+        self.fixed.push(self.poses.is_empty());
         self.poses.push(pose);
         self.poses.len() - 1
+    }
+
+    /// Holds node `node` where it is (`true`) or lets the solver move it (`false`).
+    pub fn set_fixed(&mut self, node: usize, fixed: bool) {
+        self.fixed[node] = fixed;
+    }
+
+    /// Moves node `node` to `pose` (a new starting point for the solver).
+    pub fn set_pose(&mut self, node: usize, pose: Pose) {
+        self.poses[node] = pose;
     }
 
     /// Adds a constraint.
@@ -133,7 +146,7 @@ impl PoseGraph {
             ..Default::default()
         };
         summary.final_cost = summary.initial_cost;
-        if self.poses.len() < 2 || self.edges.is_empty() {
+        if self.fixed.iter().all(|f| *f) || self.edges.is_empty() {
             return Ok(summary);
         }
         let slot = self.ordering();
@@ -176,23 +189,27 @@ impl PoseGraph {
         Ok(summary)
     }
 
-    /// Block position of each node in the normal equations: node 0 is fixed and has none; the
-    /// others follow a fill-reducing order.
+    /// Block position of each node in the normal equations: fixed nodes have none; the others
+    /// follow a fill-reducing order.
     fn ordering(&self) -> Vec<Option<usize>> {
-        let free = self.poses.len() - 1;
-        let links = self
-            .edges
-            .iter()
-            .filter(|e| e.from > 0 && e.to > 0)
-            .map(|e| (e.from - 1, e.to - 1));
+        // Free nodes numbered densely, in node order.
+        let mut dense = vec![None; self.poses.len()];
+        let mut free = 0;
+        for (d, fixed) in dense.iter_mut().zip(&self.fixed) {
+            if !fixed {
+                *d = Some(free);
+                free += 1;
+            }
+        }
+        let links = self.edges.iter().filter_map(|e| Some((dense[e.from]?, dense[e.to]?)));
         let slot = reverse_cuthill_mckee(free, links);
-        std::iter::once(None).chain(slot.into_iter().map(Some)).collect()
+        dense.iter().map(|d| d.map(|i| slot[i])).collect()
     }
 
     /// Gauss–Newton normal equations at the current estimate, with the robust kernels as
     /// weights (iteratively reweighted least squares), unknowns in `slot` order.
     fn linearize(&self, slot: &[Option<usize>]) -> (CscMatrix<f64>, DVector<f64>) {
-        let n = 6 * (self.poses.len() - 1);
+        let n = 6 * slot.iter().flatten().count();
         let mut coo = CooMatrix::new(n, n);
         let mut g = DVector::zeros(n);
         for edge in &self.edges {
@@ -271,7 +288,7 @@ fn solve_damped(h: &CscMatrix<f64>, g: &DVector<f64>, lambda: f64) -> Option<DVe
     step.iter().all(|v| v.is_finite()).then_some(step)
 }
 
-/// The estimate moved by `step`, whose blocks are in `slot` order (node 0 stays).
+/// The estimate moved by `step`, whose blocks are in `slot` order (fixed nodes stay).
 fn retract(poses: &[Pose], step: &DVector<f64>, slot: &[Option<usize>]) -> Vec<Pose> {
     let mut moved = poses.to_vec();
     for (pose, slot) in moved.iter_mut().zip(slot) {

@@ -19,7 +19,7 @@ const LEG_BATCH: usize = 8;
 const HEAD_BATCH: usize = 4;
 
 /// Which detector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LoopMethod {
     /// OverlapNet (Chen et al., RSS 2020) with the shipped or given weights.

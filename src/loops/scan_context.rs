@@ -51,6 +51,12 @@ impl ScanContext {
             let bin = &mut bins[ring * SECTORS + sector];
             *bin = bin.max(p[2] + HEIGHT_OFFSET_M);
         }
+        Self::from_bins(bins)
+    }
+
+    /// The descriptor with these bins (`RINGS * SECTORS`, ring-major), as a saved map stores it.
+    pub fn from_bins(bins: Vec<f32>) -> Self {
+        assert_eq!(bins.len(), RINGS * SECTORS, "Scan Context has RINGS x SECTORS bins");
         let mut ring_key = [0.0; RINGS];
         for (key, ring) in ring_key.iter_mut().zip(bins.chunks_exact(SECTORS)) {
             *key = ring.iter().sum::<f32>() / SECTORS as f32;

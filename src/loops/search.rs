@@ -177,6 +177,24 @@ impl LoopSearch {
         Ok(found)
     }
 
+    /// The latest keyframe's frame, ring key and descriptor.
+    pub fn latest(&self) -> Option<(usize, &[f32; RINGS], &Descriptor)> {
+        self.keyframes.last().map(|k| (k.frame, &k.ring_key, &k.descriptor))
+    }
+
+    /// The detector judging candidates.
+    pub fn detector(&self) -> &LoopDetector {
+        &self.detector
+    }
+
+    /// Score above which the detector's verdict makes a candidate.
+    pub fn threshold(&self) -> f32 {
+        match self.detector.method() {
+            LoopMethod::OverlapNet | LoopMethod::OverlapNetMimo => self.config.accept_overlap,
+            LoopMethod::ScanContext => 1.0 - self.config.accept_scan_context_distance,
+        }
+    }
+
     /// The best-scoring older keyframe the latest keyframe was compared with, whether or not it
     /// passed the threshold (for showing the detector's confidence and spread at every keyframe);
     /// `None` when no keyframe was eligible.
@@ -228,10 +246,7 @@ impl LoopSearch {
             .map(|(_, k)| (&query.descriptor, &k.descriptor))
             .collect();
         let verdicts = self.detector.compare(&pairs)?;
-        let threshold = match self.detector.method() {
-            LoopMethod::OverlapNet | LoopMethod::OverlapNetMimo => c.accept_overlap,
-            LoopMethod::ScanContext => 1.0 - c.accept_scan_context_distance,
-        };
+        let threshold = self.threshold();
         let mut ranked: Vec<(f32, LoopCandidate)> = verdicts
             .iter()
             .zip(&eligible)

@@ -99,7 +99,12 @@ pub fn verify(query: &KeyframeCloud, reference: &KeyframeCloud, yaw_deg: f32, cf
     let query = query.points_f64();
     let mut best: Option<Verification> = None;
     for offset in YAW_SEEDS_DEG {
-        let v = verify_from(&query, &target, yaw_deg as f64 + offset, cfg);
+        // The reference is turned by `yaw` from the query, so query points turn by `-yaw` into it.
+        let seed = Pose::from_parts(
+            Translation3::identity(),
+            UnitQuaternion::from_axis_angle(&Vector3::z_axis(), -(yaw_deg as f64 + offset).to_radians()),
+        );
+        let v = verify_from(&query, &target, seed, cfg);
         if v.accepted {
             return v;
         }
@@ -110,12 +115,15 @@ pub fn verify(query: &KeyframeCloud, reference: &KeyframeCloud, yaw_deg: f32, cf
     best.expect("at least one seed")
 }
 
-fn verify_from(query: &[Point3<f64>], target: &Target, yaw_deg: f64, cfg: &VerifyConfig) -> Verification {
-    // The reference is turned by `yaw` from the query, so query points turn by `-yaw` into it.
-    let seed = Pose::from_parts(
-        Translation3::identity(),
-        UnitQuaternion::from_axis_angle(&Vector3::z_axis(), -yaw_deg.to_radians()),
-    );
+/// Registers `query` onto `reference` from `initial` (the query's pose in the reference's frame,
+/// as an estimate already gives it) and judges the fit: tracking against a known map needs no
+/// detector yaw.
+pub fn verify_at(query: &KeyframeCloud, reference: &KeyframeCloud, initial: Pose, cfg: &VerifyConfig) -> Verification {
+    let target = Target::new(&reference.points_f64());
+    verify_from(&query.points_f64(), &target, initial, cfg)
+}
+
+fn verify_from(query: &[Point3<f64>], target: &Target, seed: Pose, cfg: &VerifyConfig) -> Verification {
     let pass = |initial: Pose, distance: f64, max_iterations: usize| {
         let icp = IcpConfig {
             max_correspondence_m: distance,

@@ -2,6 +2,7 @@
 //! and the pose-graph back-end, fed every frame's odometry through a bounded channel (the
 //! odometry waits when the thread falls behind: replay never drops a frame).
 
+use super::map_session::{LocalisationReport, MapJob, MapSession};
 use super::sink::EstimateSink;
 use crate::error::{Error, Result};
 use crate::graph::{Backend, BackendConfig};
@@ -100,6 +101,12 @@ pub struct LoopOutcome {
     /// or not (the viewer plots its score and spread); not serialised.
     #[serde(skip)]
     pub judged: Vec<LoopCandidate>,
+    /// How localisation in the prior map went (runs with `--map`); reported on its own.
+    #[serde(skip)]
+    pub localisation: Option<LocalisationReport>,
+    /// The map to save (runs with `--save-map`); not serialised.
+    #[serde(skip)]
+    pub map: Option<crate::map::PriorMap>,
 }
 
 /// A revisit no loop closed, and where the chain broke.
@@ -151,6 +158,8 @@ struct FrameMsg {
     /// The sensor's motion since the previous frame, as odometry found it.
     motion: Pose,
     degenerate: bool,
+    /// The frame's ground-truth pose, when the source has one.
+    gt: Option<Pose>,
     keyframe: Option<Scan>,
 }
 
@@ -169,20 +178,34 @@ impl LoopWorker {
 
     /// Starts the loop-closure thread; `sink` hears every correction of the poses.
     pub fn spawn_with_sink(config: ClosureConfig, detector: LoopDetector, sink: Option<Arc<dyn EstimateSink>>) -> Self {
+        Self::spawn_in_map(config, detector, sink, None).expect("without a map nothing can fail")
+    }
+
+    /// Starts the loop-closure thread, localising in a prior map and keeping keyframes to save
+    /// as `maps` asks; fails when the prior map cannot serve the detector.
+    pub fn spawn_in_map(
+        config: ClosureConfig,
+        detector: LoopDetector,
+        sink: Option<Arc<dyn EstimateSink>>,
+        maps: Option<MapJob>,
+    ) -> Result<Self> {
+        let maps = maps
+            .map(|job| MapSession::new(job, &detector, &config.verify))
+            .transpose()?;
         let (tx, rx) = bounded::<FrameMsg>(QUEUE_FRAMES);
         let handle = std::thread::spawn(move || {
-            let mut state = Closure::new(config, detector);
+            let mut state = Closure::new(config, detector, maps);
             state.sink = sink;
             for msg in rx {
                 state.add(msg)?;
             }
             Ok(state.finish())
         });
-        Self {
+        Ok(Self {
             tx,
             handle,
             keyframe_every: config.search.keyframe_every.max(1),
-        }
+        })
     }
 
     /// Hands over one frame's odometry (and its scan, cloned, when it is a keyframe); waits when
@@ -197,6 +220,7 @@ impl LoopWorker {
             pose: *pose,
             motion: *motion,
             degenerate,
+            gt: scan.gt_pose,
             keyframe,
         };
         // A send fails only when the thread stopped on an error, which `finish` reports.
@@ -231,13 +255,17 @@ struct Closure {
     /// Every keyframe so far had a ground-truth pose.
     ground_truth: bool,
     sink: Option<Arc<dyn EstimateSink>>,
+    /// Localising in a prior map, keeping keyframes to save.
+    maps: Option<MapSession>,
 }
 
 impl Closure {
-    fn new(config: ClosureConfig, detector: LoopDetector) -> Self {
+    fn new(config: ClosureConfig, detector: LoopDetector, maps: Option<MapSession>) -> Self {
+        let prior = maps.as_ref().map_or_else(Vec::new, MapSession::prior_poses);
         Self {
             search: LoopSearch::new(config.search, detector),
-            backend: Backend::new(config.backend),
+            backend: Backend::with_prior(config.backend, &prior),
+            maps,
             clouds: HashMap::new(),
             outcome: LoopOutcome::default(),
             keyframe_ms: 0.0,
@@ -255,6 +283,9 @@ impl Closure {
             .add_frame(msg.frame, msg.pose, msg.degenerate, msg.keyframe.is_some());
         let period = self.last_timestamp.map_or(0.0, |t| msg.timestamp - t);
         self.last_timestamp = Some(msg.timestamp);
+        if let Some(m) = self.maps.as_mut() {
+            m.frame(msg.frame, msg.timestamp, msg.gt);
+        }
         let Some(mut scan) = msg.keyframe else {
             self.search.add(msg.frame, &msg.pose, None)?;
             return Ok(());
@@ -270,6 +301,17 @@ impl Closure {
             if self.try_candidate(candidate)? {
                 break;
             }
+        }
+        if let Some(m) = self.maps.as_mut() {
+            let cloud = &self.clouds[&msg.frame];
+            m.keyframe(
+                &scan,
+                cloud,
+                &self.search,
+                &mut self.backend,
+                &self.config.verify,
+                self.sink.as_ref(),
+            )?;
         }
         // The search's time, without the optimisations its loops set off.
         self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3 - (self.optimise_ms - optimised_before);
@@ -340,6 +382,9 @@ impl Closure {
             o.loops_missed = Some(o.missed.len());
         }
         o.poses = self.backend.poses();
+        if let Some(m) = self.maps.take() {
+            (o.localisation, o.map) = m.finish(&self.backend, self.search.detector(), &o.poses);
+        }
         self.outcome
     }
 }

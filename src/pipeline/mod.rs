@@ -13,6 +13,7 @@ pub mod liif;
 pub mod live;
 pub mod loop_worker;
 pub mod map;
+pub mod map_session;
 pub mod match_scans;
 pub mod replay;
 pub mod report;

@@ -2,6 +2,7 @@
 //! and written as trajectories, `loops.csv` and `metrics.json`.
 
 use super::loop_worker::{ClosureConfig, LoopOutcome};
+use super::map_session::LocalisationReport;
 use super::status::percentile;
 use crate::error::Result;
 use crate::io::atomic::write_atomic;
@@ -71,6 +72,10 @@ pub struct ReplayReport {
     pub loops: Option<LoopOutcome>,
     /// Largest number of frames waiting for the loop-closure thread.
     pub loop_queue_max: usize,
+    /// How localisation in the prior map went (null without `--map`).
+    pub localisation: Option<LocalisationReport>,
+    /// The map written with `--save-map` (null without).
+    pub saved_map: Option<SavedMap>,
     /// Final poses, optimised when loop closure is on (LiDAR frame, frame 0 at the origin); not
     /// serialised.
     #[serde(skip)]
@@ -81,6 +86,23 @@ pub struct ReplayReport {
     /// Ground-truth poses when the source has them; not serialised.
     #[serde(skip)]
     pub ground_truth: Option<Vec<Pose>>,
+}
+
+/// A map the run saved.
+#[derive(Debug, Clone, Serialize)]
+pub struct SavedMap {
+    /// Its folder.
+    pub dir: std::path::PathBuf,
+    /// Keyframes in it.
+    pub keyframes: usize,
+    /// Runs that made it.
+    pub sessions: u32,
+    /// Size of its map file, bytes.
+    pub bytes: u64,
+    /// Distance its sessions drove, metres.
+    pub travelled_m: f64,
+    /// Bytes per kilometre driven.
+    pub bytes_per_km: f64,
 }
 
 /// Memory in use after a frame.
@@ -241,6 +263,8 @@ impl ReplayReport {
                 .map(|(k, v)| (k, v / frames as f64))
                 .collect(),
             loop_closure: end.loops.0,
+            localisation: end.loops.1.as_ref().and_then(|l| l.localisation.clone()),
+            saved_map: None,
             loops: end.loops.1,
             loop_queue_max: log.loop_queue_max,
             poses,
@@ -264,6 +288,15 @@ impl ReplayReport {
             self.fps,
             self.loops_summary()
         );
+        if let Some(l) = &self.localisation {
+            line += &match (l.fix_frame, l.seconds_to_fix) {
+                (Some(frame), Some(s)) => format!(
+                    ", localised in the map at frame {frame} after {s:.1} s{}",
+                    l.fix_error_m.map_or(String::new(), |e| format!(" ({e:.2} m off)"))
+                ),
+                _ => ", not localised in the map: poses stay in the run's own frame".into(),
+            };
+        }
         if let (Some(p50), Some(p99)) = (self.latency_ms_p50, self.latency_ms_p99) {
             line += &format!(", latency p50 {p50:.0} ms p99 {p99:.0} ms");
         }

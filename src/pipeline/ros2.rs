@@ -87,6 +87,8 @@ pub struct Ros2Outputs {
     path: RawWriter,
     tf: RawWriter,
     trajectory: Mutex<Trajectory>,
+    /// `map -> odom` once a run in a saved map is localised, with the latest stamp.
+    map_from_odom: Mutex<Option<Pose>>,
     _node: Ros2Node,
 }
 
@@ -107,6 +109,7 @@ impl Ros2Outputs {
             tf: node.writer("/tf", types::TF_MESSAGE, &reliable_qos())?,
             names,
             trajectory: Mutex::new(Trajectory::default()),
+            map_from_odom: Mutex::new(None),
             _node: node,
         })
     }
@@ -126,6 +129,19 @@ impl Ros2Outputs {
         };
         Self::send(&self.path, "the path", encode_path(&header, &t.path()));
     }
+
+    /// Publishes `map -> odom` on `/tf` at `stamp_ns`, as ROS localisers do.
+    fn publish_map_to_odom(&self, stamp_ns: i64, map_from_odom: &Pose) {
+        let header = Header {
+            stamp_ns,
+            frame_id: self.names.map_frame.clone(),
+        };
+        Self::send(
+            &self.tf,
+            "/tf",
+            encode_tf(&header, &self.names.odom_frame, map_from_odom),
+        );
+    }
 }
 
 impl EstimateSink for Ros2Outputs {
@@ -143,6 +159,9 @@ impl EstimateSink for Ros2Outputs {
         let odom = encode_odometry(&header, &self.names.base_frame, pose, [v.x, v.y, v.z], [w.x, w.y, w.z]);
         Self::send(&self.odometry, "odometry", odom);
         Self::send(&self.tf, "/tf", encode_tf(&header, &self.names.base_frame, pose));
+        if let Some(m) = *self.map_from_odom.lock().expect("map lock") {
+            self.publish_map_to_odom(stamp_ns, &m);
+        }
         let mut t = self.trajectory.lock().expect("trajectory lock");
         t.stamps_ns.push(stamp_ns);
         t.odometry.push(*pose);
@@ -155,6 +174,18 @@ impl EstimateSink for Ros2Outputs {
         let mut t = self.trajectory.lock().expect("trajectory lock");
         t.corrected = poses.to_vec();
         self.publish_path(&t);
+    }
+
+    fn localised(&self, map_from_odometry: &Pose, _fix: &Pose) {
+        *self.map_from_odom.lock().expect("map lock") = Some(*map_from_odometry);
+        let stamp_ns = *self
+            .trajectory
+            .lock()
+            .expect("trajectory lock")
+            .stamps_ns
+            .last()
+            .unwrap_or(&0);
+        self.publish_map_to_odom(stamp_ns, map_from_odometry);
     }
 }
 

@@ -15,7 +15,8 @@ use super::config::SourceSpec;
 use super::config::{PipelineConfig, SOURCE_QUEUE};
 use super::loop_worker::{LoopOutcome, LoopWorker};
 use super::map::{GlobalMap, thin};
-use super::report::{ReplayReport, RunEnd, RunLog};
+use super::map_session::MapJob;
+use super::report::{ReplayReport, RunEnd, RunLog, SavedMap};
 use super::sink::{EstimateSink, Sinks};
 use super::status::progress_bar;
 use super::viewer::ViewerFeed;
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::io::ScanSource;
 use crate::io::velodyne::source::LinkCounts;
 use crate::loops::detector::LoopDetector;
+use crate::map::{PriorMap, SensorSignature, read_map, write_map};
 use crate::odometry::{OdometryConfig, OdometryEstimator, OdometryStep, estimator};
 use crate::perception::{FrameView, PerceptionStage};
 use crate::projection::{ProjectionParams, RangeImage, project};
@@ -51,7 +53,7 @@ pub fn run(cfg: &PipelineConfig, stages: Vec<Box<dyn PerceptionStage>>) -> Resul
     progress.finish_and_clear();
     // A failing source ends the run like its end would; its error is reported once every
     // output for the frames before it is written.
-    let report = pipeline.finish(name, started);
+    let report = pipeline.finish(name, started, source_error.is_some());
     match source_error {
         Some(e) => Err(e),
         None => report,
@@ -121,6 +123,50 @@ impl MapExport {
     }
 }
 
+/// What the run does with saved maps: the prior map read and checked against the sensor, and
+/// whether to keep keyframes for saving; `None` when neither `--map` nor `--save-map` is given.
+fn map_job(cfg: &PipelineConfig) -> Result<Option<MapJob>> {
+    if cfg.map.is_none() && cfg.save_map.is_none() {
+        return Ok(None);
+    }
+    let prior = match &cfg.map {
+        Some(dir) => {
+            let map = read_map(dir)?;
+            map.check_sensor(&crate::map::store::map_file(dir), &cfg.sensor)?;
+            log::info!(
+                "{}: {} keyframes from {} session(s), {:.0} m of trajectory",
+                dir.display(),
+                map.keyframes.len(),
+                map.header.sessions,
+                map.trajectory_m()
+            );
+            Some(Arc::new(map))
+        }
+        None => None,
+    };
+    Ok(Some(MapJob {
+        prior,
+        save: cfg.save_map.is_some(),
+        voxel_m: cfg.save_map_voxel_m,
+        localiser: cfg.localiser,
+        sensor: SensorSignature::of(&cfg.sensor),
+    }))
+}
+
+/// Writes `map` into `dir` and sums it up.
+fn save_map(dir: &std::path::Path, map: &PriorMap) -> Result<SavedMap> {
+    let bytes = write_map(dir, map)?;
+    let travelled_m = map.header.travelled_m;
+    Ok(SavedMap {
+        dir: dir.to_path_buf(),
+        keyframes: map.keyframes.len(),
+        sessions: map.header.sessions,
+        bytes,
+        travelled_m,
+        bytes_per_km: bytes as f64 / (travelled_m / 1000.0).max(1e-9),
+    })
+}
+
 /// Per-frame stage timings, milliseconds, in the order the stages ran.
 #[derive(Default)]
 struct Timings(Vec<(String, f64)>);
@@ -159,12 +205,26 @@ impl<'a> Pipeline<'a> {
         let params = ProjectionParams::from_sensor(&cfg.sensor);
         let views = stages.iter().flat_map(|s| s.views()).collect();
         let viewer = ViewerFeed::open(cfg, &params, views)?;
+        let job = map_job(cfg)?;
+        if let Some(prior) = job.as_ref().and_then(|j| j.prior.as_deref()) {
+            viewer.prior_map(prior)?;
+            if let Some(s) = &cfg.status {
+                s.start_localising();
+            }
+        }
         let loops = match cfg.loops {
             Some(c) => {
                 let detector = LoopDetector::new(c.detector, cfg.weights.as_deref())?;
-                let listeners: Vec<_> = cfg.sink.iter().cloned().chain(viewer.loop_listener()).collect();
+                let status = cfg.status.clone().map(|s| s as Arc<dyn EstimateSink>);
+                let listeners: Vec<_> = cfg
+                    .sink
+                    .iter()
+                    .cloned()
+                    .chain(viewer.loop_listener())
+                    .chain(status)
+                    .collect();
                 let sink = (!listeners.is_empty()).then(|| Arc::new(Sinks(listeners)) as Arc<dyn EstimateSink>);
-                Some(LoopWorker::spawn_with_sink(c, detector, sink))
+                Some(LoopWorker::spawn_in_map(c, detector, sink, job)?)
             }
             None => None,
         };
@@ -302,9 +362,11 @@ impl<'a> Pipeline<'a> {
         self.viewer.metrics(&timings.0, queue, latency_ms, self.link())
     }
 
-    /// Waits for loop closure, shows and writes everything, and sums the run up.
-    fn finish(mut self, source: String, started: Instant) -> Result<ReplayReport> {
-        let outcome = self.loops.take().map(LoopWorker::finish).transpose()?;
+    /// Waits for loop closure, shows and writes everything, and sums the run up; `failed` (the
+    /// source ended on an error) leaves a map folder as it was.
+    fn finish(mut self, source: String, started: Instant, failed: bool) -> Result<ReplayReport> {
+        let mut outcome = self.loops.take().map(LoopWorker::finish).transpose()?;
+        let map = outcome.as_mut().and_then(|o| o.map.take());
         if self.log.is_empty() {
             return Err(Error::Usage(format!("{source}: no frames to replay")));
         }
@@ -330,7 +392,14 @@ impl<'a> Pipeline<'a> {
             odometry: (self.cfg.odometry_kind, self.odometry_cfg),
             loops: (self.cfg.loops, outcome),
         };
-        let report = ReplayReport::new(self.log, end);
+        let mut report = ReplayReport::new(self.log, end);
+        if let (Some(dir), Some(map)) = (&self.cfg.save_map, map) {
+            if failed {
+                log::warn!("{}: the map is not saved, the source failed", dir.display());
+            } else {
+                report.saved_map = Some(save_map(dir, &map)?);
+            }
+        }
         if let Some(out) = &self.cfg.out {
             report.write(out, &stamps)?;
         }

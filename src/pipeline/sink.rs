@@ -14,6 +14,17 @@ pub trait EstimateSink: Send + Sync + std::fmt::Debug {
     fn loop_closed(&self, query: usize, at: &Pose, to: &Pose, overlap: f32) {
         let _ = (query, at, to, overlap);
     }
+    /// A run in a saved map is localising: `poses` are where the verified matches of its latest
+    /// keyframe put it in the map frame (empty: none verified).
+    fn hypotheses(&self, poses: &[Pose]) {
+        let _ = poses;
+    }
+    /// A run in a saved map is localised (or its correction changed): `map_from_odometry` takes
+    /// odometry poses into the map frame (ROS's `map -> odom`); `fix` is the latest keyframe's
+    /// pose in the map frame.
+    fn localised(&self, map_from_odometry: &Pose, fix: &Pose) {
+        let _ = (map_from_odometry, fix);
+    }
 }
 
 /// Several sinks told the same things, in order.
@@ -31,5 +42,13 @@ impl EstimateSink for Sinks {
 
     fn loop_closed(&self, query: usize, at: &Pose, to: &Pose, overlap: f32) {
         self.0.iter().for_each(|s| s.loop_closed(query, at, to, overlap));
+    }
+
+    fn hypotheses(&self, poses: &[Pose]) {
+        self.0.iter().for_each(|s| s.hypotheses(poses));
+    }
+
+    fn localised(&self, map_from_odometry: &Pose, fix: &Pose) {
+        self.0.iter().for_each(|s| s.localised(map_from_odometry, fix));
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Progress a run reports while it runs.
@@ -11,6 +11,19 @@ use std::time::{Duration, Instant};
 pub struct RunStatus {
     frames: AtomicUsize,
     latencies_ms: Mutex<VecDeque<f64>>,
+    /// In a prior map: 0 none, 1 localising, 2 localised.
+    map_state: AtomicU8,
+}
+
+/// The status line's word for a run in a prior map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapState {
+    /// No prior map.
+    None,
+    /// Searching the prior map for where the run is.
+    Localising,
+    /// Fixed in the prior map.
+    Localised,
 }
 
 /// Latencies kept for the running percentile.
@@ -37,6 +50,22 @@ impl RunStatus {
         self.latencies_ms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Where the run stands in its prior map.
+    pub fn map_state(&self) -> MapState {
+        match self.map_state.load(Ordering::Relaxed) {
+            1 => MapState::Localising,
+            2 => MapState::Localised,
+            _ => MapState::None,
+        }
+    }
+
+    /// Marks the run as localising in a prior map (until the fix).
+    pub fn start_localising(&self) {
+        let _ = self
+            .map_state
+            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
     /// Counts one more frame, with the time from its arrival to its pose when known.
     pub fn record(&self, latency_ms: Option<f64>) {
         self.frames.fetch_add(1, Ordering::Relaxed);
@@ -47,6 +76,17 @@ impl RunStatus {
             }
             w.push_back(ms);
         }
+    }
+}
+
+/// The status line hears of the fix through the loop thread's sink.
+impl crate::pipeline::sink::EstimateSink for RunStatus {
+    fn odometry(&self, _stamp_s: f64, _pose: &crate::scan::Pose, _delta: &crate::scan::Pose, _dt_s: f64) {}
+
+    fn corrected(&self, _poses: &[crate::scan::Pose]) {}
+
+    fn localised(&self, _map_from_odometry: &crate::scan::Pose, _fix: &crate::scan::Pose) {
+        self.map_state.store(2, Ordering::Relaxed);
     }
 }
 
@@ -79,9 +119,14 @@ pub fn print_status(done: &AtomicBool, link: &dyn Fn() -> String, status: &RunSt
         let frames = status.frames();
         let fps = (frames - last_frames) as f64 / last_at.elapsed().as_secs_f64();
         (last_frames, last_at) = (frames, Instant::now());
+        let map = match status.map_state() {
+            MapState::None => "",
+            MapState::Localising => " | localising",
+            MapState::Localised => " | localised",
+        };
         let _ = write!(
             err,
-            "{}[{:>6.0} s] {frames} sweeps, {fps:.1}/s | {} | latency {:.0} ms (p99 {:.0})   ",
+            "{}[{:>6.0} s] {frames} sweeps, {fps:.1}/s | {} | latency {:.0} ms (p99 {:.0}){map}   ",
             if ending == "\r" { "\r" } else { "" },
             started.elapsed().as_secs_f64(),
             link(),

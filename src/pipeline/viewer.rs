@@ -9,6 +9,7 @@ use super::report::RunLog;
 use super::sink::EstimateSink;
 use crate::error::Result;
 use crate::io::velodyne::source::LinkCounts;
+use crate::map::PriorMap;
 use crate::odometry::OdometryStep;
 use crate::projection::{ProjectionParams, RangeImage};
 use crate::scan::{Pose, Scan};
@@ -31,6 +32,18 @@ impl EstimateSink for LiveLoops {
 
     fn loop_closed(&self, query: usize, at: &Pose, to: &Pose, _overlap: f32) {
         if let Err(e) = self.0.log_loop(query, at, to) {
+            log::warn!("viewer: {e}");
+        }
+    }
+
+    fn hypotheses(&self, poses: &[Pose]) {
+        if let Err(e) = self.0.log_hypotheses(poses) {
+            log::warn!("viewer: {e}");
+        }
+    }
+
+    fn localised(&self, _map_from_odometry: &Pose, fix: &Pose) {
+        if let Err(e) = self.0.log_fix(fix) {
             log::warn!("viewer: {e}");
         }
     }
@@ -74,6 +87,25 @@ impl ViewerFeed {
         self.viz
             .loop_view()
             .map(|v| Arc::new(LiveLoops(v)) as Arc<dyn EstimateSink>)
+    }
+
+    /// Draws a saved map the run starts in: its keyframes' clouds at their poses, at the
+    /// viewer's map voxel size, and their trajectory.
+    pub fn prior_map(&self, prior: &PriorMap) -> Result<()> {
+        if !self.is_active() {
+            return Ok(());
+        }
+        let mut map = GlobalMap::new(self.options.map_voxel_m.max(prior.header.voxel_m));
+        for k in &prior.keyframes {
+            let cloud = Scan {
+                points: k.points.clone(),
+                intensity: k.intensity.clone(),
+                ..Default::default()
+            };
+            map.add(&cloud, &k.pose);
+        }
+        let poses: Vec<Pose> = prior.keyframes.iter().map(|k| k.pose).collect();
+        self.viz.log_prior_map(&map.points, &poses)
     }
 
     /// The recording, for perception stages to log into.

@@ -44,6 +44,10 @@ pub struct SimConfig {
     pub drive: DriveParams,
     /// What surrounds the road.
     pub scene: Scene,
+    /// Which drive through the world: 0 is the default drive; any other is another drive
+    /// through the same world (another speed, another turn-around point, other sensor noise),
+    /// the way a robot comes back to a site it mapped.
+    pub drive_seed: u64,
 }
 
 impl Default for SimConfig {
@@ -54,6 +58,7 @@ impl Default for SimConfig {
             sensor: SensorModel::hdl64(),
             drive: DriveParams::default(),
             scene: Scene::Street,
+            drive_seed: 0,
         }
     }
 }
@@ -63,6 +68,11 @@ pub struct Simulation {
     world: World,
     route: Route,
     lidar: SimLidar,
+    /// The world's seed.
+    world_seed: u64,
+    /// Which drive through it.
+    drive_seed: u64,
+    /// Seed of the sensor noise.
     seed: u64,
     frames: usize,
     origin_inv: Pose,
@@ -83,14 +93,14 @@ impl Simulation {
             Scene::Tunnel | Scene::OpenField => LoopRoad::rounded_rectangle(800.0, 60.0, 14.0),
         };
         let period = config.sensor.sweep_period_s();
+        let drive = drive_variant(config.drive, config.drive_seed);
         // Plan for the longest drive we may need; the default stops once back on the revisited stretch.
-        let lap_time = road.perimeter() / config.drive.turn_mps.max(1.0);
+        let lap_time = road.perimeter() / drive.turn_mps.max(1.0);
         let planned = config.frames.map_or(lap_time * 3.0, |f| f as f64 * period + 10.0);
-        let route = Route::new(road.clone(), config.drive, planned);
+        let route = Route::new(road.clone(), drive, planned);
         let frames = config.frames.unwrap_or_else(|| {
-            let back = route.turn_start()
-                + std::f64::consts::PI * route::LANE_OFFSET_M
-                + road.perimeter() * config.drive.extra_laps;
+            let back =
+                route.turn_start() + std::f64::consts::PI * route::LANE_OFFSET_M + road.perimeter() * drive.extra_laps;
             let mut f = 0;
             while route.distance_at(f as f64 * period) < back {
                 f += 1;
@@ -98,7 +108,8 @@ impl Simulation {
             f
         });
         let world = World::generate(config.seed, road, config.scene);
-        let lidar = SimLidar::new(config.sensor.clone(), config.seed);
+        let noise_seed = config.seed ^ config.drive_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let lidar = SimLidar::new(config.sensor.clone(), noise_seed);
         let tilt = lidar::MOUNT_TILT_RAD;
         let mount = Pose::new(
             nalgebra::Vector3::zeros(),
@@ -108,7 +119,9 @@ impl Simulation {
             world,
             route,
             lidar,
-            seed: config.seed,
+            world_seed: config.seed,
+            drive_seed: config.drive_seed,
+            seed: noise_seed,
             frames,
             origin_inv: Pose::identity(),
             mount,
@@ -191,6 +204,20 @@ impl Simulation {
     }
 }
 
+/// The drive numbered `drive_seed` through a world: the default's for 0; otherwise a cruise
+/// speed of 6.5-10.5 m/s and a turn-around 5-45 % of a lap past the start, drawn from the seed.
+fn drive_variant(default: DriveParams, drive_seed: u64) -> DriveParams {
+    if drive_seed == 0 {
+        return default;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(drive_seed);
+    DriveParams {
+        cruise_mps: rng.random_range(6.5..10.5),
+        extra_laps: rng.random_range(0.05..0.45),
+        ..default
+    }
+}
+
 /// A simulated drive as a scan source.
 pub struct SimSource {
     sim: Arc<Simulation>,
@@ -220,7 +247,15 @@ impl Iterator for SimSource {
 
 impl ScanSource for SimSource {
     fn name(&self) -> String {
-        format!("simulated drive (seed {}, {})", self.sim.seed, self.sim.sensor().name)
+        let drive = match self.sim.drive_seed {
+            0 => String::new(),
+            d => format!(", drive {d}"),
+        };
+        format!(
+            "simulated drive (seed {}{drive}, {})",
+            self.sim.world_seed,
+            self.sim.sensor().name
+        )
     }
     fn len_hint(&self) -> Option<usize> {
         Some(self.frames.len())

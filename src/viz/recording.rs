@@ -27,6 +27,10 @@ mod colour {
     pub const GATED: [u8; 3] = [255, 150, 0];
     pub const MAP: [u8; 3] = [170, 170, 170];
     pub const CORRECTED_MAP: [u8; 3] = [120, 170, 255];
+    pub const PRIOR_MAP: [u8; 3] = [110, 90, 160];
+    pub const PRIOR_TRAJECTORY: [u8; 3] = [150, 80, 220];
+    pub const HYPOTHESIS: [u8; 3] = [255, 220, 0];
+    pub const FIX: [u8; 3] = [0, 230, 120];
 }
 
 /// A trajectory drawn as it grows.
@@ -317,6 +321,26 @@ impl Viz {
         .map_err(viz_err)
     }
 
+    /// Logs a saved map the run starts in (static, `world/prior_map`): its points (map frame)
+    /// and its keyframes' trajectory, beside which the new run is drawn once localised.
+    pub fn log_prior_map(&self, points: &[[f32; 3]], keyframes: &[Pose]) -> Result<()> {
+        let Some(rec) = &self.rec else { return Ok(()) };
+        rec.log_static(
+            "world/prior_map/points",
+            &rerun::Points3D::new(points.iter().copied())
+                .with_colors([rgb(colour::PRIOR_MAP)])
+                .with_radii([0.05f32]),
+        )
+        .map_err(viz_err)?;
+        rec.log_static(
+            "world/prior_map/trajectory",
+            &rerun::Points3D::new(keyframes.iter().map(position))
+                .with_colors([rgb(colour::PRIOR_TRAJECTORY)])
+                .with_radii([0.4f32]),
+        )
+        .map_err(viz_err)
+    }
+
     /// Moves the `step` timeline (training) to `step`.
     pub fn set_step(&self, step: usize) {
         if let Some(rec) = &self.rec {
@@ -419,6 +443,33 @@ impl LoopView {
     /// Draws the loop-corrected trajectory.
     pub fn log_optimised(&self, poses: &[Pose]) -> Result<()> {
         optimised_line(&self.rec, poses)
+    }
+
+    /// Draws where the verified matches of the latest keyframe put the run in a prior map
+    /// (`world/localisation/hypotheses`, yellow), while it localises.
+    pub fn log_hypotheses(&self, poses: &[Pose]) -> Result<()> {
+        self.rec
+            .log(
+                "world/localisation/hypotheses",
+                &rerun::Points3D::new(poses.iter().map(position))
+                    .with_colors([rgb(colour::HYPOTHESIS)])
+                    .with_radii([1.0f32]),
+            )
+            .map_err(viz_err)
+    }
+
+    /// Draws the fix (`world/localisation/fix`, green) and clears the hypotheses.
+    pub fn log_fix(&self, pose: &Pose) -> Result<()> {
+        self.log_hypotheses(&[])?;
+        self.rec
+            .log(
+                "world/localisation/fix",
+                &rerun::Points3D::new([position(pose)])
+                    .with_colors([rgb(colour::FIX)])
+                    .with_radii([1.5f32])
+                    .with_labels(["localised"]),
+            )
+            .map_err(viz_err)
     }
 }
 

@@ -1,0 +1,378 @@
+//! Global relocalisation in a saved map, and tracking against it once localised.
+//!
+//! Before the fix, each keyframe of the new run is compared with every map keyframe: the
+//! nearest ring keys are judged by the loop detector and the passing ones verified by ICP, as
+//! loop candidates are. Each verified match is a hypothesis of where the run's local frame lies
+//! in the map. A fix needs unambiguous evidence (see [`Localiser::judge`]): matches of one
+//! keyframe that disagree with each other are refused, and [`LocaliserConfig::agreeing_keyframes`]
+//! keyframes in a row must put the local frame at the same place. After the fix, each keyframe is
+//! verified against the map keyframes nearest its estimate, and each match becomes a loop to
+//! the map in the pose graph.
+
+use super::{PriorMap, StoredFeatures};
+use crate::error::{Error, Result};
+use crate::loops::detector::{Descriptor, LoopDetector};
+use crate::loops::scan_context::RINGS;
+use crate::loops::verify::{KeyframeCloud, VerifyConfig, verify, verify_at};
+use crate::overlapnet::Features;
+use crate::scan::Pose;
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+
+/// Relocalisation settings; every default in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LocaliserConfig {
+    /// Map keyframes judged per query keyframe before the fix: the nearest by ring key (ours: 10,
+    /// as the loop search).
+    pub candidates: usize,
+    /// Passing candidates verified per query keyframe, best first (ours: 3): all of them, so
+    /// that two places matching one scan are seen as ambiguous.
+    pub verify_at_most: usize,
+    /// Two hypotheses agree when they put the query keyframe within this distance, metres.
+    pub agree_m: f64,
+    /// And within this yaw, degrees.
+    pub agree_deg: f64,
+    /// Keyframes in a row whose hypotheses must agree before a fix (ours: 2: one verified match
+    /// can be a look-alike place; two independent ones at the same place rarely are).
+    pub agreeing_keyframes: usize,
+    /// After the fix, map keyframes this close to a keyframe's estimate are verified, metres.
+    pub track_radius_m: f64,
+    /// At most this many of them, nearest first.
+    pub track_candidates: usize,
+}
+
+impl Default for LocaliserConfig {
+    fn default() -> Self {
+        Self {
+            candidates: 10,
+            verify_at_most: 3,
+            agree_m: 2.0,
+            agree_deg: 5.0,
+            agreeing_keyframes: 2,
+            track_radius_m: 15.0,
+            track_candidates: 2,
+        }
+    }
+}
+
+/// One verified match of a run keyframe with a map keyframe.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Hypothesis {
+    /// The run's keyframe (frame number).
+    pub frame: usize,
+    /// The map keyframe (index in the map).
+    pub map_keyframe: usize,
+    /// The run keyframe's pose in the map keyframe's frame, from ICP.
+    #[serde(skip)]
+    pub transform: Pose,
+    /// Where this match puts the run's local frame in the map frame.
+    #[serde(skip)]
+    pub map_from_local: Pose,
+    /// The run keyframe's pose in the map frame by this match.
+    #[serde(skip)]
+    pub pose: Pose,
+    /// ICP's inlier share.
+    pub inlier_ratio: f64,
+}
+
+/// The declared fix.
+#[derive(Debug, Clone)]
+pub struct Fix {
+    /// The keyframe at which the evidence sufficed.
+    pub frame: usize,
+    /// The run's local frame in the map frame.
+    pub map_from_local: Pose,
+    /// The agreeing matches, oldest first.
+    pub evidence: Vec<Hypothesis>,
+}
+
+/// The map's keyframes as relocalisation compares them.
+pub struct MapIndex {
+    poses: Vec<Pose>,
+    ring_keys: Vec<[f32; RINGS]>,
+    descriptors: Vec<Descriptor>,
+    clouds: Vec<KeyframeCloud>,
+}
+
+impl MapIndex {
+    /// Indexes `map` for `detector` (whose descriptors the map must hold) and `verify`.
+    pub fn new(map: &PriorMap, detector: &LoopDetector, verify: &VerifyConfig) -> Result<Self> {
+        let descriptors = map
+            .keyframes
+            .iter()
+            .map(|k| match detector {
+                LoopDetector::ScanContext => Ok(Descriptor::ScanContext(k.scan_context.clone())),
+                LoopDetector::OverlapNet(net) => match &k.overlapnet {
+                    Some(f) => features(f, net.device()).map(Descriptor::OverlapNet),
+                    None => Err(Error::Usage(format!(
+                        "the map holds {:?} descriptors only: localise in it with --loop-detector scancontext, \
+                         or save it with --loop-detector {:?}",
+                        map.header.detector,
+                        detector.method()
+                    ))),
+                },
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            poses: map.keyframes.iter().map(|k| k.pose).collect(),
+            ring_keys: map.keyframes.iter().map(|k| k.scan_context.ring_key).collect(),
+            descriptors,
+            clouds: map
+                .keyframes
+                .iter()
+                .map(|k| KeyframeCloud::new(&k.points, verify))
+                .collect(),
+        })
+    }
+
+    /// Map keyframes.
+    pub fn len(&self) -> usize {
+        self.poses.len()
+    }
+
+    /// True for a map without keyframes.
+    pub fn is_empty(&self) -> bool {
+        self.poses.is_empty()
+    }
+
+    /// Pose of map keyframe `i` in the map frame.
+    pub fn pose(&self, i: usize) -> Pose {
+        self.poses[i]
+    }
+
+    /// Verified matches of a run keyframe (at `local_pose` in the run's local frame) among the
+    /// whole map: ring-key neighbours judged by `detector`, those scoring above `threshold`
+    /// verified by ICP, best first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search(
+        &self,
+        frame: usize,
+        query: (&[f32; RINGS], &Descriptor, &KeyframeCloud),
+        local_pose: &Pose,
+        detector: &LoopDetector,
+        threshold: f32,
+        cfg: &LocaliserConfig,
+        verify_cfg: &VerifyConfig,
+    ) -> Result<Vec<Hypothesis>> {
+        let (ring_key, descriptor, cloud) = query;
+        let mut nearest: Vec<(f32, usize)> = self
+            .ring_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.iter().zip(ring_key).map(|(a, b)| (a - b) * (a - b)).sum(), i))
+            .collect();
+        nearest.sort_by(|a, b| a.0.total_cmp(&b.0));
+        nearest.truncate(cfg.candidates.max(1));
+        let pairs: Vec<(&Descriptor, &Descriptor)> = nearest
+            .iter()
+            .map(|&(_, i)| (descriptor, &self.descriptors[i]))
+            .collect();
+        let verdicts = detector.compare(&pairs)?;
+        let mut ranked: Vec<(f32, f32, usize)> = verdicts
+            .iter()
+            .zip(&nearest)
+            .filter(|(v, _)| v.score > threshold)
+            .map(|(v, &(_, i))| (v.score, v.yaw_deg, i))
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(ranked
+            .into_iter()
+            .take(cfg.verify_at_most.max(1))
+            .filter_map(|(_, yaw_deg, i)| {
+                let v = verify(cloud, &self.clouds[i], yaw_deg, verify_cfg);
+                v.accepted
+                    .then(|| self.hypothesis(frame, i, v.transform, local_pose, v.inlier_ratio))
+            })
+            .collect())
+    }
+
+    /// A verified match of a run keyframe whose map-frame estimate is `estimate` with a map
+    /// keyframe near it, nearest first; `None` when none verifies.
+    pub fn track(
+        &self,
+        frame: usize,
+        cloud: &KeyframeCloud,
+        estimate: &Pose,
+        cfg: &LocaliserConfig,
+        verify_cfg: &VerifyConfig,
+    ) -> Option<Hypothesis> {
+        let mut near: Vec<(f64, usize)> = self
+            .poses
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((p.translation.vector - estimate.translation.vector).norm(), i))
+            .filter(|(d, _)| *d <= cfg.track_radius_m)
+            .collect();
+        near.sort_by(|a, b| a.0.total_cmp(&b.0));
+        near.into_iter().take(cfg.track_candidates).find_map(|(_, i)| {
+            let v = verify_at(cloud, &self.clouds[i], self.poses[i].inverse() * estimate, verify_cfg);
+            v.accepted
+                .then(|| self.hypothesis(frame, i, v.transform, &Pose::identity(), v.inlier_ratio))
+        })
+    }
+
+    fn hypothesis(&self, frame: usize, i: usize, transform: Pose, local_pose: &Pose, inlier_ratio: f64) -> Hypothesis {
+        let pose = self.poses[i] * transform;
+        Hypothesis {
+            frame,
+            map_keyframe: i,
+            transform,
+            map_from_local: pose * local_pose.inverse(),
+            pose,
+            inlier_ratio,
+        }
+    }
+}
+
+/// Stored features as the network's descriptor.
+fn features(f: &StoredFeatures, device: &Device) -> Result<Features> {
+    let tensor = |v: &Vec<f32>| {
+        Tensor::from_slice(v, f.shape, device).map_err(|e| Error::Usage(format!("OverlapNet features: {e}")))
+    };
+    Ok(Features {
+        volume: tensor(&f.volume)?,
+        half_turn: f.half_turn.as_ref().map(tensor).transpose()?,
+    })
+}
+
+/// A descriptor as a map stores it: OverlapNet's features (`None` for Scan Context).
+pub fn stored_features(descriptor: &Descriptor) -> Result<Option<StoredFeatures>> {
+    let Descriptor::OverlapNet(f) = descriptor else {
+        return Ok(None);
+    };
+    let flat = |t: &Tensor| -> Result<Vec<f32>> {
+        t.flatten_all()
+            .and_then(|t| t.to_dtype(candle_core::DType::F32))
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| Error::Usage(format!("OverlapNet features: {e}")))
+    };
+    let (n, c) = f
+        .volume
+        .dims2()
+        .map_err(|e| Error::Usage(format!("OverlapNet features: {e}")))?;
+    Ok(Some(StoredFeatures {
+        shape: (n, c),
+        volume: flat(&f.volume)?,
+        half_turn: f.half_turn.as_ref().map(flat).transpose()?,
+    }))
+}
+
+/// The agreement rule over a run's hypotheses, and the fix it declares.
+#[derive(Debug, Default)]
+pub struct Localiser {
+    config: LocaliserConfig,
+    /// Agreeing hypotheses of the last keyframes with a match, oldest first.
+    evidence: Vec<Hypothesis>,
+    fix: Option<Fix>,
+    /// Verified hypotheses so far.
+    pub hypotheses: usize,
+    /// Keyframes whose matches disagreed with each other.
+    pub ambiguous: usize,
+    /// Times a keyframe's match contradicted the evidence before it, which was dropped.
+    pub contradicted: usize,
+}
+
+impl Localiser {
+    /// A localiser with no evidence yet.
+    pub fn new(config: LocaliserConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// The fix, once declared.
+    pub fn fix(&self) -> Option<&Fix> {
+        self.fix.as_ref()
+    }
+
+    /// Weighs one keyframe's verified matches; returns the fix when this keyframe completes the
+    /// evidence. A keyframe without a match changes nothing (a place the map does not cover, or
+    /// one the detector missed). Matches of one keyframe that disagree mean the place is
+    /// ambiguous: the evidence so far is dropped too. A match that disagrees with the evidence
+    /// before it starts the evidence afresh.
+    pub fn judge(&mut self, found: &[Hypothesis]) -> Option<&Fix> {
+        if self.fix.is_some() || found.is_empty() {
+            return None;
+        }
+        self.hypotheses += found.len();
+        let best = found[0];
+        if found[1..].iter().any(|h| !self.agree(h, &best, &best.pose)) {
+            self.ambiguous += 1;
+            self.evidence.clear();
+            return None;
+        }
+        if let Some(last) = self.evidence.last()
+            && !self.agree(last, &best, &best.pose)
+        {
+            self.contradicted += 1;
+            self.evidence.clear();
+        }
+        self.evidence.push(best);
+        if self.evidence.len() < self.config.agreeing_keyframes.max(1) {
+            return None;
+        }
+        self.fix = Some(Fix {
+            frame: best.frame,
+            map_from_local: best.map_from_local,
+            evidence: std::mem::take(&mut self.evidence),
+        });
+        self.fix.as_ref()
+    }
+
+    /// True when `a` and `b` put a keyframe (`b.pose`, in the map frame by `b`) at the same place:
+    /// the keyframe's pose by `a`'s local frame against by `b`'s.
+    fn agree(&self, a: &Hypothesis, b: &Hypothesis, at: &Pose) -> bool {
+        let local = b.map_from_local.inverse() * at;
+        let d = (a.map_from_local * local).inverse() * at;
+        d.translation.vector.norm() <= self.config.agree_m && d.rotation.angle().to_degrees() <= self.config.agree_deg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Vector3;
+
+    fn hypothesis(frame: usize, x: f64, yaw_deg: f64) -> Hypothesis {
+        let map_from_local = Pose::new(Vector3::new(x, 0.0, 0.0), Vector3::new(0.0, 0.0, yaw_deg.to_radians()));
+        let local = Pose::new(Vector3::new(frame as f64, 0.0, 0.0), Vector3::zeros());
+        Hypothesis {
+            frame,
+            map_keyframe: 0,
+            transform: Pose::identity(),
+            map_from_local,
+            pose: map_from_local * local,
+            inlier_ratio: 0.5,
+        }
+    }
+
+    #[test]
+    fn a_fix_needs_two_keyframes_in_a_row_that_agree_and_no_ambiguity() {
+        let mut l = Localiser::new(LocaliserConfig::default());
+        assert!(
+            l.judge(&[hypothesis(10, 100.0, 0.0)]).is_none(),
+            "one match is not enough"
+        );
+        assert!(l.judge(&[]).is_none(), "a keyframe without a match changes nothing");
+        // A contradicting match restarts the evidence.
+        assert!(l.judge(&[hypothesis(20, 140.0, 0.0)]).is_none());
+        assert_eq!(l.contradicted, 1);
+        // Two places for one keyframe: ambiguous, and the evidence is dropped.
+        assert!(
+            l.judge(&[hypothesis(30, 140.5, 0.5), hypothesis(30, 60.0, 0.0)])
+                .is_none()
+        );
+        assert_eq!(l.ambiguous, 1);
+        assert!(l.judge(&[hypothesis(40, 140.5, 1.0)]).is_none());
+        let fix = l.judge(&[hypothesis(50, 139.8, -1.0)]).expect("two in a row agree");
+        assert_eq!(fix.frame, 50);
+        assert_eq!(fix.evidence.len(), 2);
+        assert!((fix.map_from_local.translation.x - 139.8).abs() < 1e-9);
+        // A far turn disagrees even at the same place.
+        let mut l = Localiser::new(LocaliserConfig::default());
+        l.judge(&[hypothesis(10, 100.0, 0.0)]);
+        assert!(l.judge(&[hypothesis(20, 100.0, 20.0)]).is_none());
+        assert_eq!(l.contradicted, 1);
+    }
+}

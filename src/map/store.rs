@@ -1,0 +1,385 @@
+//! The map file, `DIR/map.bin`: one file written atomically, so a run that fails never leaves a
+//! damaged map, and read defensively, since a map is input like any other file.
+//!
+//! ```text
+//!  magic "OVSLMAP\n" | version u32 | header length u32 | header (JSON, MapHeader)
+//!  | body length u64 | packed length u64 | body (LZ4 block) | CRC-32 of everything before
+//!  body: keyframes u32, each: session u32, frame u32, pose (t xyz, q wxyz: 7 f64),
+//!        points u32, xyz i16 ×3 (centimetres), intensity u8, Scan Context bins f32 ×1200,
+//!        OverlapNet features (flag u8, N u32, F u32, f16 ×N·F, half-turn flag u8, f16 ×N·F),
+//!        ground truth (flag u8, 7 f64)
+//!        edges u32, each: from u32, to u32, kind u8, measurement (7 f64)
+//! ```
+//! All numbers are little-endian. `DIR/summary.json` repeats the header for people; the reader
+//! ignores it.
+
+use super::{EdgeKind, MapEdge, MapHeader, MapKeyframe, PriorMap, StoredFeatures};
+use crate::error::{Error, Result};
+use crate::io::atomic::write_bytes_atomic;
+use crate::loops::scan_context::{RINGS, SECTORS, ScanContext};
+use crate::scan::Pose;
+use half::f16;
+use nalgebra::{Quaternion, Translation3, UnitQuaternion};
+use std::path::{Path, PathBuf};
+
+/// The map file inside a map folder.
+pub const MAP_FILE: &str = "map.bin";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"OVSLMAP\n";
+/// Keyframe points are stored to this step, metres (1 cm: far below the thinning voxel).
+const POINT_STEP_M: f32 = 0.01;
+/// LZ4 expands nothing by more than this factor: a larger claimed body is a corrupt file.
+const LZ4_MAX_RATIO: u64 = 255;
+
+/// Path of the map file in `dir`.
+pub fn map_file(dir: &Path) -> PathBuf {
+    dir.join(MAP_FILE)
+}
+
+/// Writes `map` into folder `dir` (created when missing): `map.bin` atomically, then
+/// `summary.json`. Returns the map file's size in bytes.
+pub fn write_map(dir: &Path, map: &PriorMap) -> Result<u64> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = map_file(dir);
+    let bytes = encode(map).map_err(|msg| Error::input(&path, msg))?;
+    write_bytes_atomic(&path, &bytes)?;
+    let summary = serde_json::json!({
+        "format": "overlap-slam map",
+        "version": FORMAT_VERSION,
+        "header": map.header,
+        "keyframes": map.keyframes.len(),
+        "edges": map.edges.len(),
+        "bytes": bytes.len(),
+    });
+    let text = serde_json::to_string_pretty(&summary).expect("plain JSON");
+    write_bytes_atomic(&dir.join("summary.json"), text.as_bytes())?;
+    Ok(bytes.len() as u64)
+}
+
+/// Reads the map in folder `dir`; every problem is one error naming the file.
+pub fn read_map(dir: &Path) -> Result<PriorMap> {
+    if !dir.is_dir() {
+        return Err(Error::input(dir, "no such map folder"));
+    }
+    let path = map_file(dir);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    decode(&bytes).map_err(|msg| Error::input(&path, msg))
+}
+
+/// The map file's bytes.
+pub fn encode(map: &PriorMap) -> std::result::Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    put_u32(&mut body, map.keyframes.len() as u32);
+    for k in &map.keyframes {
+        encode_keyframe(&mut body, k);
+    }
+    put_u32(&mut body, map.edges.len() as u32);
+    for e in &map.edges {
+        put_u32(&mut body, e.from);
+        put_u32(&mut body, e.to);
+        body.push(matches!(e.kind, EdgeKind::Loop) as u8);
+        put_pose(&mut body, &e.measurement);
+    }
+    if body.len() > i32::MAX as usize {
+        return Err(format!(
+            "the map's body is {} bytes, more than format 1 holds",
+            body.len()
+        ));
+    }
+    let packed = lz4::block::compress(&body, None, false).map_err(|e| format!("compressing: {e}"))?;
+    let header = serde_json::to_vec(&map.header).expect("plain JSON");
+    let mut out = Vec::with_capacity(packed.len() + header.len() + 40);
+    out.extend_from_slice(MAGIC);
+    put_u32(&mut out, FORMAT_VERSION);
+    put_u32(&mut out, header.len() as u32);
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(packed.len() as u64).to_le_bytes());
+    out.extend_from_slice(&packed);
+    let crc = crc32fast::hash(&out);
+    put_u32(&mut out, crc);
+    Ok(out)
+}
+
+/// A map from the map file's bytes; the error says what is wrong, never panics.
+pub fn decode(bytes: &[u8]) -> std::result::Result<PriorMap, String> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err("not an overlap-slam map (bad magic)".into());
+    }
+    if bytes.len() < MAGIC.len() + 12 {
+        return Err("truncated: shorter than the file's preamble".into());
+    }
+    let mut r = Reader::new(&bytes[MAGIC.len()..]);
+    let version = r.u32()?;
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "map format version {version}; this build reads version {FORMAT_VERSION}"
+        ));
+    }
+    let (content, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32fast::hash(content) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
+        return Err("truncated or corrupted (checksum mismatch)".into());
+    }
+    let mut r = Reader::new(&content[MAGIC.len() + 4..]);
+    let header_len = r.u32()? as usize;
+    let header: MapHeader = serde_json::from_slice(r.take(header_len)?).map_err(|e| format!("bad header: {e}"))?;
+    let raw_len = r.u64()?;
+    let packed_len = r.u64()?;
+    if packed_len != r.remaining() as u64 {
+        return Err(format!("body is {} bytes, header says {packed_len}", r.remaining()));
+    }
+    if raw_len > i32::MAX as u64 || raw_len > packed_len.saturating_mul(LZ4_MAX_RATIO) + 64 {
+        return Err(format!("implausible body length {raw_len}"));
+    }
+    let packed = r.take(packed_len as usize)?;
+    let body = lz4::block::decompress(packed, Some(raw_len as i32)).map_err(|e| format!("bad body: {e}"))?;
+    let mut r = Reader::new(&body);
+    let count = r.u32()? as usize;
+    // Each keyframe takes at least its fixed fields: a count beyond the body is corrupt.
+    r.need(count.saturating_mul(8 + 56 + 4 + 4 * RINGS * SECTORS + 2))?;
+    let keyframes = (0..count)
+        .map(|i| decode_keyframe(&mut r).map_err(|e| format!("keyframe {i}: {e}")))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let edges = decode_edges(&mut r, keyframes.len())?;
+    if r.remaining() != 0 {
+        return Err(format!("{} bytes after the last edge", r.remaining()));
+    }
+    Ok(PriorMap {
+        header,
+        keyframes,
+        edges,
+    })
+}
+
+fn encode_keyframe(out: &mut Vec<u8>, k: &MapKeyframe) {
+    put_u32(out, k.session);
+    put_u32(out, k.frame);
+    put_pose(out, &k.pose);
+    let max = i16::MAX as f32 * POINT_STEP_M;
+    let kept: Vec<usize> = (0..k.points.len())
+        .filter(|&i| k.points[i].iter().all(|v| v.abs() < max))
+        .collect();
+    put_u32(out, kept.len() as u32);
+    for &i in &kept {
+        for v in k.points[i] {
+            out.extend_from_slice(&((v / POINT_STEP_M).round() as i16).to_le_bytes());
+        }
+    }
+    for &i in &kept {
+        out.push((k.intensity.get(i).copied().unwrap_or(0.0).clamp(0.0, 1.0) * 255.0).round() as u8);
+    }
+    for b in &k.scan_context.bins {
+        out.extend_from_slice(&b.to_le_bytes());
+    }
+    match &k.overlapnet {
+        None => out.push(0),
+        Some(f) => {
+            out.push(1);
+            put_u32(out, f.shape.0 as u32);
+            put_u32(out, f.shape.1 as u32);
+            put_halves(out, &f.volume);
+            match &f.half_turn {
+                None => out.push(0),
+                Some(h) => {
+                    out.push(1);
+                    put_halves(out, h);
+                }
+            }
+        }
+    }
+    match &k.ground_truth {
+        None => out.push(0),
+        Some(p) => {
+            out.push(1);
+            put_pose(out, p);
+        }
+    }
+}
+
+fn decode_keyframe(r: &mut Reader) -> std::result::Result<MapKeyframe, String> {
+    let session = r.u32()?;
+    let frame = r.u32()?;
+    let pose = r.pose()?;
+    let n = r.u32()? as usize;
+    r.need(n.saturating_mul(7))?;
+    let points = (0..n)
+        .map(|_| {
+            let mut p = [0.0f32; 3];
+            for v in &mut p {
+                *v = r.i16().expect("length checked") as f32 * POINT_STEP_M;
+            }
+            p
+        })
+        .collect();
+    let intensity = r.take(n)?.iter().map(|&b| b as f32 / 255.0).collect();
+    let bins = (0..RINGS * SECTORS)
+        .map(|_| r.f32())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if bins.iter().any(|b| !b.is_finite()) {
+        return Err("Scan Context bins are not finite".into());
+    }
+    let overlapnet = match r.u8()? {
+        0 => None,
+        1 => Some(decode_features(r)?),
+        f => return Err(format!("bad OverlapNet flag {f}")),
+    };
+    let ground_truth = match r.u8()? {
+        0 => None,
+        1 => Some(r.pose()?),
+        f => return Err(format!("bad ground-truth flag {f}")),
+    };
+    Ok(MapKeyframe {
+        session,
+        frame,
+        pose,
+        points,
+        intensity,
+        scan_context: ScanContext::from_bins(bins),
+        overlapnet,
+        ground_truth,
+    })
+}
+
+fn decode_features(r: &mut Reader) -> std::result::Result<StoredFeatures, String> {
+    let shape = (r.u32()? as usize, r.u32()? as usize);
+    let len = shape.0.checked_mul(shape.1).ok_or("feature shape overflows")?;
+    let volume = r.halves(len)?;
+    let half_turn = match r.u8()? {
+        0 => None,
+        1 => Some(r.halves(len)?),
+        f => return Err(format!("bad half-turn flag {f}")),
+    };
+    Ok(StoredFeatures {
+        shape,
+        volume,
+        half_turn,
+    })
+}
+
+fn decode_edges(r: &mut Reader, keyframes: usize) -> std::result::Result<Vec<MapEdge>, String> {
+    let count = r.u32()? as usize;
+    r.need(count.saturating_mul(4 + 4 + 1 + 56))?;
+    (0..count)
+        .map(|i| {
+            let (from, to) = (r.u32()?, r.u32()?);
+            if from as usize >= keyframes || to as usize >= keyframes {
+                return Err(format!(
+                    "edge {i} joins keyframes {from} and {to}; the map has {keyframes}"
+                ));
+            }
+            let kind = match r.u8()? {
+                0 => EdgeKind::Odometry,
+                1 => EdgeKind::Loop,
+                k => return Err(format!("edge {i}: bad kind {k}")),
+            };
+            Ok(MapEdge {
+                from,
+                to,
+                measurement: r.pose()?,
+                kind,
+            })
+        })
+        .collect()
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_pose(out: &mut Vec<u8>, pose: &Pose) {
+    let t = pose.translation.vector;
+    let q = pose.rotation.quaternion();
+    for v in [t.x, t.y, t.z, q.w, q.i, q.j, q.k] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+fn put_halves(out: &mut Vec<u8>, values: &[f32]) {
+    for v in values {
+        out.extend_from_slice(&f16::from_f32(*v).to_le_bytes());
+    }
+}
+
+/// Bounds-checked little-endian reads: running past the end is an error, never a panic.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn need(&self, n: usize) -> std::result::Result<(), String> {
+        if n > self.remaining() {
+            return Err(format!("truncated: {n} bytes needed, {} left", self.remaining()));
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        self.need(n)?;
+        let s = &self.bytes[self.at..self.at + n];
+        self.at += n;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> std::result::Result<[u8; N], String> {
+        Ok(self.take(N)?.try_into().expect("N bytes"))
+    }
+
+    fn u8(&mut self) -> std::result::Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn i16(&mut self) -> std::result::Result<i16, String> {
+        Ok(i16::from_le_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> std::result::Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> std::result::Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn f32(&mut self) -> std::result::Result<f32, String> {
+        Ok(f32::from_le_bytes(self.array()?))
+    }
+
+    fn f64(&mut self) -> std::result::Result<f64, String> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+
+    fn halves(&mut self, n: usize) -> std::result::Result<Vec<f32>, String> {
+        let bytes = self.take(n.checked_mul(2).ok_or("feature volume overflows")?)?;
+        Ok(bytes
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect())
+    }
+
+    /// A pose stored as translation and unit quaternion; refuses non-finite numbers and
+    /// quaternions far from unit length.
+    fn pose(&mut self) -> std::result::Result<Pose, String> {
+        let mut v = [0.0; 7];
+        for x in &mut v {
+            *x = self.f64()?;
+        }
+        let q = Quaternion::new(v[3], v[4], v[5], v[6]);
+        if v.iter().any(|x| !x.is_finite()) || (q.norm() - 1.0).abs() > 1e-6 {
+            return Err("a pose is not a rigid transform".into());
+        }
+        Ok(Pose::from_parts(
+            Translation3::new(v[0], v[1], v[2]),
+            UnitQuaternion::from_quaternion(q),
+        ))
+    }
+}
