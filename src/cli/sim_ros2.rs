@@ -34,6 +34,12 @@ pub struct SimRos2Args {
     /// Sweeps to drive (default: the simulated drive's length).
     #[arg(long)]
     sweeps: Option<usize>,
+    /// Another drive through the same world (0: the default drive).
+    #[arg(long, default_value_t = 0)]
+    drive: u64,
+    /// Start this many sweeps into the drive (somewhere inside a map of the world).
+    #[arg(long, default_value_t = 0)]
+    first_sweep: usize,
     /// Publish as fast as possible instead of at 10 Hz.
     #[arg(long)]
     fast: bool,
@@ -49,12 +55,14 @@ impl SimRos2Args {
             sim: SimConfig {
                 seed: self.seed,
                 scene: self.scene,
-                frames: self.sweeps,
+                drive_seed: self.drive,
+                frames: self.sweeps.map(|n| n + self.first_sweep),
                 sensor: SensorModel::from_name_or_path(&self.sensor)?,
                 ..SimConfig::default()
             },
             topic: self.topic,
             frame_id: self.frame_id,
+            first_frame: self.first_sweep,
             gt_topic: self.gt_topic,
             bag_out: self.bag_out,
             realtime: !self.fast,

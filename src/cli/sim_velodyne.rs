@@ -25,6 +25,12 @@ pub struct SimVelodyneArgs {
     /// Sweeps to drive (default: the simulated drive's length, about a minute).
     #[arg(long)]
     sweeps: Option<usize>,
+    /// Another drive through the same world (0: the default drive).
+    #[arg(long, default_value_t = 0)]
+    drive: u64,
+    /// Start the sensor this many sweeps into the drive (somewhere inside a map of the world).
+    #[arg(long, default_value_t = 0)]
+    first_sweep: usize,
     /// Send as fast as possible instead of at the sensor's rate.
     #[arg(long)]
     fast: bool,
@@ -72,6 +78,8 @@ impl SimVelodyneArgs {
                 sweeps: self.sweeps,
                 start_azimuth_deg: 0.0,
                 start_timestamp_us: (self.start_clock.rem_euclid(3600.0) * 1e6) as u32,
+                drive_seed: self.drive,
+                first_sweep: self.first_sweep,
             },
             udp: self.udp,
             pcap_out: self.pcap_out,

@@ -363,4 +363,46 @@ mod tests {
         );
         assert_eq!(backend.optimisations(), 1);
     }
+
+    #[test]
+    fn a_run_anchored_in_a_prior_map_moves_into_its_frame_and_the_map_stays_fixed() {
+        // The map: keyframes every 10 m along x. The run starts at map x = 20, but its odometry
+        // starts at its own origin and drifts 2 % sideways.
+        let map: Vec<Pose> = (0..6).map(|i| pose(10.0 * i as f64, 0.0, 0.0)).collect();
+        let mut backend = Backend::with_prior(BackendConfig::default(), &map);
+        for i in 0..=30 {
+            backend.add_frame(i, pose(i as f64, 0.02 * i as f64, 0.0), false, i % 10 == 0);
+        }
+        assert!(
+            !backend.add_prior_loop(10, 3, pose(0.0, 0.0, 0.0)).unwrap(),
+            "not before the fix"
+        );
+        // The fix: run frame 0 is map keyframe 2, frame 10 is keyframe 3 (seen exactly).
+        let map_from_local = pose(20.0, 0.0, 0.0);
+        backend
+            .anchor(&map_from_local, &[(0, 2, Pose::identity()), (10, 3, Pose::identity())])
+            .unwrap();
+        assert!(backend.anchored());
+        // Frame 30 is seen at map keyframe 5: the drift is taken out.
+        assert!(backend.add_prior_loop(30, 5, Pose::identity()).unwrap());
+        let poses = backend.poses();
+        assert!(
+            (poses[0].translation.vector - Vector3::new(20.0, 0.0, 0.0)).norm() < 0.05,
+            "{}",
+            poses[0]
+        );
+        assert!(
+            (poses[30].translation.vector - Vector3::new(50.0, 0.0, 0.0)).norm() < 0.05,
+            "{}",
+            poses[30]
+        );
+        for (i, p) in map.iter().enumerate() {
+            assert_eq!(backend.graph().poses()[i], *p, "map keyframe {i} moved");
+        }
+        let correction = backend.map_from_odometry().unwrap();
+        assert!((correction * pose(30.0, 0.6, 0.0)).translation.vector.y.abs() < 0.05);
+        // A map loop 20 m off the estimate is refused.
+        backend.add_frame(40, pose(40.0, 0.8, 0.0), false, true);
+        assert!(!backend.add_prior_loop(40, 0, Pose::identity()).unwrap());
+    }
 }

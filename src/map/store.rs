@@ -383,3 +383,102 @@ impl<'a> Reader<'a> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loops::detector::LoopMethod;
+    use crate::map::SensorSignature;
+    use crate::sensor::SensorModel;
+    use nalgebra::Vector3;
+
+    fn small_map() -> PriorMap {
+        let pose = |x: f64, yaw: f64| Pose::new(Vector3::new(x, 1.0, 0.5), Vector3::new(0.0, 0.0, yaw));
+        let keyframe = |i: u32, overlapnet: bool| MapKeyframe {
+            session: 0,
+            frame: i * 10,
+            pose: pose(i as f64 * 8.0, 0.1 * i as f64),
+            points: vec![[1.234, -5.0, 0.5], [40.0, 2.5, -1.75], [500.0, 0.0, 0.0]],
+            intensity: vec![0.0, 0.5, 1.0],
+            scan_context: ScanContext::new(&[[3.0, 4.0, 1.0], [-10.0, 2.0, 0.5]]),
+            overlapnet: overlapnet.then(|| StoredFeatures {
+                shape: (2, 3),
+                volume: vec![0.5, -1.0, 2.0, 0.25, 0.0, 8.0],
+                half_turn: Some(vec![1.0; 6]),
+            }),
+            ground_truth: (i == 0).then(|| pose(0.1, 0.0)),
+        };
+        PriorMap {
+            header: MapHeader {
+                sensor: SensorSignature::of(&SensorModel::hdl64()),
+                detector: LoopMethod::OverlapNet,
+                voxel_m: 0.5,
+                sessions: 1,
+                travelled_m: 16.0,
+                ground_truth_origin: Some([1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+            },
+            keyframes: vec![keyframe(0, true), keyframe(1, false)],
+            edges: vec![MapEdge {
+                from: 0,
+                to: 1,
+                measurement: pose(8.0, 0.1),
+                kind: EdgeKind::Odometry,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_map_round_trips_to_the_centimetre_and_half_precision() {
+        let map = small_map();
+        let back = decode(&encode(&map).unwrap()).unwrap();
+        assert_eq!(back.header, map.header);
+        assert_eq!(back.edges, map.edges);
+        for (a, b) in map.keyframes.iter().zip(&back.keyframes) {
+            assert_eq!((a.session, a.frame), (b.session, b.frame));
+            assert!((a.pose.inverse() * b.pose).translation.vector.norm() < 1e-12);
+            // The point 500 m out does not fit in 16 bits of centimetres and is left out.
+            assert_eq!(b.points.len(), 2);
+            for (p, q) in a.points.iter().zip(&b.points) {
+                assert!(p.iter().zip(q).all(|(x, y)| (x - y).abs() <= 0.005), "{p:?} {q:?}");
+            }
+            assert_eq!(b.intensity, vec![0.0, 128.0 / 255.0]);
+            assert_eq!(a.scan_context, b.scan_context);
+            assert_eq!(a.overlapnet, b.overlapnet, "these values are exact in f16");
+            assert_eq!(a.ground_truth.is_some(), b.ground_truth.is_some());
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_every_flipped_byte_is_an_error_not_a_panic() {
+        let bytes = encode(&small_map()).unwrap();
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x5a;
+            assert!(decode(&b).is_err(), "byte {i} flipped");
+        }
+    }
+
+    #[test]
+    fn a_valid_checksum_over_nonsense_is_still_refused() {
+        // A body that claims a million keyframes, with a checksum that matches: the count is
+        // checked against the bytes there are before anything is allocated.
+        let header = serde_json::to_vec(&small_map().header).unwrap();
+        let mut raw = 1_000_000u32.to_le_bytes().to_vec();
+        raw.extend_from_slice(&0u32.to_le_bytes());
+        let packed = lz4::block::compress(&raw, None, false).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&(packed.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&packed);
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.starts_with("truncated"), "{err}");
+    }
+}

@@ -213,6 +213,8 @@ pub fn live_ros2(
 pub struct SimRos2Config {
     /// The simulated drive.
     pub sim: SimConfig,
+    /// Frames of the drive skipped before the first cloud sent.
+    pub first_frame: usize,
     /// PointCloud2 topic to publish on (`None`: record only).
     pub topic: Option<String>,
     /// Frame id of the clouds.
@@ -310,11 +312,11 @@ pub fn sim_ros2(cfg: &SimRos2Config) -> Result<SimRos2Report> {
         .as_nanos() as i64;
     let started = Instant::now();
     let mut report = SimRos2Report::default();
-    for i in 0..sim.frames() {
+    for i in cfg.first_frame..sim.frames() {
         if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
         }
-        let due = Duration::from_secs_f64(sim.frame_time(i) - sim.frame_time(0));
+        let due = Duration::from_secs_f64(sim.frame_time(i) - sim.frame_time(cfg.first_frame));
         if cfg.realtime && started.elapsed() < due {
             std::thread::sleep(due - started.elapsed());
         }

@@ -160,3 +160,22 @@ pub(crate) fn progress_bar(total: Option<usize>, quiet: bool, unit: &str) -> ind
     );
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::sink::EstimateSink;
+    use crate::scan::Pose;
+
+    #[test]
+    fn a_run_in_a_map_reads_localising_until_the_fix_then_localised() {
+        let status = RunStatus::default();
+        assert_eq!(status.map_state(), MapState::None);
+        status.start_localising();
+        assert_eq!(status.map_state(), MapState::Localising);
+        status.localised(&Pose::identity(), &Pose::identity());
+        assert_eq!(status.map_state(), MapState::Localised);
+        status.start_localising();
+        assert_eq!(status.map_state(), MapState::Localised, "a fix is not undone");
+    }
+}

@@ -29,6 +29,10 @@ pub struct PacketSimConfig {
     pub start_azimuth_deg: f64,
     /// The sensor's clock at the first packet, microseconds past the hour.
     pub start_timestamp_us: u32,
+    /// Which drive through the world ([`SimConfig::drive_seed`]).
+    pub drive_seed: u64,
+    /// Sweeps of the drive skipped before the first one sent: the sensor starts mid-drive.
+    pub first_sweep: usize,
 }
 
 impl Default for PacketSimConfig {
@@ -39,6 +43,8 @@ impl Default for PacketSimConfig {
             sweeps: None,
             start_azimuth_deg: 0.0,
             start_timestamp_us: 0,
+            drive_seed: 0,
+            first_sweep: 0,
         }
     }
 }
@@ -80,7 +86,8 @@ impl PacketSim {
         let sensor = SensorModel::builtin(cfg.model.sensor_model_name()).expect("shipped sensor models are valid");
         let sim = Simulation::new(&SimConfig {
             seed: cfg.seed,
-            frames: cfg.sweeps,
+            drive_seed: cfg.drive_seed,
+            frames: cfg.sweeps.map(|n| n + cfg.first_sweep),
             sensor: sensor.clone(),
             ..Default::default()
         });
@@ -89,7 +96,7 @@ impl PacketSim {
         let offsets: Vec<f64> = calib.lasers.iter().map(|l| l.vertical_offset_m).collect();
         let lidar = SimLidar::with_exact_beams(sensor.clone(), &elevations, &offsets, cfg.seed);
         Self {
-            sweeps: sim.frames(),
+            sweeps: sim.frames().saturating_sub(cfg.first_sweep),
             timing: Timing::of(cfg.model),
             resolution_m: calib.distance_resolution_m,
             sweep_period_s: sensor.sweep_period_s(),
@@ -97,6 +104,12 @@ impl PacketSim {
             sim,
             lidar,
         }
+    }
+
+    /// The sensor's world pose `t` seconds after the first packet.
+    fn world_pose(&self, t: f64) -> Pose {
+        self.sim
+            .world_pose(t + self.cfg.first_sweep as f64 * self.sweep_period_s)
     }
 
     /// Sweeps in the drive.
@@ -122,7 +135,7 @@ impl PacketSim {
     /// Ground truth of each sweep: the sensor at mid-sweep (where the odometry reports it),
     /// relative to sweep 0.
     pub fn ground_truth(&self) -> Vec<Pose> {
-        let at = |k: usize| self.sim.world_pose((k as f64 + 0.5) * self.sweep_period_s);
+        let at = |k: usize| self.world_pose((k as f64 + 0.5) * self.sweep_period_s);
         let origin = at(0).inverse();
         (0..self.sweeps).map(|k| origin * at(k)).collect()
     }
@@ -134,8 +147,8 @@ impl PacketSim {
         }
         let period = self.packet_period_s();
         let (t0, t1) = (range.start as f64 * period, range.end as f64 * period);
-        let centre = self.sim.world_pose(0.5 * (t0 + t1));
-        let travel = (self.sim.world_pose(t1).translation.vector - self.sim.world_pose(t0).translation.vector).norm();
+        let centre = self.world_pose(0.5 * (t0 + t1));
+        let travel = (self.world_pose(t1).translation.vector - self.world_pose(t0).translation.vector).norm();
         let bins = self.lidar.cull(self.sim.world(), &centre, travel + 0.5);
         range.into_par_iter().map(|k| self.packet(k, &bins)).collect()
     }
@@ -188,7 +201,7 @@ impl PacketSim {
         rng: &mut ChaCha8Rng,
     ) -> Vec<Option<Echo>> {
         let t = n as f64 * self.timing.firing_period_us * 1e-6;
-        let pose = self.sim.world_pose(t);
+        let pose = self.world_pose(t);
         let rotation = pose.rotation.to_rotation_matrix();
         let azimuth_cdeg = self.firing_azimuth_cdeg(n);
         let turn_cdeg_per_s = 36000.0 / self.sweep_period_s;
