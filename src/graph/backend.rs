@@ -178,13 +178,8 @@ impl Backend {
             return Ok(false);
         };
         let (gq, gr) = (self.graph_node(q), self.graph_node(r));
-        let c = &self.config;
-        let drift_m = (c.drift_fraction * (self.travel_m[q] - self.travel_m[r]).abs()).max(c.min_kernel_m);
-        let poses = self.graph.poses();
-        let disagreement = ((poses[gr].inverse() * poses[gq]).inverse() * transform)
-            .translation
-            .vector
-            .norm();
+        let drift_m = self.allowed_drift_m(self.travel_m[q] - self.travel_m[r]);
+        let disagreement = self.disagreement_m(gr, gq, &transform);
         if disagreement > drift_m {
             log::info!(
                 "loop {query} -> {reference} refused: {disagreement:.1} m from the estimate, drift allows {drift_m:.1} m"
@@ -194,6 +189,21 @@ impl Backend {
         self.add_loop_edge(gr, gq, transform, drift_m)?;
         self.optimise()?;
         Ok(true)
+    }
+
+    /// The drift the odometry may have gathered over `travel_m` metres (see
+    /// [`BackendConfig::drift_fraction`]).
+    fn allowed_drift_m(&self, travel_m: f64) -> f64 {
+        (self.config.drift_fraction * travel_m.abs()).max(self.config.min_kernel_m)
+    }
+
+    /// How far graph node `to` seen from `from` by `transform` lies from the estimate, metres.
+    fn disagreement_m(&self, from: usize, to: usize, transform: &Pose) -> f64 {
+        let poses = self.graph.poses();
+        ((poses[from].inverse() * poses[to]).inverse() * transform)
+            .translation
+            .vector
+            .norm()
     }
 
     /// A loop edge from graph node `from` to `to`, robust to `drift_m` of disagreement.
@@ -247,14 +257,9 @@ impl Backend {
         if map_keyframe >= self.prior_nodes {
             return Ok(false);
         }
-        let c = &self.config;
-        let drift_m = (c.drift_fraction * (self.travel_m[q] - since_m).abs()).max(c.min_kernel_m);
-        let poses = self.graph.poses();
         let gq = self.graph_node(q);
-        let disagreement = ((poses[map_keyframe].inverse() * poses[gq]).inverse() * transform)
-            .translation
-            .vector
-            .norm();
+        let drift_m = self.allowed_drift_m(self.travel_m[q] - since_m);
+        let disagreement = self.disagreement_m(map_keyframe, gq, &transform);
         if disagreement > drift_m {
             log::info!(
                 "map loop {query} -> map keyframe {map_keyframe} refused: {disagreement:.1} m from the estimate"
