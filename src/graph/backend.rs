@@ -22,6 +22,14 @@ pub struct BackendConfig {
     pub loop_sigma_m: f64,
     /// Standard deviation of a verified loop's rotation, degrees.
     pub loop_sigma_deg: f64,
+    /// Standard deviation of a loop to a prior map's keyframe (the fix's evidence included),
+    /// metres: ICP's, plus the keyframe's own error within the map (ours: 0.3, three times a
+    /// loop's; at 0.1 the map's local distortion pulled 6 of 20 simulated 60-frame runs' aligned
+    /// ATE above the same runs without a map, at 0.3 three, by at most 2.3 cm; keeping the fix's
+    /// evidence at 0.1 brought back four; `scripts/map-localise.py`).
+    pub prior_loop_sigma_m: f64,
+    /// Its rotation, degrees (ours: 1.5, three times a loop's).
+    pub prior_loop_sigma_deg: f64,
     /// Drift the odometry may accumulate, as a share of the distance travelled between the two
     /// ends of a loop: a loop farther than this from the current estimate is refused, and the
     /// Cauchy kernel of an accepted one is this wide (KISS-ICP drifts about 0.5 % on KITTI;
@@ -41,6 +49,8 @@ impl Default for BackendConfig {
             degenerate_inflation: 10.0,
             loop_sigma_m: 0.1,
             loop_sigma_deg: 0.5,
+            prior_loop_sigma_m: 0.3,
+            prior_loop_sigma_deg: 1.5,
             drift_fraction: 0.05,
             min_kernel_m: 1.0,
             solver: SolverConfig::default(),
@@ -186,7 +196,8 @@ impl Backend {
             );
             return Ok(false);
         }
-        self.add_loop_edge(gr, gq, transform, drift_m)?;
+        let sigma = (self.config.loop_sigma_m, self.config.loop_sigma_deg);
+        self.add_loop_edge(gr, gq, transform, sigma, drift_m)?;
         self.optimise()?;
         Ok(true)
     }
@@ -206,17 +217,25 @@ impl Backend {
             .norm()
     }
 
-    /// A loop edge from graph node `from` to `to`, robust to `drift_m` of disagreement.
-    fn add_loop_edge(&mut self, from: usize, to: usize, transform: Pose, drift_m: f64) -> Result<(), GraphError> {
-        let c = &self.config;
+    /// A loop edge from graph node `from` to `to` with standard deviations `sigma` (metres,
+    /// degrees), robust to `drift_m` of disagreement.
+    fn add_loop_edge(
+        &mut self,
+        from: usize,
+        to: usize,
+        transform: Pose,
+        sigma: (f64, f64),
+        drift_m: f64,
+    ) -> Result<(), GraphError> {
+        let (sigma_m, sigma_deg) = sigma;
         self.graph.add_edge(Edge {
             from,
             to,
             measurement: transform,
-            information: diagonal_information(c.loop_sigma_m, c.loop_sigma_deg.to_radians()),
+            information: diagonal_information(sigma_m, sigma_deg.to_radians()),
             // Squared error of a translation error of `drift_m` along one axis: a loop the
             // drift explains counts at least half.
-            cauchy: Some(drift_m / c.loop_sigma_m),
+            cauchy: Some(drift_m / sigma_m),
         })
     }
 
@@ -239,7 +258,8 @@ impl Backend {
         for &(frame, map_keyframe, transform) in matches {
             let Some(q) = self.node(frame) else { continue };
             let min_kernel_m = self.config.min_kernel_m;
-            self.add_loop_edge(map_keyframe, self.graph_node(q), transform, min_kernel_m)?;
+            let sigma = (self.config.prior_loop_sigma_m, self.config.prior_loop_sigma_deg);
+            self.add_loop_edge(map_keyframe, self.graph_node(q), transform, sigma, min_kernel_m)?;
         }
         self.travel_at_prior_m = Some(self.travel_now_m);
         self.optimise()
@@ -266,7 +286,8 @@ impl Backend {
             );
             return Ok(false);
         }
-        self.add_loop_edge(map_keyframe, gq, transform, drift_m)?;
+        let sigma = (self.config.prior_loop_sigma_m, self.config.prior_loop_sigma_deg);
+        self.add_loop_edge(map_keyframe, gq, transform, sigma, drift_m)?;
         self.travel_at_prior_m = Some(self.travel_m[q]);
         self.optimise()?;
         Ok(true)
@@ -388,16 +409,17 @@ mod tests {
             .anchor(&map_from_local, &[(0, 2, Pose::identity()), (10, 3, Pose::identity())])
             .unwrap();
         assert!(backend.anchored());
-        // Frame 30 is seen at map keyframe 5: the drift is taken out.
+        // Frame 30 is seen at map keyframe 5: most of the 0.6 m of drift is taken out (the map's
+        // loops are weaker than the odometry over 10 frames, so a little stays).
         assert!(backend.add_prior_loop(30, 5, Pose::identity()).unwrap());
         let poses = backend.poses();
         assert!(
-            (poses[0].translation.vector - Vector3::new(20.0, 0.0, 0.0)).norm() < 0.05,
+            (poses[0].translation.vector - Vector3::new(20.0, 0.0, 0.0)).norm() < 0.15,
             "{}",
             poses[0]
         );
         assert!(
-            (poses[30].translation.vector - Vector3::new(50.0, 0.0, 0.0)).norm() < 0.05,
+            (poses[30].translation.vector - Vector3::new(50.0, 0.0, 0.0)).norm() < 0.15,
             "{}",
             poses[30]
         );
@@ -405,7 +427,7 @@ mod tests {
             assert_eq!(backend.graph().poses()[i], *p, "map keyframe {i} moved");
         }
         let correction = backend.map_from_odometry().unwrap();
-        assert!((correction * pose(30.0, 0.6, 0.0)).translation.vector.y.abs() < 0.05);
+        assert!((correction * pose(30.0, 0.6, 0.0)).translation.vector.y.abs() < 0.15);
         // A map loop 20 m off the estimate is refused.
         backend.add_frame(40, pose(40.0, 0.8, 0.0), false, true);
         assert!(!backend.add_prior_loop(40, 0, Pose::identity()).unwrap());
