@@ -283,3 +283,54 @@ fn the_recording_shows_the_prior_map_and_the_fix() {
         assert!(paths.iter().any(|p| p == want), "{want} missing from {paths:?}");
     }
 }
+
+#[test]
+fn a_map_saved_with_overlapnet_keeps_its_features_and_serves_overlapnet_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let map = tmp.path().join("map");
+    let saved = replay(
+        &tmp.path().join("map-run"),
+        &[
+            "--frames",
+            "0..200",
+            "--loop-detector",
+            "overlapnet",
+            "--save-map",
+            s(&map),
+        ],
+    );
+    assert_eq!(saved["saved_map"]["keyframes"], 20);
+    let summary: Value = serde_json::from_str(&fs::read_to_string(map.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["header"]["detector"], "overlapnet");
+    let m = replay(
+        &tmp.path().join("loc"),
+        &[
+            "--drive",
+            "1",
+            "--frames",
+            "100..150",
+            "--loop-detector",
+            "overlapnet",
+            "--map",
+            s(&map),
+        ],
+    );
+    assert_eq!(m["localisation"]["localised"], true, "{}", m["localisation"]);
+    assert!(
+        m["localisation"]["fix_error_m"].as_f64().unwrap() < 0.6,
+        "{}",
+        m["localisation"]
+    );
+    // A Scan Context map cannot serve OverlapNet, and says what to do.
+    let res = cli(&[
+        "replay",
+        "--frames",
+        "0..3",
+        "--quiet",
+        "--loop-detector",
+        "overlapnet",
+        "--map",
+        s(&world0_map().join("map")),
+    ]);
+    assert_input_error(&res, &["no OverlapNet features", "--loop-detector scancontext"]);
+}

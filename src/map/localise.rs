@@ -100,15 +100,14 @@ impl MapIndex {
         let descriptors = map
             .keyframes
             .iter()
-            .map(|k| match detector {
+            .enumerate()
+            .map(|(i, k)| match detector {
                 LoopDetector::ScanContext => Ok(Descriptor::ScanContext(k.scan_context.clone())),
                 LoopDetector::OverlapNet(net) => match &k.overlapnet {
                     Some(f) => features(f, net.device()).map(Descriptor::OverlapNet),
                     None => Err(Error::Usage(format!(
-                        "the map holds {:?} descriptors only: localise in it with --loop-detector scancontext, \
-                         or save it with --loop-detector {:?}",
-                        map.header.detector,
-                        detector.method()
+                        "map keyframe {i} has no OverlapNet features (its session ran Scan Context): \
+                         localise in this map with --loop-detector scancontext"
                     ))),
                 },
             })
