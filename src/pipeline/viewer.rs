@@ -14,12 +14,14 @@ use crate::odometry::OdometryStep;
 use crate::projection::{ProjectionParams, RangeImage};
 use crate::scan::{Pose, Scan};
 use crate::viz::{Eye, ImageView, Layout, LoopView, Track, Viz, VizOptions};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Draws loops and the corrected trajectory in the viewer as the loop-closure thread closes
-/// them (a drawing that fails is logged, not fatal: the run goes on).
+/// them (a drawing that fails is logged, not fatal: the run goes on); once a run is localised in
+/// a prior map, hands the correction to the viewer so that the sensor and its scans are drawn in
+/// the map's frame.
 #[derive(Debug)]
-struct LiveLoops(LoopView);
+struct LiveLoops(LoopView, Arc<Mutex<Pose>>);
 
 impl EstimateSink for LiveLoops {
     fn odometry(&self, _stamp_s: f64, _pose: &Pose, _delta: &Pose, _dt_s: f64) {}
@@ -42,7 +44,8 @@ impl EstimateSink for LiveLoops {
         }
     }
 
-    fn localised(&self, _map_from_odometry: &Pose, fix: &Pose) {
+    fn localised(&self, map_from_odometry: &Pose, fix: &Pose) {
+        *self.1.lock().unwrap_or_else(|e| e.into_inner()) = *map_from_odometry;
         if let Err(e) = self.0.log_fix(fix) {
             log::warn!("viewer: {e}");
         }
@@ -57,6 +60,8 @@ pub struct ViewerFeed {
     options: VizOptions,
     /// Frames shown so far.
     frames: usize,
+    /// Takes odometry poses into the frame drawn: identity, or a prior map's once localised in it.
+    correction: Arc<Mutex<Pose>>,
 }
 
 impl ViewerFeed {
@@ -78,6 +83,7 @@ impl ViewerFeed {
             map: GlobalMap::new(cfg.viz_options.map_voxel_m),
             options: cfg.viz_options,
             frames: 0,
+            correction: Arc::new(Mutex::new(Pose::identity())),
         })
     }
 
@@ -86,7 +92,7 @@ impl ViewerFeed {
     pub fn loop_listener(&self) -> Option<Arc<dyn EstimateSink>> {
         self.viz
             .loop_view()
-            .map(|v| Arc::new(LiveLoops(v)) as Arc<dyn EstimateSink>)
+            .map(|v| Arc::new(LiveLoops(v, self.correction.clone())) as Arc<dyn EstimateSink>)
     }
 
     /// Draws a saved map the run starts in: its keyframes' clouds at their poses, at the
@@ -123,16 +129,18 @@ impl ViewerFeed {
         self.viz.set_frame(scan);
     }
 
-    /// Shows one processed frame: the sensor at its pose, and on every `every`-th frame the
-    /// scan and the images; the map points added since every `refresh_every` frames.
+    /// Shows one processed frame: the sensor at its pose (in a prior map's frame once
+    /// localised in it), and on every `every`-th frame the scan and the images; the map points
+    /// added since every `refresh_every` frames.
     pub fn show(&mut self, scan: &Scan, step: &OdometryStep, image: &RangeImage) -> Result<()> {
         self.frames += 1;
-        self.viz.log_sensor(&step.pose)?;
+        let pose = *self.correction.lock().unwrap_or_else(|e| e.into_inner()) * step.pose;
+        self.viz.log_sensor(&pose)?;
         if (self.frames - 1).is_multiple_of(self.options.every) {
             self.viz.log_scan(scan)?;
             self.viz.log_images(image)?;
         }
-        self.map.add(scan, &step.pose);
+        self.map.add(scan, &pose);
         if self.frames.is_multiple_of(self.options.refresh_every) {
             self.viz.log_map_batch(self.map.take_new())?;
         }
