@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_input_error, cli};
+use common::{assert_input_error, cli, shared_kitti};
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
@@ -249,13 +249,27 @@ fn live_on_a_simulated_velodyne_starting_mid_drive_localises_in_a_map() {
     ]);
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
     let out = t.join("live");
-    let res = cli(&["live", "--pcap", s(&pcap), "--map", s(&map), "--out", s(&out)]);
+    let extended = t.join("extended");
+    let res = cli(&[
+        "live",
+        "--pcap",
+        s(&pcap),
+        "--map",
+        s(&map),
+        "--out",
+        s(&out),
+        "--save-map",
+        s(&extended),
+    ]);
     let stdout = String::from_utf8_lossy(&res.stdout);
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     assert!(stdout.contains("localised in the map at frame"), "{stdout}");
     let m: Value = serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["localisation"]["localised"], true);
     assert!(m["localisation"]["seconds_to_fix"].as_f64().unwrap() <= 2.05);
+    // The live run extended the map: a second session with its 4 keyframes.
+    assert_eq!(m["saved_map"]["sessions"], 2);
+    assert_eq!(m["saved_map"]["keyframes"], 34, "{}", m["saved_map"]);
     // Sweep 150 of drive 1 is far from the map's origin, and the poses are written there.
     let poses = fs::read_to_string(out.join("poses_kitti.txt")).unwrap();
     let v: Vec<f64> = poses
@@ -333,4 +347,34 @@ fn a_map_saved_with_overlapnet_keeps_its_features_and_serves_overlapnet_runs() {
         s(&world0_map().join("map")),
     ]);
     assert_input_error(&res, &["no OverlapNet features", "--loop-detector scancontext"]);
+}
+
+#[test]
+fn real_kitti_frames_20_to_60_localise_in_a_map_of_frames_0_to_40() {
+    let Some(kitti) = shared_kitti() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let map = tmp.path().join("map");
+    replay(
+        &tmp.path().join("map-run"),
+        &[s(&kitti), "--frames", "0..40", "--save-map", s(&map)],
+    );
+    let m = replay(
+        &tmp.path().join("loc"),
+        &[s(&kitti), "--frames", "20..60", "--map", s(&map)],
+    );
+    let l = &m["localisation"];
+    assert_eq!(l["localised"], true, "{l}");
+    assert!(l["frames_to_fix"].as_u64().unwrap() <= 21, "{l}");
+    assert!(l["fix_error_m"].as_f64().unwrap() < 0.2, "{l}");
+    assert!(l["fix_error_deg"].as_f64().unwrap() < 0.5, "{l}");
+    // Frame 20 is about 20 m down the road from the map's origin, and written there.
+    let poses = fs::read_to_string(tmp.path().join("loc/poses_kitti.txt")).unwrap();
+    let v: Vec<f64> = poses
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(v[3].hypot(v[7]) > 10.0, "{v:?}");
 }
