@@ -25,6 +25,23 @@ fn replay(out: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap()
 }
 
+/// The position in row `row` of the KITTI poses file `dir/file`.
+fn position(dir: &Path, file: &str, row: usize) -> [f64; 3] {
+    let text = fs::read_to_string(dir.join(file)).unwrap();
+    let v: Vec<f64> = text
+        .lines()
+        .nth(row)
+        .unwrap()
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    [v[3], v[7], v[11]]
+}
+
+fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+}
+
 /// The map of the first 200 frames of simulated world 0's default drive (about 170 m, 20
 /// keyframes), made once for every test here.
 fn world0_map() -> &'static Path {
@@ -62,34 +79,21 @@ fn another_drive_through_the_mapped_world_localises_and_works_in_the_map_frame()
     assert!(l["map_loops"].as_u64().unwrap() >= 1, "{l}");
     // The poses written are in the map frame: the run's first pose is where the map puts that
     // place (the map's error there, plus decimetres), far from the origin where the run started.
-    let first = |dir: &Path, file: &str, row: usize| -> [f64; 3] {
-        let text = fs::read_to_string(dir.join(file)).unwrap();
-        let v: Vec<f64> = text
-            .lines()
-            .nth(row)
-            .unwrap()
-            .split_whitespace()
-            .map(|v| v.parse().unwrap())
-            .collect();
-        [v[3], v[7], v[11]]
-    };
-    let dist =
-        |a: [f64; 3], b: [f64; 3]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
     let (pose, truth) = (
-        first(&out, "poses_kitti.txt", 0),
-        first(&out, "ground_truth_kitti.txt", 0),
+        position(&out, "poses_kitti.txt", 0),
+        position(&out, "ground_truth_kitti.txt", 0),
     );
     assert!(dist(truth, [0.0; 3]) > 30.0 && dist(pose, [0.0; 3]) > 30.0, "{pose:?}");
     let map_run = world0_map().join("run");
     let nearest = (0..200)
         .min_by(|&a, &b| {
-            let d = |i| dist(first(&map_run, "ground_truth_kitti.txt", i), truth);
+            let d = |i| dist(position(&map_run, "ground_truth_kitti.txt", i), truth);
             d(a).total_cmp(&d(b))
         })
         .unwrap();
     let map_error = dist(
-        first(&map_run, "poses_kitti.txt", nearest),
-        first(&map_run, "ground_truth_kitti.txt", nearest),
+        position(&map_run, "poses_kitti.txt", nearest),
+        position(&map_run, "ground_truth_kitti.txt", nearest),
     );
     assert!(
         dist(pose, truth) < map_error + 0.5,
@@ -106,18 +110,9 @@ fn a_drive_through_another_world_is_never_localised_and_stays_in_its_own_frame()
     let l = &m["localisation"];
     assert_eq!(l["localised"], false, "{l}");
     assert!(l["fix_frame"].is_null() && l["ate_map_m"].is_null(), "{l}");
-    let poses = fs::read_to_string(out.join("poses_kitti.txt")).unwrap();
     assert_eq!(
-        poses
-            .lines()
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .nth(3)
-            .unwrap()
-            .parse::<f64>()
-            .unwrap(),
-        0.0,
+        position(&out, "poses_kitti.txt", 0),
+        [0.0; 3],
         "the first pose stays at the run's own origin"
     );
 }
@@ -271,15 +266,8 @@ fn live_on_a_simulated_velodyne_starting_mid_drive_localises_in_a_map() {
     assert_eq!(m["saved_map"]["sessions"], 2);
     assert_eq!(m["saved_map"]["keyframes"], 34, "{}", m["saved_map"]);
     // Sweep 150 of drive 1 is far from the map's origin, and the poses are written there.
-    let poses = fs::read_to_string(out.join("poses_kitti.txt")).unwrap();
-    let v: Vec<f64> = poses
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap())
-        .collect();
-    assert!(v[3].hypot(v[7]) > 30.0, "{v:?}");
+    let first = position(&out, "poses_kitti.txt", 0);
+    assert!(dist(first, [0.0; 3]) > 30.0, "{first:?}");
 }
 
 #[test]
@@ -368,13 +356,6 @@ fn real_kitti_frames_20_to_60_localise_in_a_map_of_frames_0_to_40() {
     assert!(l["fix_error_m"].as_f64().unwrap() < 0.2, "{l}");
     assert!(l["fix_error_deg"].as_f64().unwrap() < 0.5, "{l}");
     // Frame 20 is about 20 m down the road from the map's origin, and written there.
-    let poses = fs::read_to_string(tmp.path().join("loc/poses_kitti.txt")).unwrap();
-    let v: Vec<f64> = poses
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap())
-        .collect();
-    assert!(v[3].hypot(v[7]) > 10.0, "{v:?}");
+    let first = position(&tmp.path().join("loc"), "poses_kitti.txt", 0);
+    assert!(dist(first, [0.0; 3]) > 10.0, "{first:?}");
 }
