@@ -96,12 +96,17 @@ pub struct MapSession {
 
 impl MapSession {
     /// Indexes the prior map (if any) for the run's detector.
-    pub fn new(job: MapJob, detector: &LoopDetector, verify: &VerifyConfig) -> Result<Self> {
+    pub fn new(mut job: MapJob, detector: &LoopDetector, verify: &VerifyConfig) -> Result<Self> {
         let index = job
             .prior
             .as_deref()
             .map(|m| MapIndex::new(m, detector, verify))
             .transpose()?;
+        if !job.save {
+            // The index holds what localising needs; the clouds and features are kept only to
+            // be written again (a 0.5 m cloud is about 0.25 MB a keyframe in memory).
+            job.prior = job.prior.take().map(|m| Arc::new(without_clouds(m)));
+        }
         let report = LocalisationReport {
             map_keyframes: index.as_ref().map_or(0, MapIndex::len),
             ..Default::default()
@@ -281,6 +286,13 @@ impl MapSession {
                 .collect();
             self.report.error_to_map_m = rmse(&to_map);
         }
+        if self.index.is_some() && !self.report.localised {
+            log::warn!(
+                "never localised in the prior map ({} hypotheses, {} ambiguous keyframes): poses stay in the run's own frame",
+                self.report.hypotheses,
+                self.report.ambiguous_keyframes
+            );
+        }
         let report = self.index.is_some().then(|| self.report.clone());
         let saved = self.job.save.then(|| self.saved_map(backend, detector));
         (report, saved)
@@ -358,6 +370,18 @@ impl MapSession {
         log::info!("map: {} keyframes added to {first}", map.keyframes.len() - first);
         map
     }
+}
+
+/// `map` without its keyframes' clouds and OverlapNet features (poses, descriptors' Scan
+/// Context and ground truth stay).
+fn without_clouds(map: Arc<PriorMap>) -> PriorMap {
+    let mut map = Arc::try_unwrap(map).unwrap_or_else(|shared| (*shared).clone());
+    for k in &mut map.keyframes {
+        k.points = Vec::new();
+        k.intensity = Vec::new();
+        k.overlapnet = None;
+    }
+    map
 }
 
 /// After the fix: verifies the keyframe against the map keyframes near its estimate and closes
