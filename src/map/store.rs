@@ -16,6 +16,7 @@
 use super::{EdgeKind, MapEdge, MapHeader, MapKeyframe, PriorMap, StoredFeatures};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_bytes_atomic;
+use crate::io::ros::wire::{Encoding, Reader};
 use crate::loops::scan_context::{RINGS, SECTORS, ScanContext};
 use crate::scan::Pose;
 use half::f16;
@@ -110,8 +111,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<PriorMap, String> {
     if bytes.len() < MAGIC.len() + 12 {
         return Err("truncated: shorter than the file's preamble".into());
     }
-    let mut r = Reader::new(&bytes[MAGIC.len()..]);
-    let version = r.u32()?;
+    let version = u32::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 4].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
         return Err(format!(
             "map format version {version}; this build reads version {FORMAT_VERSION}"
@@ -121,9 +121,10 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<PriorMap, String> {
     if crc32fast::hash(content) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
         return Err("truncated or corrupted (checksum mismatch)".into());
     }
-    let mut r = Reader::new(&content[MAGIC.len() + 4..]);
+    let mut r = Reader::new(&content[MAGIC.len() + 4..], Encoding::Ros1)?;
     let header_len = r.u32()? as usize;
-    let header: MapHeader = serde_json::from_slice(r.take(header_len)?).map_err(|e| format!("bad header: {e}"))?;
+    let header: MapHeader = serde_json::from_slice(r.bytes(header_len)?).map_err(|e| format!("bad header: {e}"))?;
+    check_header(&header)?;
     let raw_len = r.u64()?;
     let packed_len = r.u64()?;
     if packed_len != r.remaining() as u64 {
@@ -132,12 +133,11 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<PriorMap, String> {
     if raw_len > i32::MAX as u64 || raw_len > packed_len.saturating_mul(LZ4_MAX_RATIO) + 64 {
         return Err(format!("implausible body length {raw_len}"));
     }
-    let packed = r.take(packed_len as usize)?;
+    let packed = r.bytes(packed_len as usize)?;
     let body = lz4::block::decompress(packed, Some(raw_len as i32)).map_err(|e| format!("bad body: {e}"))?;
-    let mut r = Reader::new(&body);
-    let count = r.u32()? as usize;
+    let mut r = Reader::new(&body, Encoding::Ros1)?;
     // Each keyframe takes at least its fixed fields: a count beyond the body is corrupt.
-    r.need(count.saturating_mul(8 + 56 + 4 + 4 * RINGS * SECTORS + 2))?;
+    let count = r.len(8 + 56 + 4 + 4 * RINGS * SECTORS + 2)?;
     let keyframes = (0..count)
         .map(|i| decode_keyframe(&mut r).map_err(|e| format!("keyframe {i}: {e}")))
         .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -150,6 +150,25 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<PriorMap, String> {
         keyframes,
         edges,
     })
+}
+
+/// Refuses a header whose ground-truth origin is not a rigid transform (it is turned into a
+/// pose, whose rotation must be orthonormal).
+fn check_header(header: &MapHeader) -> std::result::Result<(), String> {
+    let Some(r) = header.ground_truth_origin else {
+        return Ok(());
+    };
+    let rotation = nalgebra::Matrix3::new(r[0], r[1], r[2], r[4], r[5], r[6], r[8], r[9], r[10]);
+    let rigid = r.iter().all(|v| v.is_finite())
+        && (rotation.transpose() * rotation - nalgebra::Matrix3::identity())
+            .abs()
+            .max()
+            < 1e-6
+        && rotation.determinant() > 0.0;
+    if !rigid {
+        return Err("bad header: the ground-truth origin is not a rigid transform".into());
+    }
+    Ok(())
 }
 
 fn encode_keyframe(out: &mut Vec<u8>, k: &MapKeyframe) {
@@ -200,19 +219,14 @@ fn encode_keyframe(out: &mut Vec<u8>, k: &MapKeyframe) {
 fn decode_keyframe(r: &mut Reader) -> std::result::Result<MapKeyframe, String> {
     let session = r.u32()?;
     let frame = r.u32()?;
-    let pose = r.pose()?;
-    let n = r.u32()? as usize;
-    r.need(n.saturating_mul(7))?;
-    let points = (0..n)
-        .map(|_| {
-            let mut p = [0.0f32; 3];
-            for v in &mut p {
-                *v = r.i16().expect("length checked") as f32 * POINT_STEP_M;
-            }
-            p
-        })
+    let pose = read_pose(r)?;
+    let n = r.len(7)?;
+    let points = r
+        .bytes(6 * n)?
+        .chunks_exact(6)
+        .map(|c| std::array::from_fn(|k| i16::from_le_bytes([c[2 * k], c[2 * k + 1]]) as f32 * POINT_STEP_M))
         .collect();
-    let intensity = r.take(n)?.iter().map(|&b| b as f32 / 255.0).collect();
+    let intensity = r.bytes(n)?.iter().map(|&b| b as f32 / 255.0).collect();
     let bins = (0..RINGS * SECTORS)
         .map(|_| r.f32())
         .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -226,7 +240,7 @@ fn decode_keyframe(r: &mut Reader) -> std::result::Result<MapKeyframe, String> {
     };
     let ground_truth = match r.u8()? {
         0 => None,
-        1 => Some(r.pose()?),
+        1 => Some(read_pose(r)?),
         f => return Err(format!("bad ground-truth flag {f}")),
     };
     Ok(MapKeyframe {
@@ -244,10 +258,10 @@ fn decode_keyframe(r: &mut Reader) -> std::result::Result<MapKeyframe, String> {
 fn decode_features(r: &mut Reader) -> std::result::Result<StoredFeatures, String> {
     let shape = (r.u32()? as usize, r.u32()? as usize);
     let len = shape.0.checked_mul(shape.1).ok_or("feature shape overflows")?;
-    let volume = r.halves(len)?;
+    let volume = read_halves(r, len)?;
     let half_turn = match r.u8()? {
         0 => None,
-        1 => Some(r.halves(len)?),
+        1 => Some(read_halves(r, len)?),
         f => return Err(format!("bad half-turn flag {f}")),
     };
     Ok(StoredFeatures {
@@ -258,8 +272,7 @@ fn decode_features(r: &mut Reader) -> std::result::Result<StoredFeatures, String
 }
 
 fn decode_edges(r: &mut Reader, keyframes: usize) -> std::result::Result<Vec<MapEdge>, String> {
-    let count = r.u32()? as usize;
-    r.need(count.saturating_mul(4 + 4 + 1 + 56))?;
+    let count = r.len(4 + 4 + 1 + 56)?;
     (0..count)
         .map(|i| {
             let (from, to) = (r.u32()?, r.u32()?);
@@ -276,7 +289,7 @@ fn decode_edges(r: &mut Reader, keyframes: usize) -> std::result::Result<Vec<Map
             Ok(MapEdge {
                 from,
                 to,
-                measurement: r.pose()?,
+                measurement: read_pose(r)?,
                 kind,
             })
         })
@@ -301,87 +314,29 @@ fn put_halves(out: &mut Vec<u8>, values: &[f32]) {
     }
 }
 
-/// Bounds-checked little-endian reads: running past the end is an error, never a panic.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+fn read_halves(r: &mut Reader, n: usize) -> std::result::Result<Vec<f32>, String> {
+    let bytes = r.bytes(n.checked_mul(2).ok_or("feature volume overflows")?)?;
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect())
 }
 
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, at: 0 }
+/// A pose stored as translation and unit quaternion; refuses non-finite numbers and quaternions
+/// far from unit length.
+fn read_pose(r: &mut Reader) -> std::result::Result<Pose, String> {
+    let mut v = [0.0; 7];
+    for x in &mut v {
+        *x = r.f64()?;
     }
-
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.at
+    let q = Quaternion::new(v[3], v[4], v[5], v[6]);
+    if v.iter().any(|x| !x.is_finite()) || (q.norm() - 1.0).abs() > 1e-6 {
+        return Err("a pose is not a rigid transform".into());
     }
-
-    fn need(&self, n: usize) -> std::result::Result<(), String> {
-        if n > self.remaining() {
-            return Err(format!("truncated: {n} bytes needed, {} left", self.remaining()));
-        }
-        Ok(())
-    }
-
-    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
-        self.need(n)?;
-        let s = &self.bytes[self.at..self.at + n];
-        self.at += n;
-        Ok(s)
-    }
-
-    fn array<const N: usize>(&mut self) -> std::result::Result<[u8; N], String> {
-        Ok(self.take(N)?.try_into().expect("N bytes"))
-    }
-
-    fn u8(&mut self) -> std::result::Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn i16(&mut self) -> std::result::Result<i16, String> {
-        Ok(i16::from_le_bytes(self.array()?))
-    }
-
-    fn u32(&mut self) -> std::result::Result<u32, String> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> std::result::Result<u64, String> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    fn f32(&mut self) -> std::result::Result<f32, String> {
-        Ok(f32::from_le_bytes(self.array()?))
-    }
-
-    fn f64(&mut self) -> std::result::Result<f64, String> {
-        Ok(f64::from_le_bytes(self.array()?))
-    }
-
-    fn halves(&mut self, n: usize) -> std::result::Result<Vec<f32>, String> {
-        let bytes = self.take(n.checked_mul(2).ok_or("feature volume overflows")?)?;
-        Ok(bytes
-            .chunks_exact(2)
-            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect())
-    }
-
-    /// A pose stored as translation and unit quaternion; refuses non-finite numbers and
-    /// quaternions far from unit length.
-    fn pose(&mut self) -> std::result::Result<Pose, String> {
-        let mut v = [0.0; 7];
-        for x in &mut v {
-            *x = self.f64()?;
-        }
-        let q = Quaternion::new(v[3], v[4], v[5], v[6]);
-        if v.iter().any(|x| !x.is_finite()) || (q.norm() - 1.0).abs() > 1e-6 {
-            return Err("a pose is not a rigid transform".into());
-        }
-        Ok(Pose::from_parts(
-            Translation3::new(v[0], v[1], v[2]),
-            UnitQuaternion::from_quaternion(q),
-        ))
-    }
+    Ok(Pose::from_parts(
+        Translation3::new(v[0], v[1], v[2]),
+        UnitQuaternion::from_quaternion(q),
+    ))
 }
 
 #[cfg(test)]
@@ -462,6 +417,14 @@ mod tests {
     }
 
     #[test]
+    fn a_ground_truth_origin_that_is_not_rigid_is_refused() {
+        let mut map = small_map();
+        map.header.ground_truth_origin = Some([0.0; 12]);
+        let err = decode(&encode(&map).unwrap()).unwrap_err();
+        assert_eq!(err, "bad header: the ground-truth origin is not a rigid transform");
+    }
+
+    #[test]
     fn a_valid_checksum_over_nonsense_is_still_refused() {
         // A body that claims a million keyframes, with a checksum that matches: the count is
         // checked against the bytes there are before anything is allocated.
@@ -479,6 +442,6 @@ mod tests {
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
         let err = decode(&bytes).unwrap_err();
-        assert!(err.starts_with("truncated"), "{err}");
+        assert!(err.contains("a length of 1000000 at byte 0 runs past"), "{err}");
     }
 }

@@ -1,7 +1,8 @@
 //! The two wire formats ROS messages are stored in: ROS 2's CDR (OMG XCDR1: a 4-byte
 //! encapsulation header, then primitives aligned to their size relative to the end of that
 //! header, in the byte order the header names) and ROS 1's serialisation (little-endian, packed).
-//! A [`Reader`] walks either; a [`Writer`] produces little-endian CDR for the messages we publish.
+//! A [`Reader`] walks either (the ROS 1 layout serves any packed little-endian file, such as a
+//! saved map); a [`Writer`] produces little-endian CDR for the messages we publish.
 
 /// How a message's bytes are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +71,7 @@ impl<'a> Reader<'a> {
             .filter(|e| *e <= self.buf.len())
             .ok_or_else(|| {
                 format!(
-                    "message ends at byte {} but a field needs {n} bytes at byte {}",
+                    "the data end at byte {} but a field needs {n} bytes at byte {}",
                     self.buf.len(),
                     self.pos
                 )
@@ -109,9 +110,24 @@ impl<'a> Reader<'a> {
         Ok(i32::from_le_bytes(self.array()?))
     }
 
+    /// A 64-bit unsigned integer.
+    pub fn u64(&mut self) -> WireResult<u64> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// A 32-bit float.
+    pub fn f32(&mut self) -> WireResult<f32> {
+        Ok(f32::from_le_bytes(self.array()?))
+    }
+
     /// A 64-bit float.
     pub fn f64(&mut self) -> WireResult<f64> {
         Ok(f64::from_le_bytes(self.array()?))
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
     }
 
     /// A sequence or string length, checked against the bytes left so that a corrupt length
@@ -121,7 +137,7 @@ impl<'a> Reader<'a> {
         let left = self.buf.len() - self.pos;
         if n.saturating_mul(min_element_bytes.max(1)) > left {
             return Err(format!(
-                "a length of {n} at byte {} runs past the message's end",
+                "a length of {n} at byte {} runs past the end of the data",
                 self.pos - 4
             ));
         }
@@ -265,6 +281,6 @@ mod tests {
         w.u32(1_000_000);
         let bytes = w.finish();
         let err = Reader::new(&bytes, Encoding::Cdr).unwrap().string().unwrap_err();
-        assert!(err.contains("runs past the message's end"), "{err}");
+        assert!(err.contains("runs past the end of the data"), "{err}");
     }
 }
