@@ -138,6 +138,11 @@ fn fast_atan2(y: f32, x: f32) -> f32 {
     if y < 0.0 { -a } else { a }
 }
 
+/// Squared distance between two ring keys: how candidates are picked before the full comparison.
+pub fn ring_key_distance(a: &[f32; RINGS], b: &[f32; RINGS]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
 /// A database of descriptors searched by ring key, then compared in full.
 pub struct ScanContextIndex {
     descriptors: Vec<ScanContext>,

@@ -7,7 +7,7 @@
 
 use crate::error::Result;
 use crate::loops::detector::{Descriptor, LoopDetector, LoopMethod};
-use crate::loops::scan_context::{RINGS, ScanContext};
+use crate::loops::scan_context::{RINGS, ScanContext, ring_key_distance};
 use crate::overlapnet::Spread;
 use crate::scan::{Pose, Scan};
 use serde::Serialize;
@@ -128,6 +128,8 @@ pub struct LoopSearch {
     travel_m: f64,
     last_position: Option<nalgebra::Vector3<f64>>,
     last_judged: Option<LoopCandidate>,
+    /// The latest keyframe's Scan Context (the others keep only its ring key).
+    latest_scan_context: Option<ScanContext>,
 }
 
 impl LoopSearch {
@@ -140,6 +142,7 @@ impl LoopSearch {
             travel_m: 0.0,
             last_position: None,
             last_judged: None,
+            latest_scan_context: None,
         }
     }
 
@@ -159,27 +162,34 @@ impl LoopSearch {
         let Some(scan) = scan.filter(|_| self.is_keyframe(frame)) else {
             return Ok(Vec::new());
         };
-        let ring_key = ScanContext::new(&scan.points).ring_key;
         let descriptor = self
             .detector
             .describe(std::slice::from_ref(scan))?
             .pop()
             .expect("one descriptor per scan");
+        // Scan Context's ring keys pick the candidates whatever the detector; its descriptor is
+        // computed once.
+        let scan_context = match &descriptor {
+            Descriptor::ScanContext(sc) => sc.clone(),
+            Descriptor::OverlapNet(_) => ScanContext::new(&scan.points),
+        };
         let keyframe = Keyframe {
             frame,
             travel_m: self.travel_m,
-            ring_key,
+            ring_key: scan_context.ring_key,
             descriptor,
             gt_position: scan.gt_pose.map(|p| p.translation.vector),
         };
         let found = self.judge(&keyframe)?;
         self.keyframes.push(keyframe);
+        self.latest_scan_context = Some(scan_context);
         Ok(found)
     }
 
-    /// The latest keyframe's frame, ring key and descriptor.
-    pub fn latest(&self) -> Option<(usize, &[f32; RINGS], &Descriptor)> {
-        self.keyframes.last().map(|k| (k.frame, &k.ring_key, &k.descriptor))
+    /// The latest keyframe's frame, Scan Context and descriptor.
+    pub fn latest(&self) -> Option<(usize, &ScanContext, &Descriptor)> {
+        let k = self.keyframes.last()?;
+        Some((k.frame, self.latest_scan_context.as_ref()?, &k.descriptor))
     }
 
     /// The detector judging candidates.
@@ -234,7 +244,7 @@ impl LoopSearch {
             .keyframes
             .iter()
             .filter(|k| k.frame + c.skip_recent_frames <= query.frame && query.travel_m - k.travel_m >= c.min_travel_m)
-            .map(|k| (key_distance(&k.ring_key, &query.ring_key), k))
+            .map(|k| (ring_key_distance(&k.ring_key, &query.ring_key), k))
             .collect();
         if eligible.is_empty() {
             return Ok(Vec::new());
@@ -272,8 +282,4 @@ impl LoopSearch {
             .map(|(_, c)| c)
             .collect())
     }
-}
-
-fn key_distance(a: &[f32; RINGS], b: &[f32; RINGS]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }

@@ -12,11 +12,11 @@
 use super::{PriorMap, StoredFeatures};
 use crate::error::{Error, Result};
 use crate::loops::detector::{Descriptor, LoopDetector};
-use crate::loops::scan_context::RINGS;
+use crate::loops::scan_context::{RINGS, ring_key_distance};
 use crate::loops::verify::{KeyframeCloud, VerifyConfig, verify, verify_at};
-use crate::overlapnet::Features;
+use crate::overlapnet::{Features, OverlapNet};
 use crate::scan::Pose;
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use serde::Serialize;
 
 /// Relocalisation settings; every default in one place.
@@ -56,47 +56,43 @@ impl Default for LocaliserConfig {
 }
 
 /// One verified match of a run keyframe with a map keyframe.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy)]
 pub struct Hypothesis {
     /// The run's keyframe (frame number).
     pub frame: usize,
     /// The map keyframe (index in the map).
     pub map_keyframe: usize,
     /// The run keyframe's pose in the map keyframe's frame, from ICP.
-    #[serde(skip)]
     pub transform: Pose,
     /// Where this match puts the run's local frame in the map frame.
-    #[serde(skip)]
     pub map_from_local: Pose,
     /// The run keyframe's pose in the map frame by this match.
-    #[serde(skip)]
     pub pose: Pose,
-    /// ICP's inlier share.
-    pub inlier_ratio: f64,
 }
 
 /// The declared fix.
 #[derive(Debug, Clone)]
 pub struct Fix {
-    /// The keyframe at which the evidence sufficed.
-    pub frame: usize,
     /// The run's local frame in the map frame.
     pub map_from_local: Pose,
     /// The agreeing matches, oldest first.
     pub evidence: Vec<Hypothesis>,
 }
 
-/// The map's keyframes as relocalisation compares them.
+/// The map's keyframes as relocalisation compares them, with the settings it compares them by.
 pub struct MapIndex {
     poses: Vec<Pose>,
     ring_keys: Vec<[f32; RINGS]>,
     descriptors: Vec<Descriptor>,
     clouds: Vec<KeyframeCloud>,
+    config: LocaliserConfig,
+    verify: VerifyConfig,
 }
 
 impl MapIndex {
-    /// Indexes `map` for `detector` (whose descriptors the map must hold) and `verify`.
-    pub fn new(map: &PriorMap, detector: &LoopDetector, verify: &VerifyConfig) -> Result<Self> {
+    /// Indexes `map` for `detector` (whose descriptors the map must hold), to search by `config`
+    /// and verify by `verify`.
+    pub fn new(map: &PriorMap, detector: &LoopDetector, config: LocaliserConfig, verify: VerifyConfig) -> Result<Self> {
         let descriptors = map
             .keyframes
             .iter()
@@ -104,7 +100,7 @@ impl MapIndex {
             .map(|(i, k)| match detector {
                 LoopDetector::ScanContext => Ok(Descriptor::ScanContext(k.scan_context.clone())),
                 LoopDetector::OverlapNet(net) => match &k.overlapnet {
-                    Some(f) => features(f, net.device()).map(Descriptor::OverlapNet),
+                    Some(f) => features(f, net).map(Descriptor::OverlapNet),
                     None => Err(Error::Usage(format!(
                         "map keyframe {i} has no OverlapNet features (its session ran Scan Context): \
                          localise in this map with --loop-detector scancontext"
@@ -119,8 +115,10 @@ impl MapIndex {
             clouds: map
                 .keyframes
                 .iter()
-                .map(|k| KeyframeCloud::new(&k.points, verify))
+                .map(|k| KeyframeCloud::new(&k.points, &verify))
                 .collect(),
+            config,
+            verify,
         })
     }
 
@@ -134,15 +132,9 @@ impl MapIndex {
         self.poses.is_empty()
     }
 
-    /// Pose of map keyframe `i` in the map frame.
-    pub fn pose(&self, i: usize) -> Pose {
-        self.poses[i]
-    }
-
-    /// Verified matches of a run keyframe (at `local_pose` in the run's local frame) among the
-    /// whole map: ring-key neighbours judged by `detector`, those scoring above `threshold`
-    /// verified by ICP, best first.
-    #[allow(clippy::too_many_arguments)]
+    /// Verified matches of a run keyframe (`query`: its ring key, descriptor and cloud; at
+    /// `local_pose` in the run's local frame) among the whole map: ring-key neighbours judged by
+    /// `detector`, those scoring above `threshold` verified by ICP, best first.
     pub fn search(
         &self,
         frame: usize,
@@ -150,18 +142,16 @@ impl MapIndex {
         local_pose: &Pose,
         detector: &LoopDetector,
         threshold: f32,
-        cfg: &LocaliserConfig,
-        verify_cfg: &VerifyConfig,
     ) -> Result<Vec<Hypothesis>> {
         let (ring_key, descriptor, cloud) = query;
         let mut nearest: Vec<(f32, usize)> = self
             .ring_keys
             .iter()
             .enumerate()
-            .map(|(i, k)| (k.iter().zip(ring_key).map(|(a, b)| (a - b) * (a - b)).sum(), i))
+            .map(|(i, k)| (ring_key_distance(k, ring_key), i))
             .collect();
         nearest.sort_by(|a, b| a.0.total_cmp(&b.0));
-        nearest.truncate(cfg.candidates.max(1));
+        nearest.truncate(self.config.candidates.max(1));
         let pairs: Vec<(&Descriptor, &Descriptor)> = nearest
             .iter()
             .map(|&(_, i)| (descriptor, &self.descriptors[i]))
@@ -176,41 +166,33 @@ impl MapIndex {
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(ranked
             .into_iter()
-            .take(cfg.verify_at_most.max(1))
+            .take(self.config.verify_at_most.max(1))
             .filter_map(|(_, yaw_deg, i)| {
-                let v = verify(cloud, &self.clouds[i], yaw_deg, verify_cfg);
-                v.accepted
-                    .then(|| self.hypothesis(frame, i, v.transform, local_pose, v.inlier_ratio))
+                let v = verify(cloud, &self.clouds[i], yaw_deg, &self.verify);
+                v.accepted.then(|| self.hypothesis(frame, i, v.transform, local_pose))
             })
             .collect())
     }
 
     /// A verified match of a run keyframe whose map-frame estimate is `estimate` with a map
     /// keyframe near it, nearest first; `None` when none verifies.
-    pub fn track(
-        &self,
-        frame: usize,
-        cloud: &KeyframeCloud,
-        estimate: &Pose,
-        cfg: &LocaliserConfig,
-        verify_cfg: &VerifyConfig,
-    ) -> Option<Hypothesis> {
+    pub fn track(&self, frame: usize, cloud: &KeyframeCloud, estimate: &Pose) -> Option<Hypothesis> {
         let mut near: Vec<(f64, usize)> = self
             .poses
             .iter()
             .enumerate()
             .map(|(i, p)| ((p.translation.vector - estimate.translation.vector).norm(), i))
-            .filter(|(d, _)| *d <= cfg.track_radius_m)
+            .filter(|(d, _)| *d <= self.config.track_radius_m)
             .collect();
         near.sort_by(|a, b| a.0.total_cmp(&b.0));
-        near.into_iter().take(cfg.track_candidates).find_map(|(_, i)| {
-            let v = verify_at(cloud, &self.clouds[i], self.poses[i].inverse() * estimate, verify_cfg);
+        near.into_iter().take(self.config.track_candidates).find_map(|(_, i)| {
+            let v = verify_at(cloud, &self.clouds[i], self.poses[i].inverse() * estimate, &self.verify);
             v.accepted
-                .then(|| self.hypothesis(frame, i, v.transform, &Pose::identity(), v.inlier_ratio))
+                .then(|| self.hypothesis(frame, i, v.transform, &Pose::identity()))
         })
     }
 
-    fn hypothesis(&self, frame: usize, i: usize, transform: Pose, local_pose: &Pose, inlier_ratio: f64) -> Hypothesis {
+    fn hypothesis(&self, frame: usize, i: usize, transform: Pose, local_pose: &Pose) -> Hypothesis {
         let pose = self.poses[i] * transform;
         Hypothesis {
             frame,
@@ -218,15 +200,32 @@ impl MapIndex {
             transform,
             map_from_local: pose * local_pose.inverse(),
             pose,
-            inlier_ratio,
         }
     }
 }
 
-/// Stored features as the network's descriptor.
-fn features(f: &StoredFeatures, device: &Device) -> Result<Features> {
+/// Stored features as `net`'s descriptor; refused when `net` makes volumes of another shape
+/// (the map was saved with other weights).
+fn features(f: &StoredFeatures, net: &OverlapNet) -> Result<Features> {
+    let shape = (net.config.feature_columns(), net.config.features());
+    if f.shape != shape || f.half_turn.is_some() != net.config.needs_half_turn() {
+        return Err(Error::Usage(format!(
+            "the map's OverlapNet features are {}x{}{}, this network's are {}x{}{}: \
+             localise with the weights the map was saved with (--weights)",
+            f.shape.0,
+            f.shape.1,
+            if f.half_turn.is_some() { " with a half turn" } else { "" },
+            shape.0,
+            shape.1,
+            if net.config.needs_half_turn() {
+                " with a half turn"
+            } else {
+                ""
+            },
+        )));
+    }
     let tensor = |v: &Vec<f32>| {
-        Tensor::from_slice(v, f.shape, device).map_err(|e| Error::Usage(format!("OverlapNet features: {e}")))
+        Tensor::from_slice(v, f.shape, net.device()).map_err(|e| Error::Usage(format!("OverlapNet features: {e}")))
     };
     Ok(Features {
         volume: tensor(&f.volume)?,
@@ -280,11 +279,6 @@ impl Localiser {
         }
     }
 
-    /// The fix, once declared.
-    pub fn fix(&self) -> Option<&Fix> {
-        self.fix.as_ref()
-    }
-
     /// Weighs one keyframe's verified matches; returns the fix when this keyframe completes the
     /// evidence. A keyframe without a match changes nothing (a place the map does not cover, or
     /// one the detector missed). Matches of one keyframe that disagree mean the place is
@@ -296,13 +290,13 @@ impl Localiser {
         }
         self.hypotheses += found.len();
         let best = found[0];
-        if found[1..].iter().any(|h| !self.agree(h, &best, &best.pose)) {
+        if found[1..].iter().any(|h| !self.agree(h, &best)) {
             self.ambiguous += 1;
             self.evidence.clear();
             return None;
         }
         if let Some(last) = self.evidence.last()
-            && !self.agree(last, &best, &best.pose)
+            && !self.agree(last, &best)
         {
             self.contradicted += 1;
             self.evidence.clear();
@@ -312,18 +306,17 @@ impl Localiser {
             return None;
         }
         self.fix = Some(Fix {
-            frame: best.frame,
             map_from_local: best.map_from_local,
             evidence: std::mem::take(&mut self.evidence),
         });
         self.fix.as_ref()
     }
 
-    /// True when `a` and `b` put a keyframe (`b.pose`, in the map frame by `b`) at the same place:
-    /// the keyframe's pose by `a`'s local frame against by `b`'s.
-    fn agree(&self, a: &Hypothesis, b: &Hypothesis, at: &Pose) -> bool {
-        let local = b.map_from_local.inverse() * at;
-        let d = (a.map_from_local * local).inverse() * at;
+    /// True when `a` and `b` put `b`'s keyframe at the same place in the map: its pose by `a`'s
+    /// local frame against by `b`'s.
+    fn agree(&self, a: &Hypothesis, b: &Hypothesis) -> bool {
+        let local = b.map_from_local.inverse() * b.pose;
+        let d = (a.map_from_local * local).inverse() * b.pose;
         d.translation.vector.norm() <= self.config.agree_m && d.rotation.angle().to_degrees() <= self.config.agree_deg
     }
 }
@@ -342,8 +335,28 @@ mod tests {
             transform: Pose::identity(),
             map_from_local,
             pose: map_from_local * local,
-            inlier_ratio: 0.5,
         }
+    }
+
+    #[test]
+    fn features_of_another_network_shape_are_refused_with_the_fix_named() {
+        let net = OverlapNet::shipped().unwrap();
+        let shape = (net.config.feature_columns(), net.config.features());
+        let len = shape.0 * shape.1;
+        let half_turn = net.config.needs_half_turn().then(|| vec![0.0; len]);
+        let fits = StoredFeatures {
+            shape,
+            volume: vec![0.0; len],
+            half_turn: half_turn.clone(),
+        };
+        assert!(features(&fits, &net).is_ok());
+        let other = StoredFeatures {
+            shape: (shape.0, shape.1 * 2),
+            volume: vec![0.0; 2 * len],
+            half_turn: half_turn.map(|_| vec![0.0; 2 * len]),
+        };
+        let err = features(&other, &net).unwrap_err().to_string();
+        assert!(err.contains("--weights"), "{err}");
     }
 
     #[test]
@@ -365,8 +378,7 @@ mod tests {
         assert_eq!(l.ambiguous, 1);
         assert!(l.judge(&[hypothesis(40, 140.5, 1.0)]).is_none());
         let fix = l.judge(&[hypothesis(50, 139.8, -1.0)]).expect("two in a row agree");
-        assert_eq!(fix.frame, 50);
-        assert_eq!(fix.evidence.len(), 2);
+        assert_eq!(fix.evidence.iter().map(|h| h.frame).collect::<Vec<_>>(), [40, 50]);
         assert!((fix.map_from_local.translation.x - 139.8).abs() < 1e-9);
         // A far turn disagrees even at the same place.
         let mut l = Localiser::new(LocaliserConfig::default());

@@ -304,14 +304,7 @@ impl Closure {
         }
         if let Some(m) = self.maps.as_mut() {
             let cloud = &self.clouds[&msg.frame];
-            m.keyframe(
-                &scan,
-                cloud,
-                &self.search,
-                &mut self.backend,
-                &self.config.verify,
-                self.sink.as_ref(),
-            )?;
+            m.keyframe(&scan, cloud, &self.search, &mut self.backend, self.sink.as_ref())?;
         }
         // The search's time, without the optimisations its loops set off.
         self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3 - (self.optimise_ms - optimised_before);

@@ -11,9 +11,7 @@ use crate::loops::scan_context::ScanContext;
 use crate::loops::search::LoopSearch;
 use crate::loops::verify::{KeyframeCloud, VerifyConfig};
 use crate::map::localise::{MapIndex, stored_features};
-use crate::map::{
-    EdgeKind, Hypothesis, Localiser, LocaliserConfig, MapEdge, MapHeader, MapKeyframe, PriorMap, SensorSignature,
-};
+use crate::map::{EdgeKind, Localiser, LocaliserConfig, MapEdge, MapHeader, MapKeyframe, PriorMap, SensorSignature};
 use crate::scan::{Pose, Scan};
 use serde::Serialize;
 use std::sync::Arc;
@@ -22,7 +20,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct MapJob {
     /// The map to start in (`--map`), already read and checked.
-    pub prior: Option<Arc<PriorMap>>,
+    pub prior: Option<PriorMap>,
     /// Keep the keyframes for `--save-map`.
     pub save: bool,
     /// Voxel size saved keyframe clouds are thinned to, metres.
@@ -83,14 +81,23 @@ struct KeptKeyframe {
     overlapnet: Option<crate::map::StoredFeatures>,
 }
 
+/// One frame of a run in a prior map, as the localisation report needs it.
+struct FrameRecord {
+    frame: usize,
+    timestamp: f64,
+    gt: Option<Pose>,
+}
+
 /// The run's state with respect to saved maps.
 pub struct MapSession {
     job: MapJob,
     index: Option<MapIndex>,
     localiser: Localiser,
     kept: Vec<KeptKeyframe>,
-    /// Every frame: number, timestamp, ground truth.
-    frames: Vec<(usize, f64, Option<Pose>)>,
+    /// Every frame, in a prior map (for timing the fix and scoring in the map frame).
+    frames: Vec<FrameRecord>,
+    /// The first frame's ground truth (the origin of a map this run starts).
+    first_gt: Option<Option<Pose>>,
     report: LocalisationReport,
 }
 
@@ -99,13 +106,13 @@ impl MapSession {
     pub fn new(mut job: MapJob, detector: &LoopDetector, verify: &VerifyConfig) -> Result<Self> {
         let index = job
             .prior
-            .as_deref()
-            .map(|m| MapIndex::new(m, detector, verify))
+            .as_ref()
+            .map(|m| MapIndex::new(m, detector, job.localiser, *verify))
             .transpose()?;
-        if !job.save {
+        if let Some(prior) = job.prior.as_mut().filter(|_| !job.save) {
             // The index holds what localising needs; the clouds and features are kept only to
             // be written again (a 0.5 m cloud is about 0.25 MB a keyframe in memory).
-            job.prior = job.prior.take().map(|m| Arc::new(without_clouds(m)));
+            drop_clouds(prior);
         }
         let report = LocalisationReport {
             map_keyframes: index.as_ref().map_or(0, MapIndex::len),
@@ -117,6 +124,7 @@ impl MapSession {
             index,
             kept: Vec::new(),
             frames: Vec::new(),
+            first_gt: None,
             report,
         })
     }
@@ -125,13 +133,16 @@ impl MapSession {
     pub fn prior_poses(&self) -> Vec<Pose> {
         self.job
             .prior
-            .as_deref()
+            .as_ref()
             .map_or_else(Vec::new, |m| m.keyframes.iter().map(|k| k.pose).collect())
     }
 
     /// Records one frame (for timing the fix and scoring in the map frame).
     pub fn frame(&mut self, frame: usize, timestamp: f64, gt: Option<Pose>) {
-        self.frames.push((frame, timestamp, gt));
+        self.first_gt.get_or_insert(gt);
+        if self.index.is_some() {
+            self.frames.push(FrameRecord { frame, timestamp, gt });
+        }
     }
 
     /// Handles one keyframe after the loop search described it: localises or tracks in the
@@ -142,34 +153,16 @@ impl MapSession {
         cloud: &KeyframeCloud,
         search: &LoopSearch,
         backend: &mut Backend,
-        verify: &VerifyConfig,
         sink: Option<&Arc<dyn EstimateSink>>,
     ) -> Result<()> {
-        let (frame, ring_key, descriptor) = search.latest().expect("the keyframe was just described");
+        let (frame, scan_context, descriptor) = search.latest().expect("the keyframe was just described");
         if let Some(index) = &self.index {
             if backend.anchored() {
-                track(
-                    index,
-                    frame,
-                    cloud,
-                    backend,
-                    &self.job.localiser,
-                    verify,
-                    sink,
-                    &mut self.report,
-                )?;
+                self.track(frame, cloud, backend, sink)?;
             } else {
                 let local = backend.keyframe_pose(frame).expect("keyframes are nodes");
-                let query = (ring_key, descriptor, cloud);
-                let found = index.search(
-                    frame,
-                    query,
-                    &local,
-                    search.detector(),
-                    search.threshold(),
-                    &self.job.localiser,
-                    verify,
-                )?;
+                let query = (&scan_context.ring_key, descriptor, cloud);
+                let found = index.search(frame, query, &local, search.detector(), search.threshold())?;
                 if let Some(sink) = sink {
                     sink.hypotheses(&found.iter().map(|h| h.pose).collect::<Vec<_>>());
                 }
@@ -191,16 +184,41 @@ impl MapSession {
                 frame,
                 gt: scan.gt_pose,
                 cloud: thin(scan, self.job.voxel_m),
-                scan_context: ScanContext::new(&scan.points),
+                scan_context: scan_context.clone(),
                 overlapnet: stored_features(descriptor)?,
             });
         }
         Ok(())
     }
 
+    /// After the fix: verifies the keyframe against the map keyframes near its estimate and
+    /// closes a loop to the map when one verifies.
+    fn track(
+        &mut self,
+        frame: usize,
+        cloud: &KeyframeCloud,
+        backend: &mut Backend,
+        sink: Option<&Arc<dyn EstimateSink>>,
+    ) -> Result<()> {
+        let Some(index) = &self.index else { return Ok(()) };
+        let estimate = backend.keyframe_pose(frame).expect("keyframes are nodes");
+        let Some(h) = index.track(frame, cloud, &estimate) else {
+            return Ok(());
+        };
+        if backend
+            .add_prior_loop(frame, h.map_keyframe, h.transform)
+            .map_err(graph_error)?
+        {
+            self.report.map_loops += 1;
+            tell_localised(backend, frame, sink);
+        }
+        Ok(())
+    }
+
     fn record_fix(&mut self, frame: usize, matched: Option<usize>, backend: &Backend) {
         let origin = self.ground_truth_origin();
-        let truth = self.frames.iter().find(|f| f.0 == frame).and_then(|f| f.2);
+        let at = self.frames.iter().position(|f| f.frame == frame);
+        let truth = at.and_then(|i| self.frames[i].gt);
         let true_pose = truth.zip(origin).map(|(gt, o)| o.inverse() * gt);
         if let (Some(pose), Some(gt), Some(k)) = (backend.keyframe_pose(frame), true_pose, matched)
             && let Some(err) = self.relative_error(k, &pose, &gt)
@@ -211,9 +229,8 @@ impl MapSession {
         let r = &mut self.report;
         r.localised = true;
         r.fix_frame = Some(frame);
-        let at = self.frames.iter().position(|f| f.0 == frame);
         r.frames_to_fix = at.map(|i| i + 1);
-        r.seconds_to_fix = at.map(|i| self.frames[i].1 - self.frames[0].1);
+        r.seconds_to_fix = at.map(|i| self.frames[i].timestamp - self.frames[0].timestamp);
         r.metres_to_fix = Some(backend.travelled_m());
         if let (Some(gt), Some(pose)) = (true_pose, backend.keyframe_pose(frame)) {
             r.fix_error_world_m = Some((gt.translation.vector - pose.translation.vector).norm());
@@ -223,14 +240,14 @@ impl MapSession {
     /// A pose's error relative to prior-map keyframe `k`: its estimated pose relative to the
     /// keyframe's against the same in ground truth (`None` when the map has no ground truth).
     fn relative_error(&self, k: usize, pose: &Pose, truth: &Pose) -> Option<Pose> {
-        let keyframe = &self.job.prior.as_deref()?.keyframes[k];
+        let keyframe = &self.job.prior.as_ref()?.keyframes[k];
         let gt = keyframe.ground_truth?;
         Some((keyframe.pose.inverse() * pose).inverse() * (gt.inverse() * truth))
     }
 
     /// The prior-map keyframe nearest a map-frame position.
     fn nearest_map_keyframe(&self, pose: &Pose) -> Option<usize> {
-        let map = self.job.prior.as_deref()?;
+        let map = self.job.prior.as_ref()?;
         (0..map.keyframes.len()).min_by(|&a, &b| {
             let d = |i: usize| (map.keyframes[i].pose.translation.vector - pose.translation.vector).norm();
             d(a).total_cmp(&d(b))
@@ -239,12 +256,12 @@ impl MapSession {
 
     /// The ground-truth pose of the map frame: the prior's, or this run's first frame's.
     fn ground_truth_origin(&self) -> Option<Pose> {
-        match self.job.prior.as_deref() {
+        match &self.job.prior {
             Some(m) => m
                 .header
                 .ground_truth_origin
                 .map(|r| crate::io::poses::pose_from_3x4(&r)),
-            None => self.frames.first().and_then(|f| f.2),
+            None => self.first_gt.flatten(),
         }
     }
 
@@ -260,17 +277,13 @@ impl MapSession {
         self.report.ambiguous_keyframes = self.localiser.ambiguous;
         self.report.contradicted = self.localiser.contradicted;
         if let (true, Some(origin)) = (self.report.localised, self.ground_truth_origin()) {
-            let fix_at = self
-                .frames
-                .iter()
-                .position(|f| Some(f.0) == self.report.fix_frame)
-                .unwrap_or(0);
+            let fix_at = self.report.frames_to_fix.map_or(0, |n| n - 1);
             let errors: Vec<Option<f64>> = self
                 .frames
                 .iter()
                 .zip(poses)
                 .map(|(f, p)| {
-                    f.2.map(|gt| ((origin.inverse() * gt).translation.vector - p.translation.vector).norm())
+                    f.gt.map(|gt| ((origin.inverse() * gt).translation.vector - p.translation.vector).norm())
                 })
                 .collect();
             self.report.ate_map_m = rmse(&errors);
@@ -279,7 +292,7 @@ impl MapSession {
                 .iter()
                 .zip(&poses[fix_at..])
                 .map(|(f, p)| {
-                    let truth = origin.inverse() * f.2?;
+                    let truth = origin.inverse() * f.gt?;
                     let k = self.nearest_map_keyframe(p)?;
                     Some(self.relative_error(k, p, &truth)?.translation.vector.norm())
                 })
@@ -301,7 +314,7 @@ impl MapSession {
     /// The prior map (if any) with this run's keyframes added at their final poses: they join a
     /// prior map only once localised in it.
     fn saved_map(&self, backend: &Backend, detector: &LoopDetector) -> PriorMap {
-        let mut map = match self.job.prior.as_deref() {
+        let mut map = match &self.job.prior {
             Some(prior) => prior.clone(),
             None => PriorMap {
                 header: MapHeader {
@@ -320,10 +333,7 @@ impl MapSession {
             log::warn!("never localised in the prior map: the map is saved without this run's keyframes");
             return map;
         }
-        let origin = map
-            .header
-            .ground_truth_origin
-            .map(|r| crate::io::poses::pose_from_3x4(&r));
+        let origin = self.ground_truth_origin();
         let session = map.header.sessions;
         map.header.sessions += 1;
         map.header.travelled_m += backend.travelled_m();
@@ -372,43 +382,14 @@ impl MapSession {
     }
 }
 
-/// `map` without its keyframes' clouds and OverlapNet features (poses, descriptors' Scan
-/// Context and ground truth stay).
-fn without_clouds(map: Arc<PriorMap>) -> PriorMap {
-    let mut map = Arc::try_unwrap(map).unwrap_or_else(|shared| (*shared).clone());
+/// Drops `map`'s keyframe clouds and OverlapNet features (poses, Scan Context and ground
+/// truth stay).
+fn drop_clouds(map: &mut PriorMap) {
     for k in &mut map.keyframes {
         k.points = Vec::new();
         k.intensity = Vec::new();
         k.overlapnet = None;
     }
-    map
-}
-
-/// After the fix: verifies the keyframe against the map keyframes near its estimate and closes
-/// a loop to the map when one verifies.
-#[allow(clippy::too_many_arguments)]
-fn track(
-    index: &MapIndex,
-    frame: usize,
-    cloud: &KeyframeCloud,
-    backend: &mut Backend,
-    cfg: &LocaliserConfig,
-    verify: &VerifyConfig,
-    sink: Option<&Arc<dyn EstimateSink>>,
-    report: &mut LocalisationReport,
-) -> Result<()> {
-    let estimate = backend.keyframe_pose(frame).expect("keyframes are nodes");
-    let Some(h): Option<Hypothesis> = index.track(frame, cloud, &estimate, cfg, verify) else {
-        return Ok(());
-    };
-    if backend
-        .add_prior_loop(frame, h.map_keyframe, h.transform)
-        .map_err(graph_error)?
-    {
-        report.map_loops += 1;
-        tell_localised(backend, frame, sink);
-    }
-    Ok(())
 }
 
 /// Tells the sinks the new correction and every frame's pose.

@@ -140,7 +140,7 @@ fn map_job(cfg: &PipelineConfig) -> Result<Option<MapJob>> {
                 map.header.sessions,
                 map.trajectory_m()
             );
-            Some(Arc::new(map))
+            Some(map)
         }
         None => None,
     };
@@ -206,7 +206,7 @@ impl<'a> Pipeline<'a> {
         let views = stages.iter().flat_map(|s| s.views()).collect();
         let viewer = ViewerFeed::open(cfg, &params, views)?;
         let job = map_job(cfg)?;
-        if let Some(prior) = job.as_ref().and_then(|j| j.prior.as_deref()) {
+        if let Some(prior) = job.as_ref().and_then(|j| j.prior.as_ref()) {
             viewer.prior_map(prior)?;
             if let Some(s) = &cfg.status {
                 s.start_localising();
