@@ -7,10 +7,36 @@ mod common;
 use overlap_slam::io::ros::dds::{Ros2Node, latest_qos, reliable_qos};
 use overlap_slam::io::ros::messages::{StampedPose, decode_path, decode_tf, types};
 use overlap_slam::io::ros::wire::Encoding;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SWEEPS: usize = 40;
+
+/// Starts `overlap-slam ARGS` with its output captured.
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_overlap-slam"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Starts `live --ros2 TOPIC` on the VLP-16 model, ending 4 s after the last cloud, with `extra`.
+fn live_ros2(topic: &str, extra: &[&str]) -> Child {
+    let mut args = vec![
+        "live",
+        "--ros2",
+        topic,
+        "--sensor",
+        "vlp16",
+        "--idle-timeout",
+        "4",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    spawn(&args)
+}
 
 #[test]
 fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
@@ -23,19 +49,10 @@ fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
     let mut odometry = node.reader(&odometry_topic, types::ODOMETRY, &reliable_qos()).unwrap();
     let mut tf = node.reader("/tf", types::TF_MESSAGE, &reliable_qos()).unwrap();
     let mut path = node.reader(&path_topic, types::PATH, &latest_qos()).unwrap();
-    let bin = env!("CARGO_BIN_EXE_overlap-slam");
-    let live = Command::new(bin)
-        .args([
-            "live",
-            "--ros2",
-            &topic,
-            "--sensor",
-            "vlp16",
-            "--idle-timeout",
-            "4",
-            "--quiet",
-        ])
-        .args([
+    let out_dir = out.path().to_str().unwrap();
+    let live = live_ros2(
+        &topic,
+        &[
             "--odometry-topic",
             &odometry_topic,
             "--path-topic",
@@ -43,18 +60,10 @@ fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
             "--base-frame",
             &base,
             "--out",
-        ])
-        .arg(out.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let sim = Command::new(bin)
-        .args(["sim-ros2", &topic, "--sweeps", &SWEEPS.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+            out_dir,
+        ],
+    );
+    let sim = spawn(&["sim-ros2", &topic, "--sweeps", &SWEEPS.to_string()]);
     let (mut poses, mut transforms, mut last_path) = (Vec::new(), 0, None);
     let started = Instant::now();
     let complete = |poses: usize, transforms: usize, path: &Option<(_, Vec<_>)>| {
@@ -106,21 +115,18 @@ fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
 #[test]
 fn live_ros2_in_a_saved_map_publishes_map_to_odom_once_localised() {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_overlap-slam");
     let map = tmp.path().join("map");
-    let made = Command::new(bin)
-        .args([
-            "replay",
-            "--sensor",
-            "vlp16",
-            "--frames",
-            "0..300",
-            "--quiet",
-            "--save-map",
-        ])
-        .arg(&map)
-        .output()
-        .unwrap();
+    let map_dir = map.to_str().unwrap();
+    let made = common::cli(&[
+        "replay",
+        "--sensor",
+        "vlp16",
+        "--frames",
+        "0..300",
+        "--quiet",
+        "--save-map",
+        map_dir,
+    ]);
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let id = std::process::id();
     let (topic, odom, map_frame) = (
@@ -131,41 +137,32 @@ fn live_ros2_in_a_saved_map_publishes_map_to_odom_once_localised() {
     let node = Ros2Node::new().unwrap();
     let mut tf = node.reader("/tf", types::TF_MESSAGE, &reliable_qos()).unwrap();
     let out = tmp.path().join("out");
-    let live = Command::new(bin)
-        .args([
-            "live",
-            "--ros2",
-            &topic,
-            "--sensor",
-            "vlp16",
-            "--idle-timeout",
-            "4",
-            "--quiet",
-        ])
-        .args(["--odom-frame", &odom, "--map-frame", &map_frame, "--map"])
-        .arg(&map)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let out_dir = out.to_str().unwrap();
+    let live = live_ros2(
+        &topic,
+        &[
+            "--odom-frame",
+            &odom,
+            "--map-frame",
+            &map_frame,
+            "--map",
+            map_dir,
+            "--out",
+            out_dir,
+        ],
+    );
     // Drive 1 through the mapped world, starting 15 s in, with no pose given.
-    let sim = Command::new(bin)
-        .args([
-            "sim-ros2",
-            &topic,
-            "--drive",
-            "1",
-            "--first-sweep",
-            "150",
-            "--sweeps",
-            &SWEEPS.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let sweeps = SWEEPS.to_string();
+    let sim = spawn(&[
+        "sim-ros2",
+        &topic,
+        "--drive",
+        "1",
+        "--first-sweep",
+        "150",
+        "--sweeps",
+        &sweeps,
+    ]);
     let (mut odom_to_base, mut map_to_odom) = (0, Vec::new());
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(40) && odom_to_base < SWEEPS {

@@ -125,7 +125,7 @@ impl Default for PipelineConfig {
             map: None,
             save_map: None,
             // Half-metre voxels: the prior map shown in rerun stays legible, and verification
-            // thins to 1 m anyway (about 9 bytes a point in the map file).
+            // thins to 1 m anyway (7 bytes a point in the map file before compression).
             save_map_voxel_m: 0.5,
             localiser: LocaliserConfig::default(),
             loops: Some(ClosureConfig::default()),

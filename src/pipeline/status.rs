@@ -11,19 +11,20 @@ use std::time::{Duration, Instant};
 pub struct RunStatus {
     frames: AtomicUsize,
     latencies_ms: Mutex<VecDeque<f64>>,
-    /// In a prior map: 0 none, 1 localising, 2 localised.
+    /// A [`MapState`], as its `u8`.
     map_state: AtomicU8,
 }
 
 /// The status line's word for a run in a prior map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum MapState {
     /// No prior map.
-    None,
+    None = 0,
     /// Searching the prior map for where the run is.
-    Localising,
+    Localising = 1,
     /// Fixed in the prior map.
-    Localised,
+    Localised = 2,
 }
 
 /// Latencies kept for the running percentile.
@@ -53,17 +54,20 @@ impl RunStatus {
     /// Where the run stands in its prior map.
     pub fn map_state(&self) -> MapState {
         match self.map_state.load(Ordering::Relaxed) {
-            1 => MapState::Localising,
-            2 => MapState::Localised,
+            s if s == MapState::Localising as u8 => MapState::Localising,
+            s if s == MapState::Localised as u8 => MapState::Localised,
             _ => MapState::None,
         }
     }
 
     /// Marks the run as localising in a prior map (until the fix).
     pub fn start_localising(&self) {
-        let _ = self
-            .map_state
-            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = self.map_state.compare_exchange(
+            MapState::None as u8,
+            MapState::Localising as u8,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     /// Counts one more frame, with the time from its arrival to its pose when known.
@@ -86,7 +90,7 @@ impl crate::pipeline::sink::EstimateSink for RunStatus {
     fn corrected(&self, _poses: &[crate::scan::Pose]) {}
 
     fn localised(&self, _map_from_odometry: &crate::scan::Pose, _fix: &crate::scan::Pose) {
-        self.map_state.store(2, Ordering::Relaxed);
+        self.map_state.store(MapState::Localised as u8, Ordering::Relaxed);
     }
 }
 
