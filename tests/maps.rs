@@ -189,6 +189,13 @@ fn bad_maps_give_one_line_and_exit_2_and_stay_as_they_were() {
     };
     let missing = tmp.path().join("nowhere");
     assert_input_error(&run(&missing, &[]), &["nowhere", "no such map folder"]);
+    let file = tmp.path().join("a-file");
+    fs::write(&file, b"not a map").unwrap();
+    assert_input_error(&run(&file, &[]), &["a-file", "not a folder"]);
+    // --save-map into a file is refused before the run, not after it.
+    let res = cli(&["replay", "--frames", "0..3", "--quiet", "--save-map", s(&file)]);
+    assert_input_error(&res, &["a-file", "--save-map needs a folder"]);
+    assert_eq!(fs::read(&file).unwrap(), b"not a map");
     let empty = tmp.path().join("empty");
     fs::create_dir_all(&empty).unwrap();
     assert_input_error(&run(&empty, &[]), &["map.bin", "No such file"]);

@@ -60,6 +60,9 @@ pub fn write_map(dir: &Path, map: &PriorMap) -> Result<u64> {
 
 /// Reads the map in folder `dir`; every problem is one error naming the file.
 pub fn read_map(dir: &Path) -> Result<PriorMap> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::input(dir, "not a folder (a map is a folder holding map.bin)"));
+    }
     if !dir.is_dir() {
         return Err(Error::input(dir, "no such map folder"));
     }

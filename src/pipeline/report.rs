@@ -101,8 +101,8 @@ pub struct SavedMap {
     pub bytes: u64,
     /// Distance its sessions drove, metres.
     pub travelled_m: f64,
-    /// Bytes per kilometre driven.
-    pub bytes_per_km: f64,
+    /// Bytes per kilometre driven (null for a map of less than a metre of driving).
+    pub bytes_per_km: Option<f64>,
 }
 
 /// Memory in use after a frame.

@@ -129,6 +129,13 @@ fn map_job(cfg: &PipelineConfig) -> Result<Option<MapJob>> {
     if cfg.map.is_none() && cfg.save_map.is_none() {
         return Ok(None);
     }
+    if let Some(dir) = &cfg.save_map {
+        // Checked before the run, not after it: a long run must not end unable to save.
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::input(dir, "--save-map needs a folder, this is a file"));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
     let prior = match &cfg.map {
         Some(dir) => {
             let map = read_map(dir)?;
@@ -163,7 +170,7 @@ fn save_map(dir: &std::path::Path, map: &PriorMap) -> Result<SavedMap> {
         sessions: map.header.sessions,
         bytes,
         travelled_m,
-        bytes_per_km: bytes as f64 / (travelled_m / 1000.0).max(1e-9),
+        bytes_per_km: (travelled_m >= 1.0).then(|| bytes as f64 / (travelled_m / 1000.0)),
     })
 }
 
