@@ -189,15 +189,28 @@ impl Backend {
         };
         let (gq, gr) = (self.graph_node(q), self.graph_node(r));
         let drift_m = self.allowed_drift_m(self.travel_m[q] - self.travel_m[r]);
-        let disagreement = self.disagreement_m(gr, gq, &transform);
+        let sigma = (self.config.loop_sigma_m, self.config.loop_sigma_deg);
+        self.close_loop(gr, gq, transform, sigma, drift_m)
+    }
+
+    /// Adds the loop from graph node `from` to `to` and re-optimises, unless it disagrees with
+    /// the estimate by more than `drift_m` (then `Ok(false)`: such a loop is wrong).
+    fn close_loop(
+        &mut self,
+        from: usize,
+        to: usize,
+        transform: Pose,
+        sigma: (f64, f64),
+        drift_m: f64,
+    ) -> Result<bool, GraphError> {
+        let disagreement = self.disagreement_m(from, to, &transform);
         if disagreement > drift_m {
             log::info!(
-                "loop {query} -> {reference} refused: {disagreement:.1} m from the estimate, drift allows {drift_m:.1} m"
+                "loop between graph nodes {to} and {from} refused: {disagreement:.1} m from the estimate, drift allows {drift_m:.1} m"
             );
             return Ok(false);
         }
-        let sigma = (self.config.loop_sigma_m, self.config.loop_sigma_deg);
-        self.add_loop_edge(gr, gq, transform, sigma, drift_m)?;
+        self.add_loop_edge(from, to, transform, sigma, drift_m)?;
         self.optimise()?;
         Ok(true)
     }
@@ -277,20 +290,13 @@ impl Backend {
         if map_keyframe >= self.prior_nodes {
             return Ok(false);
         }
-        let gq = self.graph_node(q);
         let drift_m = self.allowed_drift_m(self.travel_m[q] - since_m);
-        let disagreement = self.disagreement_m(map_keyframe, gq, &transform);
-        if disagreement > drift_m {
-            log::info!(
-                "map loop {query} -> map keyframe {map_keyframe} refused: {disagreement:.1} m from the estimate"
-            );
-            return Ok(false);
-        }
         let sigma = (self.config.prior_loop_sigma_m, self.config.prior_loop_sigma_deg);
-        self.add_loop_edge(map_keyframe, gq, transform, sigma, drift_m)?;
-        self.travel_at_prior_m = Some(self.travel_m[q]);
-        self.optimise()?;
-        Ok(true)
+        let closed = self.close_loop(map_keyframe, self.graph_node(q), transform, sigma, drift_m)?;
+        if closed {
+            self.travel_at_prior_m = Some(self.travel_m[q]);
+        }
+        Ok(closed)
     }
 
     /// True once the run is tied to a prior map.
