@@ -1,5 +1,5 @@
-//! OverlapNet speed on this machine's CPU, for the shipped compact network and for the paper-size
-//! network that the authors' weights need: the legs on one 64 x 900 scan (issue target for the
+//! OverlapNet speed on the CPU it runs on, for the shipped compact network and for the paper-size
+//! network that the authors' weights need: the legs on one 64 x 900 scan (target for the
 //! shipped model: at most 25 ms on 2 cores) and the heads on a batch of pairs (target: at least
 //! 50 pairs/s); and the shipped MIMO network (three subnetworks) against the single one, whole
 //! pass for whole pass (two scans described, one pair judged; target: at most 1.3x).

@@ -1,4 +1,4 @@
-//! Perception stages' cost per frame on this machine's CPU: LIIF rendering a 16-row scan at 64
+//! Perception stages' cost per frame on the CPU it runs on: LIIF rendering a 16-row scan at 64
 //! rows (against bilinear upsampling of the same scan), and IVR-CAM explaining one pair through
 //! the yaw head and through the overlap head (Grad-CAM).
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs kiss-icp 1.3.0 and overlap-slam on the same frames of a KITTI-layout sequence (a folder with
-# velodyne/, calib.txt, poses.txt, times.txt), on this machine, one after the other, and prints one
+# velodyne/, calib.txt, poses.txt, times.txt), on the local machine, one after the other, and prints one
 # table: whole-process wall time, frames/s, peak memory, ATE and RPE (all scored by
 # `overlap-slam eval` in the LiDAR frame), and the speed ratio.
 #   scripts/compare-kiss-icp.sh DATASET [FRAMES]

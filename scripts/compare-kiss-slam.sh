@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs kiss-slam 0.0.2 and overlap-slam (with and without loop closure) on the same KITTI-layout
 # sequence (velodyne/, calib.txt, poses.txt, times.txt; `overlap-slam synth --out DIR` writes one),
-# one after the other on this machine, and prints one table: whole-process wall time, frames/s,
+# one after the other on the local machine, and prints one table: whole-process wall time, frames/s,
 # peak memory, ATE (all scored by `overlap-slam eval` in the LiDAR frame) and loops closed.
 #   scripts/compare-kiss-slam.sh DATASET [FRAMES] [-- extra replay options]
 # kiss-slam is installed with pip into a venv under target/ (never a dependency of overlap-slam).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Odometry on a recording that starts while the car is moving: kiss-icp 1.3.0 and overlap-slam on
-# the same KITTI-layout frames START..END, for each START given, in one run on this machine.
+# the same KITTI-layout frames START..END, for each START given, in one run on the local machine.
 # Prints ATE (SE(3)-aligned) and the translation error of each of the first registrations
 # (frame-to-frame motion against ground truth, LiDAR frame), and the mean over the rest.
 #   scripts/compare-start-in-motion.sh DATASET END START [START...]

@@ -2,7 +2,7 @@
 # Judges OverlapNet weights against Scan Context on the same pairs: held-out simulated worlds
 # (OverlapNet's protocol: every 10th frame, pairs >= 100 frames apart, loop = overlap > 0.3) and
 # the real KITTI 00 frames 0-60 of ../shared (pairs >= 10 apart, loop > 0.2; all frames, and every
-# 2nd as the issue of real training measures it), the real validation split (KITTI 08, 09 and 10,
+# 2nd), the real validation split (KITTI 08, 09 and 10,
 # five scans each, pairs across them true negatives: eval-loops --also), then prints one
 # markdown table, then the MIMO model's uncertainty figures (spread against error, and what the
 # loop search's spread gate keeps and refuses). Usage: scripts/eval-overlapnet.sh [WEIGHTS] [OUT_DIR]

@@ -1,79 +1,12 @@
 //! The `overlap-slam` command: parses arguments and hands each command to its file in `cli/`,
 //! which calls the library.
 
-mod cli;
-
-use clap::{Parser, Subcommand};
-use cli::*;
-
-#[derive(Parser)]
-#[command(
-    name = "overlap-slam",
-    version,
-    about = "Streaming LiDAR SLAM with OverlapNet loop closure, shown in rerun"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Replay a sequence (or the embedded simulated drive) through odometry and the viewer.
-    Replay(ReplayArgs),
-    /// Write a simulated drive in the KITTI layout, with ground truth.
-    Synth(SynthArgs),
-    /// Write a scan's range, normal and intensity images as PNG files.
-    Project(ProjectArgs),
-    /// Summarise the projected images of a sequence as JSON (valid pixels per row, histograms).
-    Stats(StatsArgs),
-    /// Score an estimated trajectory against ground truth (ATE, RPE, KITTI t_rel / r_rel) as JSON.
-    Eval(EvalArgs),
-    /// Label scan pairs with ground-truth overlap and yaw (CSV), optionally balanced over overlap.
-    GtPairs(GtPairsArgs),
-    /// Judge a loop detector on a posed sequence: PR curve, AUC, F1max, recall@1, yaw error.
-    EvalLoops(EvalLoopsArgs),
-    /// Compare two scan files: predicted overlap and relative yaw as one JSON object.
-    Match(MatchArgs),
-    /// Train OverlapNet on simulated drives and real recordings (checkpointed, resumable),
-    /// validating on held-out worlds and recordings.
-    Train(TrainArgs),
-    /// Run the pipeline live: on a Velodyne over UDP (or a pcap capture), or on a ROS 2 topic.
-    Live(LiveArgs),
-    /// Send a simulated drive as Velodyne packets over UDP at the real rate, or record it as pcap.
-    SimVelodyne(SimVelodyneArgs),
-    /// Publish a simulated drive as ROS 2 PointCloud2 over DDS at 10 Hz, or record it as MCAP.
-    SimRos2(SimRos2Args),
-    /// Decode Velodyne packets (UDP or pcap) into sweeps without SLAM: counts, or one PCD file per sweep.
-    Decode(DecodeArgs),
-    /// Train LIIF range-image super-resolution on simulated HDL-64E drives (checkpointed, resumable).
-    TrainLiif(TrainLiifArgs),
-    /// Measure LIIF against bilinear and nearest upsampling on posed scans, and loop detection downstream.
-    EvalLiif(EvalLiifArgs),
-    /// Explain OverlapNet's decision on frame pairs per column; compare min-max, max and IVR normalisation.
-    Cam(CamArgs),
-}
+use clap::Parser;
+use overlap_slam::cli::Cli;
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let result = match Cli::parse().command {
-        Command::Replay(a) => a.run(),
-        Command::Synth(a) => a.run(),
-        Command::Project(a) => a.run(),
-        Command::Stats(a) => a.run(),
-        Command::Eval(a) => a.run(),
-        Command::GtPairs(a) => a.run(),
-        Command::EvalLoops(a) => a.run(),
-        Command::Match(a) => a.run(),
-        Command::Train(a) => a.run(),
-        Command::Live(a) => a.run(),
-        Command::SimVelodyne(a) => a.run(),
-        Command::SimRos2(a) => a.run(),
-        Command::Decode(a) => a.run(),
-        Command::TrainLiif(a) => a.run(),
-        Command::EvalLiif(a) => a.run(),
-        Command::Cam(a) => a.run(),
-    };
+    let result = Cli::parse().run();
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());

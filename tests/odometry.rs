@@ -7,7 +7,7 @@ use nalgebra::Vector3;
 use overlap_slam::io::{FrameRange, kitti::read_bin};
 use overlap_slam::metrics::ate_rmse;
 use overlap_slam::odometry::{Odometry, OdometryConfig, OdometryKind, estimator};
-use overlap_slam::pipeline::{ReplayConfig, SourceSpec, replay};
+use overlap_slam::pipeline::{PipelineConfig, SourceSpec, replay};
 use overlap_slam::projection::overlap::transform_points;
 use overlap_slam::scan::{Pose, Scan};
 use std::fs;
@@ -211,10 +211,10 @@ fn eval_and_map_export_from_the_command_line() {
 
 #[test]
 fn frame_ranges_apply_to_replay() {
-    let report = replay(&ReplayConfig {
+    let report = replay(&PipelineConfig {
         frames: FrameRange { start: 3, end: Some(6) },
         quiet: true,
-        ..ReplayConfig::default()
+        ..PipelineConfig::default()
     })
     .unwrap();
     assert_eq!(report.frames, 3);
@@ -229,7 +229,7 @@ fn deskew_lowers_the_error_of_a_slowly_spinning_sensor() {
         .replace("rotation_hz = 10.0", "rotation_hz = 5.0");
     let sensor = overlap_slam::sensor::SensorModel::parse(&toml, std::path::Path::new("hdl64-5hz.toml")).unwrap();
     let ate = |deskew: bool| {
-        let cfg = ReplayConfig {
+        let cfg = PipelineConfig {
             source: SourceSpec::Simulated(overlap_slam::sim::SimConfig {
                 sensor: sensor.clone(),
                 ..Default::default()
@@ -244,7 +244,7 @@ fn deskew_lowers_the_error_of_a_slowly_spinning_sensor() {
             },
             loops: None,
             quiet: true,
-            ..ReplayConfig::default()
+            ..PipelineConfig::default()
         };
         replay(&cfg).unwrap().accuracy.ate_rmse_m.unwrap()
     };
@@ -257,14 +257,14 @@ fn replay_sim(
     sim: overlap_slam::sim::SimConfig,
     frames: FrameRange,
     odometry: OdometryConfig,
-) -> overlap_slam::pipeline::ReplayReport {
-    replay(&ReplayConfig {
+) -> overlap_slam::pipeline::RunReport {
+    replay(&PipelineConfig {
         source: SourceSpec::Simulated(sim),
         frames,
         odometry,
         loops: None,
         quiet: true,
-        ..ReplayConfig::default()
+        ..PipelineConfig::default()
     })
     .unwrap()
 }

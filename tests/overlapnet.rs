@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use overlap_slam::loops::pairs::PairLabel;
+use overlap_slam::ground_truth::pairs::PairLabel;
 use overlap_slam::overlapnet::head::{COLUMNS, peak_shift, yaw_logits};
 use overlap_slam::overlapnet::legs::{FEATURES, layer_shapes};
 use overlap_slam::overlapnet::train::{Adam, Sample, train_step};
@@ -155,7 +155,7 @@ fn shipped_model_sees_a_real_scan_turned_by_ninety_degrees() {
         let b = project(&copy, &scan.intensity, &params);
         let m = net.match_pair(&a, &b).unwrap();
         let truth = relative_yaw_deg(&Pose::identity(), &turned) as f32;
-        let err = overlap_slam::loops::evaluation::angle_diff_deg(m.yaw_deg, truth);
+        let err = overlap_slam::ground_truth::scoring::angle_diff_deg(m.yaw_deg, truth);
         assert!(err < 3.0, "turned by {yaw}: predicted {} (error {err})", m.yaw_deg);
     }
 }
@@ -218,8 +218,8 @@ fn circular_legs_read_any_yaw_in_one_pass() {
         let f = net.describe_encoded(&[image.clone(), rolled]).unwrap();
         assert!(f[0].half_turn.is_none(), "one leg pass a scan");
         let m = net.compare(&[(&f[0], &f[1])], 1).unwrap()[0];
-        let truth = overlap_slam::loops::evaluation::wrap_deg(shift as f32 * 0.4);
-        let err = overlap_slam::loops::evaluation::angle_diff_deg(m.yaw_deg, truth);
+        let truth = overlap_slam::ground_truth::scoring::wrap_deg(shift as f32 * 0.4);
+        let err = overlap_slam::ground_truth::scoring::angle_diff_deg(m.yaw_deg, truth);
         assert!(err < 0.5, "rolled {shift} columns: yaw {} for {truth}", m.yaw_deg);
     }
 }

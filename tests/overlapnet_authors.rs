@@ -7,8 +7,8 @@
 mod common;
 
 use candle_core::{Device, Tensor};
+use overlap_slam::ground_truth::pairs::{LabelScan, label};
 use overlap_slam::io::{self, SourceOptions};
-use overlap_slam::loops::pairs::{LabelScan, label};
 use overlap_slam::overlapnet::input::encode;
 use overlap_slam::overlapnet::{Channels, OverlapNet, YawDecoding};
 use overlap_slam::projection::{ProjectionParams, RangeImage, project};

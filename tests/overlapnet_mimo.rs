@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use overlap_slam::loops::pairs::PairLabel;
+use overlap_slam::ground_truth::pairs::PairLabel;
 use overlap_slam::overlapnet::input::{encode, stack_members};
 use overlap_slam::overlapnet::train::{Adam, Row, Sample, member_rows, train_step};
 use overlap_slam::overlapnet::{ModelConfig, OverlapNet, YawDecoding};

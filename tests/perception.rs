@@ -3,12 +3,12 @@
 
 mod common;
 
+use overlap_slam::jobs::train_liif::{dense_images, simulated_images};
 use overlap_slam::overlapnet::OverlapNet;
 use overlap_slam::perception::ivr_cam::normalise::DEFAULT_IVR_PERCENTILE;
 use overlap_slam::perception::ivr_cam::{CamTarget, Normalisation, normalise, pair_cam};
 use overlap_slam::perception::liif::train::compare;
 use overlap_slam::perception::liif::{Liif, RowLayout};
-use overlap_slam::pipeline::liif::{dense_images, simulated_images};
 use overlap_slam::projection::{ProjectionParams, compute_normals, project};
 use overlap_slam::sim::{SimConfig, Simulation};
 
@@ -116,8 +116,8 @@ fn ivr_map_lights_the_sector_two_scans_share() {
     let full = held_out_scan(30);
     // The query sees only image columns 400..850 (20 degrees left of straight ahead to 160
     // right), as a LiDAR whose view is blocked elsewhere: that sector is all it shares with the
-    // full scan. (With the narrower 450..810 the model shipped since issue 24 reads the yaw 96
-    // degrees off, where the one before read it right: models/README.md, "Occluded scans".)
+    // full scan. (With the narrower 450..810 the shipped model reads the yaw 96 degrees off:
+    // models/README.md, "Occluded scans".)
     let cut = keep_columns(&full, &params, 400..850);
     let image = |s: &overlap_slam::Scan| {
         let mut img = project(&s.points, &s.intensity, &params);
@@ -195,14 +195,14 @@ fn grad_cam_of_the_overlap_head_covers_the_feature_columns() {
 #[test]
 fn replay_runs_the_stages_and_records_their_images() {
     use overlap_slam::perception::{StageKind, StageOptions, build_stages};
-    use overlap_slam::pipeline::{ReplayConfig, replay_with_stages};
+    use overlap_slam::pipeline::{PipelineConfig, replay_with_stages};
     let dir = tempfile::tempdir().unwrap();
     let rrd = dir.path().join("run.rrd");
     let mut options = StageOptions::default();
     options.ivr_cam.every = 4;
     options.ivr_cam.lag = 4;
     let stages = build_stages(&[StageKind::Liif, StageKind::IvrCam], &options).unwrap();
-    let cfg = ReplayConfig {
+    let cfg = PipelineConfig {
         frames: overlap_slam::io::FrameRange {
             start: 0,
             end: Some(10),
@@ -210,7 +210,7 @@ fn replay_runs_the_stages_and_records_their_images() {
         loops: None,
         quiet: true,
         viz: overlap_slam::viz::VizTarget::Save(rrd.clone()),
-        ..ReplayConfig::default()
+        ..PipelineConfig::default()
     };
     let report = replay_with_stages(&cfg, stages).unwrap();
     assert_eq!(report.frames, 10);

@@ -3,7 +3,7 @@
 mod common;
 
 use overlap_slam::io::FrameRange;
-use overlap_slam::pipeline::{ReplayConfig, replay};
+use overlap_slam::pipeline::{PipelineConfig, replay};
 use overlap_slam::viz::VizTarget;
 use std::fs;
 
@@ -12,7 +12,7 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let rrd = tmp.path().join("run.rrd");
-    let cfg = ReplayConfig {
+    let cfg = PipelineConfig {
         frames: FrameRange {
             start: 0,
             end: Some(50),
@@ -20,7 +20,7 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
         out: Some(out.clone()),
         viz: VizTarget::Save(rrd.clone()),
         quiet: true,
-        ..ReplayConfig::default()
+        ..PipelineConfig::default()
     };
     let report = replay(&cfg).unwrap();
     assert_eq!(report.frames, 50);
@@ -89,23 +89,23 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
 #[test]
 fn a_mimo_replay_records_the_subnetworks_spread_at_every_keyframe() {
     use overlap_slam::loops::detector::LoopMethod;
-    use overlap_slam::pipeline::loop_worker::ClosureConfig;
+    use overlap_slam::pipeline::loop_worker::LoopClosureConfig;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let rrd = tmp.path().join("run.rrd");
-    let cfg = ReplayConfig {
+    let cfg = PipelineConfig {
         frames: FrameRange {
             start: 0,
             end: Some(120),
         },
         out: Some(out.clone()),
         viz: VizTarget::Save(rrd.clone()),
-        loops: Some(ClosureConfig {
+        loops: Some(LoopClosureConfig {
             detector: LoopMethod::OverlapNetMimo,
-            ..ClosureConfig::default()
+            ..LoopClosureConfig::default()
         }),
         quiet: true,
-        ..ReplayConfig::default()
+        ..PipelineConfig::default()
     };
     let report = replay(&cfg).unwrap();
     assert_eq!(report.frames, 120);

@@ -91,7 +91,7 @@ fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
     let stderr = String::from_utf8_lossy(&done.stderr);
     if !done.status.success() && stderr.contains("no frames") && poses.is_empty() {
         // Nothing crossed at all: DDS discovery (UDP multicast on loopback) is closed here.
-        eprintln!("skipping: no DDS traffic crossed loopback on this machine (multicast closed?): {stderr}");
+        eprintln!("skipping: no DDS traffic crossed loopback on this host (multicast closed?): {stderr}");
         return;
     }
     assert!(done.status.success(), "{stderr}");
@@ -182,7 +182,7 @@ fn live_ros2_in_a_saved_map_publishes_map_to_odom_once_localised() {
     let done = live.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&done.stderr);
     if !done.status.success() && stderr.contains("no frames") && odom_to_base == 0 {
-        eprintln!("skipping: no DDS traffic crossed loopback on this machine (multicast closed?): {stderr}");
+        eprintln!("skipping: no DDS traffic crossed loopback on this host (multicast closed?): {stderr}");
         return;
     }
     assert!(done.status.success(), "{stderr}");

@@ -10,7 +10,7 @@ use overlap_slam::graph::{Backend, BackendConfig};
 use overlap_slam::loops::detector::{LoopDetector, LoopMethod};
 use overlap_slam::loops::verify::{KeyframeCloud, VerifyConfig, verify};
 use overlap_slam::metrics::ate_rmse;
-use overlap_slam::pipeline::loop_worker::{ClosureConfig, LoopOutcome, LoopWorker};
+use overlap_slam::pipeline::loop_worker::{LoopClosureConfig, LoopOutcome, LoopWorker};
 use overlap_slam::sim::{SimConfig, Simulation};
 use overlap_slam::{Pose, Scan};
 use std::fs;
@@ -35,7 +35,7 @@ fn drifted(truth: &[Pose]) -> Vec<Pose> {
 /// Runs the loop thread over the default drive with drifted odometry; scans are simulated only
 /// for keyframes.
 fn close_loops(sim: &Simulation, odometry: &[Pose]) -> LoopOutcome {
-    let config = ClosureConfig::default();
+    let config = LoopClosureConfig::default();
     assert_eq!(config.search.keyframe_every, KEYFRAME_EVERY);
     let worker = LoopWorker::spawn(config, LoopDetector::new(LoopMethod::ScanContext, None).unwrap());
     for (i, pose) in odometry.iter().enumerate() {
@@ -208,17 +208,17 @@ impl overlap_slam::perception::PerceptionStage for Counter {
 
 #[test]
 fn perception_stages_see_every_projected_frame_and_are_timed() {
-    use overlap_slam::pipeline::{ReplayConfig, replay_with_stages};
+    use overlap_slam::pipeline::{PipelineConfig, replay_with_stages};
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let stage = Counter { seen: seen.clone() };
-    let cfg = ReplayConfig {
+    let cfg = PipelineConfig {
         frames: overlap_slam::io::FrameRange {
             start: 0,
             end: Some(12),
         },
         loops: None,
         quiet: true,
-        ..ReplayConfig::default()
+        ..PipelineConfig::default()
     };
     let report = replay_with_stages(&cfg, vec![Box::new(stage)]).unwrap();
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 12);

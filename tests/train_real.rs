@@ -5,10 +5,10 @@
 mod common;
 
 use overlap_slam::io::{FrameRange, SourceOptions};
+use overlap_slam::jobs::train::real_data::{RealDataConfig, Recording, real_pairs};
+use overlap_slam::jobs::train::{TrainConfig, train};
 use overlap_slam::overlapnet::ModelConfig;
 use overlap_slam::pipeline::SourceSpec;
-use overlap_slam::pipeline::train::{TrainConfig, train};
-use overlap_slam::pipeline::train_data::{RealDataConfig, Recording, real_pairs};
 use overlap_slam::sensor::SensorModel;
 use overlap_slam::viz::VizTarget;
 use std::path::PathBuf;

@@ -43,9 +43,9 @@ fn decoded_packets_reproduce_the_simulated_echoes() {
 }
 
 use overlap_slam::io::velodyne::VelodyneConfig;
-use overlap_slam::pipeline::ReplayConfig;
+use overlap_slam::jobs::sim_velodyne::{LinkFaults, SimVelodyneConfig, SimVelodyneReport, sim_velodyne};
+use overlap_slam::pipeline::PipelineConfig;
 use overlap_slam::pipeline::live::{LiveSource, PacketInput, live};
-use overlap_slam::pipeline::sim_velodyne::{LinkFaults, SimVelodyneConfig, SimVelodyneReport, sim_velodyne};
 use std::path::{Path, PathBuf};
 
 /// A UDP port nobody uses right now.
@@ -82,7 +82,7 @@ fn send(
     .unwrap()
 }
 
-fn run_live(input: PacketInput, out: &Path) -> overlap_slam::Result<overlap_slam::pipeline::ReplayReport> {
+fn run_live(input: PacketInput, out: &Path) -> overlap_slam::Result<overlap_slam::pipeline::RunReport> {
     let source = LiveSource {
         input,
         velodyne: VelodyneConfig::default(),
@@ -91,7 +91,7 @@ fn run_live(input: PacketInput, out: &Path) -> overlap_slam::Result<overlap_slam
     };
     live(
         source,
-        ReplayConfig {
+        PipelineConfig {
             out: Some(out.to_path_buf()),
             quiet: true,
             ..Default::default()

@@ -3,16 +3,16 @@
 mod common;
 
 use overlap_slam::io::FrameRange;
-use overlap_slam::pipeline::{ReplayConfig, ReplayReport, VizOptions, replay};
+use overlap_slam::pipeline::{PipelineConfig, RunReport, VizOptions, replay};
 use overlap_slam::viz::VizTarget;
 use std::path::{Path, PathBuf};
 
 /// Replays the first `frames` frames of the embedded default into `dir/sim.rrd`, sending the scan
 /// and images every `every` frames, with loop closure when `loops`.
-fn simulated_recording(dir: &Path, frames: usize, every: usize, loops: bool) -> (ReplayReport, PathBuf) {
+fn simulated_recording(dir: &Path, frames: usize, every: usize, loops: bool) -> (RunReport, PathBuf) {
     let rrd = dir.join("sim.rrd");
-    let defaults = ReplayConfig::default();
-    let cfg = ReplayConfig {
+    let defaults = PipelineConfig::default();
+    let cfg = PipelineConfig {
         frames: FrameRange {
             start: 0,
             end: Some(frames),

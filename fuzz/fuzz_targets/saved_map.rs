@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use overlap_slam::map::store::decode;
+use overlap_slam::saved_map::store::decode;
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode(data);

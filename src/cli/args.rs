@@ -1,20 +1,20 @@
 //! Argument groups shared by several commands, and the parsers of their values.
 
+use crate::io::velodyne::VelodyneConfig;
+use crate::io::{Format, FrameRange, SourceOptions};
+use crate::jobs::eval_loops::LoopMethod;
+use crate::odometry::{OdometryConfig, OdometryKind};
+use crate::perception::ivr_cam::CamTarget;
+use crate::perception::ivr_cam::stage::IvrCamConfig;
+use crate::perception::{PerceptionStage, StageKind, StageOptions, build_stages};
+use crate::pipeline::live::{LiveSource, PacketInput};
+use crate::pipeline::loop_worker::LoopClosureConfig;
+use crate::pipeline::{PipelineConfig, SourceSpec, VizOptions};
+use crate::sensor::SensorModel;
+use crate::sim::{Scene, SimConfig};
+use crate::viz::VizTarget;
+use crate::{Error, Result};
 use clap::Args;
-use overlap_slam::io::velodyne::VelodyneConfig;
-use overlap_slam::io::{Format, FrameRange, SourceOptions};
-use overlap_slam::odometry::{OdometryConfig, OdometryKind};
-use overlap_slam::perception::ivr_cam::CamTarget;
-use overlap_slam::perception::ivr_cam::stage::IvrCamConfig;
-use overlap_slam::perception::{PerceptionStage, StageKind, StageOptions, build_stages};
-use overlap_slam::pipeline::eval_loops::LoopMethod;
-use overlap_slam::pipeline::live::{LiveSource, PacketInput};
-use overlap_slam::pipeline::loop_worker::ClosureConfig;
-use overlap_slam::pipeline::{ReplayConfig, SourceSpec, VizOptions};
-use overlap_slam::sensor::SensorModel;
-use overlap_slam::sim::{Scene, SimConfig};
-use overlap_slam::viz::VizTarget;
-use overlap_slam::{Error, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -46,8 +46,8 @@ pub struct SourceArgs {
     /// Seed of the simulated drive (when no path is given).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Scene of the simulated drive: street, corridor, open-field.
-    #[arg(long, default_value = "street")]
+    /// Scene of the simulated drive.
+    #[arg(long, default_value = "street", value_parser = scene_parser())]
     pub scene: Scene,
     /// Another drive through the same simulated world (0: the default drive): another speed,
     /// turn-around point and sensor noise, for mapping with one drive and localising with another.
@@ -149,9 +149,9 @@ pub struct PipelineArgs {
     /// Odometry only: no loop search, verification or pose graph.
     #[arg(long)]
     pub no_loops: bool,
-    /// Loop detector judging candidates and seeding ICP verification with its yaw: scancontext
-    /// (ranks real scans' pairs best so far), overlapnet, or overlapnet-mimo (refuses candidates
-    /// its subnetworks disagree on).
+    /// Loop detector scoring candidates and seeding ICP verification with its yaw: scancontext
+    /// (the default: it ranks real scans' pairs best), overlapnet, or overlapnet-mimo (refuses
+    /// candidates its subnetworks disagree on). `match` and `eval-loops` default to overlapnet.
     #[arg(long, default_value = "scancontext")]
     pub loop_detector: LoopMethod,
     /// OverlapNet weights for the loop search (.safetensors with its .json beside it, or the
@@ -208,10 +208,10 @@ impl PipelineArgs {
         frames: FrameRange,
         sensor: SensorModel,
         stop: Arc<AtomicBool>,
-    ) -> Result<ReplayConfig> {
+    ) -> Result<PipelineConfig> {
         let odometry = OdometryConfig::default().with_overrides(self.odometry_config.as_deref(), &self.set)?;
-        let defaults = ReplayConfig::default();
-        Ok(ReplayConfig {
+        let defaults = PipelineConfig::default();
+        Ok(PipelineConfig {
             source,
             frames,
             viz: self.viz_target(),
@@ -227,9 +227,9 @@ impl PipelineArgs {
             map_voxel_m: self.map_voxel,
             map: self.map,
             save_map: self.save_map,
-            loops: (!self.no_loops).then(|| ClosureConfig {
+            loops: (!self.no_loops).then(|| LoopClosureConfig {
                 detector: self.loop_detector,
-                ..ClosureConfig::default()
+                ..LoopClosureConfig::default()
             }),
             weights: self.weights,
             quiet: self.quiet,
@@ -370,4 +370,30 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
 /// Prints a report as one line of JSON.
 pub fn print_json(report: &impl serde::Serialize) {
     println!("{}", serde_json::to_string(report).expect("report serialises"));
+}
+
+/// `--scene`'s parser: its values come from [`Scene::NAMES`], so `--help` lists every scene.
+pub fn scene_parser() -> impl clap::builder::TypedValueParser<Value = Scene> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Scene::NAMES).try_map(|name| name.parse::<Scene>())
+}
+
+/// The drive a simulated sensor follows and its pace (`sim-velodyne`, `sim-ros2`).
+#[derive(Args)]
+pub struct SimDriveArgs {
+    /// Seed of the simulated world and drive.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sweeps to drive (default: the simulated drive's length, about a minute).
+    #[arg(long)]
+    pub sweeps: Option<usize>,
+    /// Another drive through the same world (0: the default drive).
+    #[arg(long, default_value_t = 0)]
+    pub drive: u64,
+    /// Start the sensor this many sweeps into the drive (somewhere inside a map of the world).
+    #[arg(long, default_value_t = 0)]
+    pub first_sweep: usize,
+    /// Send as fast as possible instead of at the sensor's rate (10 sweeps a second).
+    #[arg(long)]
+    pub fast: bool,
 }

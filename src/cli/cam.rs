@@ -1,11 +1,11 @@
 //! `overlap-slam cam`: OverlapNet's decisions on frame pairs explained per column.
 
 use super::args::{SourceArgs, parse_cam_target, parse_pairs};
+use crate::Result;
+use crate::jobs::cam::{CamConfig, cam};
+use crate::perception::ivr_cam::CamTarget;
+use crate::perception::ivr_cam::normalise::DEFAULT_IVR_PERCENTILE;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::perception::ivr_cam::CamTarget;
-use overlap_slam::perception::ivr_cam::normalise::DEFAULT_IVR_PERCENTILE;
-use overlap_slam::pipeline::ivr_cam::{CamConfig, cam};
 use std::path::PathBuf;
 
 /// Arguments of `cam`.

@@ -1,9 +1,9 @@
 //! `overlap-slam decode`: Velodyne packets into sweeps, without SLAM.
 
 use super::args::{PacketArgs, print_json, stop_on_ctrl_c};
+use crate::Result;
+use crate::jobs::decode::decode;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::live::decode;
 use std::path::PathBuf;
 
 /// Arguments of `decode`.

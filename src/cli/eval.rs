@@ -1,8 +1,8 @@
 //! `overlap-slam eval`: an estimated trajectory scored against ground truth.
 
+use crate::Result;
+use crate::metrics::evaluate_files;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::metrics::evaluate_files;
 use std::path::PathBuf;
 
 /// Arguments of `eval`.

@@ -1,10 +1,10 @@
 //! `overlap-slam eval-liif`: LIIF measured against plain upsampling, and loop detection downstream.
 
 use super::args::SourceArgs;
+use crate::Result;
+use crate::jobs::eval_liif::{EvalLiifConfig, eval_liif};
+use crate::jobs::eval_loops::LoopMethod;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::eval_loops::LoopMethod;
-use overlap_slam::pipeline::liif::{EvalLiifConfig, eval_liif};
 use std::path::PathBuf;
 
 /// Arguments of `eval-liif`.

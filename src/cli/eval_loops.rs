@@ -1,9 +1,9 @@
 //! `overlap-slam eval-loops`: a loop detector judged on a posed sequence.
 
 use super::args::SourceArgs;
+use crate::Result;
+use crate::jobs::eval_loops::{EvalLoopsConfig, LoopMethod, eval_loops};
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::eval_loops::{EvalLoopsConfig, LoopMethod, eval_loops};
 use std::path::PathBuf;
 
 /// Arguments of `eval-loops`.
@@ -12,6 +12,8 @@ pub struct EvalLoopsArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread) or scancontext.
+    /// OverlapNet by default, the network under test; `replay` and `live` close loops with
+    /// scancontext by default (`--loop-detector`).
     #[arg(long, default_value = "overlapnet")]
     method: LoopMethod,
     /// OverlapNet weights: a .safetensors with its .json beside it, or the authors' Keras HDF5
@@ -46,7 +48,7 @@ impl EvalLoopsArgs {
     /// Judges the detector and prints its headline scores.
     pub fn run(self) -> Result<()> {
         // A batch command running the network on every pair: freed buffers kept for the next batch.
-        overlap_slam::allocator::tune_allocator();
+        crate::allocator::tune_allocator();
         let sensor = self.source.sensor_model()?;
         let also = self.also.iter().map(|p| self.source.spec_of(p)).collect();
         let r = eval_loops(&EvalLoopsConfig {

@@ -1,9 +1,9 @@
 //! `overlap-slam gt-pairs`: scan pairs labelled with ground-truth overlap and yaw.
 
 use super::args::SourceArgs;
+use crate::Result;
+use crate::jobs::gt_pairs::{Balance, GtPairsConfig, gt_pairs};
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::gt_pairs::{Balance, GtPairsConfig, gt_pairs};
 use std::path::PathBuf;
 
 /// Arguments of `gt-pairs`.

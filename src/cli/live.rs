@@ -1,16 +1,16 @@
 //! `overlap-slam live`: the pipeline on a Velodyne (UDP or pcap) or on a ROS 2 topic.
 
 use super::args::{PacketArgs, PipelineArgs, stop_on_ctrl_c};
+use crate::Result;
+use crate::io::FrameRange;
+use crate::io::ros::dds::Ros2Input;
+use crate::io::velodyne::Model;
+use crate::pipeline::live::live;
+use crate::pipeline::ros2::{Ros2Names, live_ros2};
+use crate::pipeline::{RunReport, SourceSpec};
+use crate::sensor::SensorModel;
+use crate::sim::SimConfig;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::io::FrameRange;
-use overlap_slam::io::ros::dds::Ros2Input;
-use overlap_slam::io::velodyne::Model;
-use overlap_slam::pipeline::live::live;
-use overlap_slam::pipeline::ros2::{Ros2Names, live_ros2};
-use overlap_slam::pipeline::{ReplayReport, SourceSpec};
-use overlap_slam::sensor::SensorModel;
-use overlap_slam::sim::SimConfig;
 
 /// Arguments of `live`.
 #[derive(Args)]
@@ -73,7 +73,7 @@ impl LiveArgs {
         Ok(())
     }
 
-    fn run_ros2(self, topic: String) -> Result<ReplayReport> {
+    fn run_ros2(self, topic: String) -> Result<RunReport> {
         let stop = stop_on_ctrl_c();
         let sensor = ros2_sensor(&self.packets.sensor)?;
         let input = Ros2Input {
@@ -92,7 +92,7 @@ impl LiveArgs {
         live_ros2(input, self.ros2_out.names(), cfg, stages)
     }
 
-    fn run_packets(self) -> Result<ReplayReport> {
+    fn run_packets(self) -> Result<RunReport> {
         let stop = stop_on_ctrl_c();
         let source = self.packets.source(stop.clone())?;
         let stages = self.pipeline.stages()?;

@@ -1,10 +1,10 @@
 //! `overlap-slam match`: a loop detector run on one pair of scan files.
 
 use super::args::print_json;
+use crate::Result;
+use crate::jobs::eval_loops::LoopMethod;
+use crate::jobs::match_scans::match_scans;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::eval_loops::LoopMethod;
-use overlap_slam::pipeline::match_scans::match_scans;
 use std::path::PathBuf;
 
 /// Arguments of `match`.
@@ -15,6 +15,8 @@ pub struct MatchArgs {
     /// The reference scan.
     scan_b: PathBuf,
     /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread) or scancontext.
+    /// OverlapNet by default, the network under test; `replay` and `live` close loops with
+    /// scancontext by default (`--loop-detector`).
     #[arg(long, default_value = "overlapnet")]
     method: LoopMethod,
     /// OverlapNet weights: a .safetensors with its .json beside it, or the authors' Keras HDF5

@@ -1,10 +1,10 @@
 //! `overlap-slam project`: a scan's range, normal and intensity images as PNG files.
 
 use super::args::SourceArgs;
+use crate::Result;
+use crate::jobs::project;
+use crate::projection::ProjectionParams;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::inspect;
-use overlap_slam::projection::ProjectionParams;
 use std::path::PathBuf;
 
 /// Arguments of `project`.
@@ -22,7 +22,7 @@ impl ProjectArgs {
     pub fn run(self) -> Result<()> {
         let sensor = self.source.sensor_model()?;
         let mut source = self.source.spec(&sensor).open(self.source.frame_range())?;
-        let img = inspect::project_to_pngs(source.as_mut(), &ProjectionParams::from_sensor(&sensor), &self.out)?;
+        let img = project::project_to_pngs(source.as_mut(), &ProjectionParams::from_sensor(&sensor), &self.out)?;
         println!(
             "wrote range.png, normal.png, intensity.png to {} ({} of {} pixels valid)",
             self.out.display(),

@@ -1,9 +1,9 @@
 //! `overlap-slam replay`: a sequence (or the embedded drive) through the whole pipeline.
 
 use super::args::{PipelineArgs, SourceArgs, stop_on_ctrl_c};
+use crate::Result;
+use crate::pipeline::replay_with_stages;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::replay_with_stages;
 
 /// Arguments of `replay`.
 #[derive(Args)]

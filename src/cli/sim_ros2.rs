@@ -1,11 +1,11 @@
 //! `overlap-slam sim-ros2`: the simulated drive published as ROS 2 PointCloud2 (or recorded).
 
-use super::args::{print_json, stop_on_ctrl_c};
+use super::args::{SimDriveArgs, print_json, scene_parser, stop_on_ctrl_c};
+use crate::Result;
+use crate::jobs::sim_ros2::{SimRos2Config, sim_ros2};
+use crate::sensor::SensorModel;
+use crate::sim::{Scene, SimConfig};
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::ros2::{SimRos2Config, sim_ros2};
-use overlap_slam::sensor::SensorModel;
-use overlap_slam::sim::{Scene, SimConfig};
 use std::path::PathBuf;
 
 /// Arguments of `sim-ros2`.
@@ -25,24 +25,11 @@ pub struct SimRos2Args {
     /// Sensor model: hdl64, hdl32, vlp16, os1-64, or a path to a TOML file.
     #[arg(long, default_value = "vlp16")]
     sensor: String,
-    /// Seed of the simulated world and drive.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Scene of the simulated drive: street, corridor, open-field.
-    #[arg(long, default_value = "street")]
+    /// Scene of the simulated drive.
+    #[arg(long, default_value = "street", value_parser = scene_parser())]
     scene: Scene,
-    /// Sweeps to drive (default: the simulated drive's length).
-    #[arg(long)]
-    sweeps: Option<usize>,
-    /// Another drive through the same world (0: the default drive).
-    #[arg(long, default_value_t = 0)]
-    drive: u64,
-    /// Start this many sweeps into the drive (somewhere inside a map of the world).
-    #[arg(long, default_value_t = 0)]
-    first_sweep: usize,
-    /// Publish as fast as possible instead of at 10 Hz.
-    #[arg(long)]
-    fast: bool,
+    #[command(flatten)]
+    drive: SimDriveArgs,
     /// Seconds to wait for subscribers before the first cloud.
     #[arg(long, default_value_t = 2.0)]
     discovery_wait: f64,
@@ -51,21 +38,22 @@ pub struct SimRos2Args {
 impl SimRos2Args {
     /// Publishes the drive and prints what was sent as JSON.
     pub fn run(self) -> Result<()> {
+        let drive = self.drive;
         let cfg = SimRos2Config {
             sim: SimConfig {
-                seed: self.seed,
+                seed: drive.seed,
                 scene: self.scene,
-                drive_seed: self.drive,
-                frames: self.sweeps.map(|n| n + self.first_sweep),
+                drive_seed: drive.drive,
+                frames: drive.sweeps.map(|n| n + drive.first_sweep),
                 sensor: SensorModel::from_name_or_path(&self.sensor)?,
                 ..SimConfig::default()
             },
             topic: self.topic,
             frame_id: self.frame_id,
-            first_frame: self.first_sweep,
+            first_frame: drive.first_sweep,
             gt_topic: self.gt_topic,
             bag_out: self.bag_out,
-            realtime: !self.fast,
+            realtime: !drive.fast,
             discovery_wait_s: self.discovery_wait,
             stop: Some(stop_on_ctrl_c()),
         };

@@ -1,10 +1,10 @@
 //! `overlap-slam sim-velodyne`: the simulated drive as Velodyne packets, over UDP or to pcap.
 
-use super::args::{print_json, stop_on_ctrl_c};
+use super::args::{SimDriveArgs, print_json, stop_on_ctrl_c};
+use crate::Result;
+use crate::jobs::sim_velodyne::{LinkFaults, SimVelodyneConfig, sim_velodyne};
+use crate::sim::velodyne::PacketSimConfig;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::sim_velodyne::{LinkFaults, SimVelodyneConfig, sim_velodyne};
-use overlap_slam::sim::velodyne::PacketSimConfig;
 use std::path::PathBuf;
 
 /// Arguments of `sim-velodyne`.
@@ -19,21 +19,8 @@ pub struct SimVelodyneArgs {
     /// The sensor: vlp16, hdl32e or hdl64e.
     #[arg(long, default_value = "vlp16")]
     sensor: String,
-    /// Seed of the simulated world and drive.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Sweeps to drive (default: the simulated drive's length, about a minute).
-    #[arg(long)]
-    sweeps: Option<usize>,
-    /// Another drive through the same world (0: the default drive).
-    #[arg(long, default_value_t = 0)]
-    drive: u64,
-    /// Start the sensor this many sweeps into the drive (somewhere inside a map of the world).
-    #[arg(long, default_value_t = 0)]
-    first_sweep: usize,
-    /// Send as fast as possible instead of at the sensor's rate.
-    #[arg(long)]
-    fast: bool,
+    #[command(flatten)]
+    drive: SimDriveArgs,
     #[command(flatten)]
     faults: FaultArgs,
     /// Sensor clock at the first packet, seconds past the hour.
@@ -70,21 +57,21 @@ struct FaultArgs {
 impl SimVelodyneArgs {
     /// Sends (or records) the drive and prints what was sent as JSON.
     pub fn run(self) -> Result<()> {
-        let f = self.faults;
+        let (f, drive) = (self.faults, self.drive);
         let cfg = SimVelodyneConfig {
             sim: PacketSimConfig {
                 model: self.sensor.parse()?,
-                seed: self.seed,
-                sweeps: self.sweeps,
+                seed: drive.seed,
+                sweeps: drive.sweeps,
                 start_azimuth_deg: 0.0,
                 start_timestamp_us: (self.start_clock.rem_euclid(3600.0) * 1e6) as u32,
-                drive_seed: self.drive,
-                first_sweep: self.first_sweep,
+                drive_seed: drive.drive,
+                first_sweep: drive.first_sweep,
             },
             udp: self.udp,
             pcap_out: self.pcap_out,
             gt_out: self.gt_out,
-            realtime: !self.fast,
+            realtime: !drive.fast,
             faults: LinkFaults {
                 loss: f.loss,
                 reorder: f.reorder,

@@ -1,10 +1,10 @@
 //! `overlap-slam stats`: the projected images of a sequence summarised as JSON.
 
 use super::args::SourceArgs;
+use crate::Result;
+use crate::jobs::stats;
+use crate::projection::ProjectionParams;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::pipeline::inspect;
-use overlap_slam::projection::ProjectionParams;
 use std::path::PathBuf;
 
 /// Arguments of `stats`.
@@ -22,8 +22,8 @@ impl StatsArgs {
     pub fn run(self) -> Result<()> {
         let sensor = self.source.sensor_model()?;
         let mut source = self.source.spec(&sensor).open(self.source.frame_range())?;
-        let stats = inspect::projection_stats(source.as_mut(), &ProjectionParams::from_sensor(&sensor))?;
-        inspect::write_stats(&stats, &self.out)?;
+        let stats = stats::projection_stats(source.as_mut(), &ProjectionParams::from_sensor(&sensor))?;
+        stats::write_stats(&stats, &self.out)?;
         println!(
             "{} scans, {:.1} % of pixels valid",
             stats.scans,

@@ -1,11 +1,11 @@
 //! `overlap-slam synth`: a simulated drive written in the KITTI layout.
 
+use crate::Result;
+use crate::io::FrameRange;
+use crate::jobs::synth;
+use crate::sensor::SensorModel;
+use crate::sim::{Scene, SimConfig};
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::io::FrameRange;
-use overlap_slam::pipeline::inspect;
-use overlap_slam::sensor::SensorModel;
-use overlap_slam::sim::{Scene, SimConfig};
 use std::path::PathBuf;
 
 /// Arguments of `synth`.
@@ -17,8 +17,8 @@ pub struct SynthArgs {
     /// World and noise seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Scene: street, corridor, open-field.
-    #[arg(long, default_value = "street")]
+    /// Scene.
+    #[arg(long, default_value = "street", value_parser = super::args::scene_parser())]
     scene: Scene,
     /// Number of frames; default drives until both revisits are done.
     #[arg(long)]
@@ -41,7 +41,7 @@ impl SynthArgs {
             sensor: SensorModel::from_name_or_path(&self.sensor)?,
             ..SimConfig::default()
         };
-        let n = inspect::synth(&config, FrameRange::all(), &self.out, self.quiet)?;
+        let n = synth::synth(&config, FrameRange::all(), &self.out, self.quiet)?;
         if !self.quiet {
             println!("wrote {n} simulated frames to {}", self.out.display());
         }

@@ -2,17 +2,17 @@
 //! checkpointed and resumable.
 
 use super::args::{parse_frames, parse_seeds};
+use crate::Result;
+use crate::io::{FrameRange, SourceOptions};
+use crate::jobs::train::real_data::{RealDataConfig, Recording};
+use crate::jobs::train::{TrainConfig, train};
+use crate::overlapnet::train::default_repetitions;
+use crate::overlapnet::{Channels, ModelConfig, YawDecoding};
+use crate::pipeline::config::SourceSpec;
+use crate::sensor::SensorModel;
+use crate::sim::Scene;
+use crate::viz::VizTarget;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::io::{FrameRange, SourceOptions};
-use overlap_slam::overlapnet::train::default_repetitions;
-use overlap_slam::overlapnet::{Channels, ModelConfig, YawDecoding};
-use overlap_slam::pipeline::config::SourceSpec;
-use overlap_slam::pipeline::train::{TrainConfig, train};
-use overlap_slam::pipeline::train_data::{RealDataConfig, Recording};
-use overlap_slam::sensor::SensorModel;
-use overlap_slam::sim::Scene;
-use overlap_slam::viz::VizTarget;
 use std::path::PathBuf;
 
 /// Arguments of `train`.
@@ -35,7 +35,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     real: RealArgs,
     /// Scene of the simulated drives.
-    #[arg(long, default_value = "street")]
+    #[arg(long, default_value = "street", value_parser = super::args::scene_parser())]
     scene: Scene,
     /// Keep every N-th frame of a training drive.
     #[arg(long, default_value_t = 5)]
@@ -113,7 +113,7 @@ struct RealArgs {
     data_frames: Option<FrameRange>,
     /// Force the recordings' format (kitti, ply, pcd).
     #[arg(long, value_parser = super::args::parse_format)]
-    format: Option<overlap_slam::io::Format>,
+    format: Option<crate::io::Format>,
     /// Ground-truth trajectory of PLY/PCD recordings (KITTI 3x4 or TUM).
     #[arg(long)]
     poses: Option<PathBuf>,
@@ -137,12 +137,7 @@ struct RealArgs {
 }
 
 impl RealArgs {
-    fn config(
-        &self,
-        paths: &[PathBuf],
-        out: &std::path::Path,
-        seed: u64,
-    ) -> overlap_slam::Result<Option<RealDataConfig>> {
+    fn config(&self, paths: &[PathBuf], out: &std::path::Path, seed: u64) -> crate::Result<Option<RealDataConfig>> {
         if paths.is_empty() {
             return Ok(None);
         }
@@ -236,7 +231,7 @@ impl ModelArgs {
 impl TrainArgs {
     /// Trains (or resumes) and prints where the weights are and the last validation.
     pub fn run(self) -> Result<()> {
-        overlap_slam::allocator::tune_allocator();
+        crate::allocator::tune_allocator();
         let repetitions = default_repetitions(self.model.subnetworks);
         let real = self.real.config(&self.real.data, &self.out, self.seed)?;
         let val_real = self.real.config(&self.real.val_data, &self.out, self.seed)?;

@@ -1,13 +1,13 @@
 //! `overlap-slam train-liif`: LIIF range-image super-resolution trained on simulated drives.
 
 use super::args::{parse_frames, parse_seeds};
+use crate::Result;
+use crate::io::{FrameRange, SourceOptions};
+use crate::jobs::train_liif::{TrainLiifConfig, train_liif};
+use crate::perception::liif::LiifConfig;
+use crate::perception::liif::train::StepConfig;
+use crate::pipeline::SourceSpec;
 use clap::Args;
-use overlap_slam::Result;
-use overlap_slam::io::{FrameRange, SourceOptions};
-use overlap_slam::perception::liif::LiifConfig;
-use overlap_slam::perception::liif::train::StepConfig;
-use overlap_slam::pipeline::SourceSpec;
-use overlap_slam::pipeline::liif::{TrainLiifConfig, train_liif};
 use std::path::PathBuf;
 
 /// Arguments of `train-liif`.

@@ -1,10 +1,9 @@
 //! Loop detection: recognising that the sensor is back at a place it has seen, and at what yaw.
-//! Place descriptors and their search live here; the learned detector (OverlapNet) and the
-//! loop-closure stage of the pipeline build on the same candidate types.
+//! Scan Context, the detector interface over it and OverlapNet, the keyframe search and the ICP
+//! verification of its candidates. The pipeline's loop-closure thread composes them; the ground
+//! truth they are judged against is [`crate::ground_truth`].
 
 pub mod detector;
-pub mod evaluation;
-pub mod pairs;
 pub mod plot;
 pub mod scan_context;
 pub mod search;

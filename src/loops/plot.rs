@@ -1,6 +1,6 @@
 //! The precision-recall curve as a picture: recall across, precision up, a grid every 0.1.
 
-use super::evaluation::PrPoint;
+use crate::ground_truth::scoring::PrPoint;
 use crate::projection::png::Rgb8;
 
 /// Margin around the plot area, pixels.

@@ -2,7 +2,7 @@
 //! OverlapNet was measured against. A scan becomes a polar grid of maximum heights; two grids are
 //! compared column by column under every rotation, so the best shift also gives the relative yaw.
 
-use crate::loops::evaluation::wrap_deg;
+use crate::ground_truth::scoring::wrap_deg;
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 use std::num::NonZeroUsize;
 

@@ -1,9 +1,9 @@
 //! Loop search over keyframes while a sequence streams in: every few frames the scan becomes a
-//! keyframe, Scan Context's ring keys pick the nearest older keyframes, and OverlapNet's heads
-//! judge them; the best above the overlap threshold is reported as a loop candidate (refused
-//! unverified when a MIMO network's subnetworks disagree on it too much). This is the
-//! OverlapNet demo's protocol (DESIGN.md §5): skip the last 100 frames and anything under 50 m of
-//! travel, accept overlap above 0.3, take the best.
+//! keyframe, Scan Context's ring keys pick the nearest older keyframes, and the loop detector
+//! (Scan Context or OverlapNet) scores them; those that pass its threshold are loop candidates,
+//! best first, for ICP to verify (a MIMO network's candidate is refused unverified when its
+//! subnetworks disagree on it too much). Eligibility follows the OverlapNet demo's protocol
+//! (DESIGN.md §5): skip the last 100 frames and anything under 50 m of travel.
 
 use crate::error::Result;
 use crate::loops::detector::{Descriptor, LoopDetector, LoopMethod};
@@ -180,7 +180,7 @@ impl LoopSearch {
             descriptor,
             gt_position: scan.gt_pose.map(|p| p.translation.vector),
         };
-        let found = self.judge(&keyframe)?;
+        let found = self.scored_candidates(&keyframe)?;
         self.keyframes.push(keyframe);
         self.latest_scan_context = Some(scan_context);
         Ok(found)
@@ -237,7 +237,7 @@ impl LoopSearch {
 
     /// The nearest eligible older keyframes by ring key, judged by the detector; those that pass,
     /// best first, at most `verify_at_most`.
-    fn judge(&mut self, query: &Keyframe) -> Result<Vec<LoopCandidate>> {
+    fn scored_candidates(&mut self, query: &Keyframe) -> Result<Vec<LoopCandidate>> {
         self.last_judged = None;
         let c = &self.config;
         let mut eligible: Vec<(f32, &Keyframe)> = self

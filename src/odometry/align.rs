@@ -2,7 +2,7 @@
 //! III-D): nearest map point within the correspondence threshold, Geman-McClure weights,
 //! Gauss-Newton on SE(3).
 
-use super::voxel_map::{Neighbourhood, VoxelHashMap};
+use super::local_map::{Neighbourhood, VoxelHashMap};
 use crate::scan::Pose;
 use nalgebra::{Matrix3, Matrix6, Point3, Translation3, UnitQuaternion, Vector3, Vector6};
 use rayon::prelude::*;

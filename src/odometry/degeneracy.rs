@@ -4,7 +4,7 @@
 //! constrains the motion along its surface normal only. Directions with too little support keep
 //! the motion model's value ("solution remapping", Zhang, Kaess & Singh, ICRA 2016).
 
-use super::voxel_map::VoxelHashMap;
+use super::local_map::VoxelHashMap;
 use crate::scan::Pose;
 use nalgebra::{Matrix6, Point3, Translation3, UnitQuaternion, Vector3, Vector6};
 

@@ -6,19 +6,19 @@
 pub mod align;
 pub mod degeneracy;
 pub mod frame_to_frame;
+pub mod local_map;
 pub mod preprocess;
 pub mod threshold;
-pub mod voxel_map;
 
 use crate::error::{Error, Result};
 use crate::registration::voxel_downsample;
 use crate::scan::{Pose, Scan};
 use align::align_to_map;
 use degeneracy::Constraints;
+use local_map::VoxelHashMap;
 use nalgebra::Point3;
 use serde::{Deserialize, Serialize};
 use threshold::{AdaptiveThreshold, model_error};
-use voxel_map::VoxelHashMap;
 
 /// Odometry settings; every default is KISS-ICP's (DESIGN.md §3) unless marked otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

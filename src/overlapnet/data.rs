@@ -6,7 +6,7 @@
 
 use super::input::encode;
 use super::model::ModelConfig;
-use crate::loops::pairs::{Balance, LabelScan, PairLabel, all_pairs, balanced, label_all};
+use crate::ground_truth::pairs::{Balance, LabelScan, PairLabel, all_pairs, balanced, label_all};
 use crate::projection::{ProjectionParams, project};
 use crate::sim::{Scene, SimConfig, Simulation};
 use rayon::prelude::*;
@@ -38,7 +38,7 @@ pub struct PairSet {
 impl PairSet {
     /// Pairs per 0.1-wide overlap bin.
     pub fn histogram(&self) -> Vec<usize> {
-        crate::loops::pairs::overlap_histogram(&self.pairs)
+        crate::ground_truth::pairs::overlap_histogram(&self.pairs)
     }
 
     /// Moves `other`'s scans in after this set's and returns `other`'s pairs, their indices

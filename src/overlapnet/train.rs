@@ -8,8 +8,8 @@ use super::loss::{YAW_MIN_OVERLAP, losses};
 use super::mimo::ensemble;
 use super::model::{ModelConfig, OverlapNet};
 use super::verdict::PairMatch;
-use crate::loops::evaluation::{LoopScores, ScoredPair, score, wrap_deg};
-use crate::loops::pairs::PairLabel;
+use crate::ground_truth::pairs::PairLabel;
+use crate::ground_truth::scoring::{LoopScores, ScoredPair, score, wrap_deg};
 use candle_core::{Result, Tensor, Var};
 use candle_nn::VarMap;
 use rand::seq::SliceRandom;
@@ -334,7 +334,7 @@ pub fn validate(net: &OverlapNet, set: &PairSet, samples: &[Sample], batch: usiz
                 query: s.pair.query,
                 score: answer.overlap,
                 overlap: s.pair.overlap,
-                positive: s.pair.overlap > crate::loops::evaluation::LOOP_OVERLAP,
+                positive: s.pair.overlap > crate::ground_truth::scoring::LOOP_OVERLAP,
                 yaw_deg: answer.yaw_deg,
                 gt_yaw_deg: s.yaw_deg(cols),
             });
@@ -344,7 +344,7 @@ pub fn validate(net: &OverlapNet, set: &PairSet, samples: &[Sample], batch: usiz
     let yaw: Vec<f64> = scored
         .iter()
         .filter(|p| p.overlap > YAW_MIN_OVERLAP)
-        .map(|p| crate::loops::evaluation::angle_diff_deg(p.yaw_deg, p.gt_yaw_deg) as f64)
+        .map(|p| crate::ground_truth::scoring::angle_diff_deg(p.yaw_deg, p.gt_yaw_deg) as f64)
         .collect();
     let zero: Vec<f64> = scored
         .iter()

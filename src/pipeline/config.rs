@@ -1,15 +1,15 @@
 //! One run's configuration: where scans come from, what runs on them and where results go,
 //! with every default in one place.
 
-use super::loop_worker::ClosureConfig;
+use super::loop_worker::LoopClosureConfig;
 use super::sink::EstimateSink;
 use super::status::RunStatus;
 use crate::error::{Error, Result};
 use crate::io::ros::dds::Ros2Input;
 use crate::io::velodyne::LiveSource;
 use crate::io::{self, FrameRange, ScanSource, SourceOptions};
-use crate::map::LocaliserConfig;
 use crate::odometry::{OdometryConfig, OdometryKind};
+use crate::saved_map::LocaliserConfig;
 use crate::sensor::SensorModel;
 use crate::sim::{SimConfig, SimSource, Simulation};
 use crate::viz::{VizOptions, VizTarget};
@@ -90,7 +90,7 @@ pub struct PipelineConfig {
     /// Relocalisation in a saved map.
     pub localiser: LocaliserConfig,
     /// Loop closure: OverlapNet loop search, ICP verification, pose graph (`None`: odometry only).
-    pub loops: Option<ClosureConfig>,
+    pub loops: Option<LoopClosureConfig>,
     /// OverlapNet weights for the loop search; `None`: the shipped model.
     pub weights: Option<PathBuf>,
     /// Hide the progress bar.
@@ -105,9 +105,6 @@ pub struct PipelineConfig {
     /// Told every frame's odometry and every loop correction.
     pub sink: Option<Arc<dyn EstimateSink>>,
 }
-
-/// The name the pipeline's configuration had when `replay` was its only front-end.
-pub type ReplayConfig = PipelineConfig;
 
 impl Default for PipelineConfig {
     fn default() -> Self {
@@ -128,7 +125,7 @@ impl Default for PipelineConfig {
             // thins to 1 m anyway (7 bytes a point in the map file before compression).
             save_map_voxel_m: 0.5,
             localiser: LocaliserConfig::default(),
-            loops: Some(ClosureConfig::default()),
+            loops: Some(LoopClosureConfig::default()),
             weights: None,
             quiet: false,
             stop: None,

@@ -2,7 +2,7 @@
 //! and the pose-graph back-end, fed every frame's odometry through a bounded channel (the
 //! odometry waits when the thread falls behind: replay never drops a frame).
 
-use super::map_session::{LocalisationReport, MapJob, MapSession};
+use super::saved_map_session::{LocalisationReport, SavedMapJob, SavedMapSession};
 use super::sink::EstimateSink;
 use crate::error::{Error, Result};
 use crate::graph::{Backend, BackendConfig};
@@ -26,10 +26,10 @@ pub const TRUE_LOOP_M: f64 = 8.0;
 
 /// Loop-closure settings; every default in one place.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct ClosureConfig {
-    /// Detector that judges the candidates and gives the yaw that seeds verification. OverlapNet
-    /// by default: the shipped weights beat Scan Context on held-out simulated worlds (see
-    /// models/README.md); Scan Context stays selectable, and still ranks real KITTI pairs better.
+pub struct LoopClosureConfig {
+    /// Detector that scores the candidates and gives the yaw that seeds verification: Scan Context
+    /// by default, since it ranks real KITTI pairs better; OverlapNet, which ranks held-out
+    /// simulated worlds better (models/README.md), and its MIMO variant are selectable.
     pub detector: LoopMethod,
     /// Keyframes and candidate search.
     pub search: LoopSearchConfig,
@@ -39,7 +39,7 @@ pub struct ClosureConfig {
     pub backend: BackendConfig,
 }
 
-impl Default for ClosureConfig {
+impl Default for LoopClosureConfig {
     fn default() -> Self {
         Self {
             // The detector that ranks real scans' pairs better (Scan Context: PR-AUC 0.52 against
@@ -106,7 +106,7 @@ pub struct LoopOutcome {
     pub localisation: Option<LocalisationReport>,
     /// The map to save (runs with `--save-map`); not serialised.
     #[serde(skip)]
-    pub map: Option<crate::map::PriorMap>,
+    pub map: Option<crate::saved_map::PriorMap>,
 }
 
 /// A revisit no loop closed, and where the chain broke.
@@ -172,29 +172,33 @@ pub struct LoopWorker {
 
 impl LoopWorker {
     /// Starts the loop-closure thread.
-    pub fn spawn(config: ClosureConfig, detector: LoopDetector) -> Self {
+    pub fn spawn(config: LoopClosureConfig, detector: LoopDetector) -> Self {
         Self::spawn_with_sink(config, detector, None)
     }
 
     /// Starts the loop-closure thread; `sink` hears every correction of the poses.
-    pub fn spawn_with_sink(config: ClosureConfig, detector: LoopDetector, sink: Option<Arc<dyn EstimateSink>>) -> Self {
+    pub fn spawn_with_sink(
+        config: LoopClosureConfig,
+        detector: LoopDetector,
+        sink: Option<Arc<dyn EstimateSink>>,
+    ) -> Self {
         Self::spawn_in_map(config, detector, sink, None).expect("without a map nothing can fail")
     }
 
     /// Starts the loop-closure thread, localising in a prior map and keeping keyframes to save
     /// as `maps` asks; fails when the prior map cannot serve the detector.
     pub fn spawn_in_map(
-        config: ClosureConfig,
+        config: LoopClosureConfig,
         detector: LoopDetector,
         sink: Option<Arc<dyn EstimateSink>>,
-        maps: Option<MapJob>,
+        maps: Option<SavedMapJob>,
     ) -> Result<Self> {
         let maps = maps
-            .map(|job| MapSession::new(job, &detector, &config.verify))
+            .map(|job| SavedMapSession::new(job, &detector, &config.verify))
             .transpose()?;
         let (tx, rx) = bounded::<FrameMsg>(QUEUE_FRAMES);
         let handle = std::thread::spawn(move || {
-            let mut state = Closure::new(config, detector, maps);
+            let mut state = LoopClosureState::new(config, detector, maps);
             state.sink = sink;
             for msg in rx {
                 state.add(msg)?;
@@ -241,9 +245,10 @@ impl LoopWorker {
     }
 }
 
-/// The thread's state.
-struct Closure {
-    config: ClosureConfig,
+/// What the loop-closure thread holds between frames: the keyframe search, the pose graph, the
+/// keyframes' clouds for verification and the outcome so far.
+struct LoopClosureState {
+    config: LoopClosureConfig,
     search: LoopSearch,
     backend: Backend,
     clouds: HashMap<usize, KeyframeCloud>,
@@ -256,12 +261,12 @@ struct Closure {
     ground_truth: bool,
     sink: Option<Arc<dyn EstimateSink>>,
     /// Localising in a prior map, keeping keyframes to save.
-    maps: Option<MapSession>,
+    maps: Option<SavedMapSession>,
 }
 
-impl Closure {
-    fn new(config: ClosureConfig, detector: LoopDetector, maps: Option<MapSession>) -> Self {
-        let prior = maps.as_ref().map_or_else(Vec::new, MapSession::prior_poses);
+impl LoopClosureState {
+    fn new(config: LoopClosureConfig, detector: LoopDetector, maps: Option<SavedMapSession>) -> Self {
+        let prior = maps.as_ref().map_or_else(Vec::new, SavedMapSession::prior_poses);
         Self {
             search: LoopSearch::new(config.search, detector),
             backend: Backend::with_prior(config.backend, &prior),

@@ -1,8 +1,8 @@
-//! What a run measured: gathered frame by frame ([`RunLog`]), summed up as a [`ReplayReport`],
+//! What a run measured: gathered frame by frame ([`RunLog`]), summed up as a [`RunReport`],
 //! and written as trajectories, `loops.csv` and `metrics.json`.
 
-use super::loop_worker::{ClosureConfig, LoopOutcome};
-use super::map_session::LocalisationReport;
+use super::loop_worker::{LoopClosureConfig, LoopOutcome};
+use super::saved_map_session::LocalisationReport;
 use super::status::percentile;
 use crate::error::Result;
 use crate::io::atomic::write_atomic;
@@ -21,7 +21,7 @@ const MEMORY_SAMPLE_EVERY: usize = 100;
 
 /// What a replay measured; also written as `metrics.json`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ReplayReport {
+pub struct RunReport {
     /// What was replayed.
     pub source: String,
     /// Frames processed.
@@ -66,7 +66,7 @@ pub struct ReplayReport {
     /// Mean milliseconds per frame spent in each stage.
     pub stage_ms: BTreeMap<String, f64>,
     /// Loop-closure settings (null when off).
-    pub loop_closure: Option<ClosureConfig>,
+    pub loop_closure: Option<LoopClosureConfig>,
     /// Loop candidates with their verification, counts against ground truth, timings (null
     /// when off).
     pub loops: Option<LoopOutcome>,
@@ -203,7 +203,7 @@ impl RunLog {
     }
 }
 
-/// What the run was and what its parts reported at the end, for [`ReplayReport::new`].
+/// What the run was and what its parts reported at the end, for [`RunReport::new`].
 pub struct RunEnd {
     /// What was replayed.
     pub source: String,
@@ -216,10 +216,10 @@ pub struct RunEnd {
     /// The odometry used, with its settings.
     pub odometry: (OdometryKind, OdometryConfig),
     /// Loop-closure settings and outcome.
-    pub loops: (Option<ClosureConfig>, Option<LoopOutcome>),
+    pub loops: (Option<LoopClosureConfig>, Option<LoopOutcome>),
 }
 
-impl ReplayReport {
+impl RunReport {
     /// Sums up `log`: the final trajectory (loop-corrected when closure ran) scored against the
     /// ground truth, timings as percentiles and per-stage means.
     pub fn new(mut log: RunLog, end: RunEnd) -> Self {

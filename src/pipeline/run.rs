@@ -13,10 +13,10 @@
 
 use super::config::SourceSpec;
 use super::config::{PipelineConfig, SOURCE_QUEUE};
+use super::global_map::{GlobalMap, thin};
 use super::loop_worker::{LoopOutcome, LoopWorker};
-use super::map::{GlobalMap, thin};
-use super::map_session::MapJob;
-use super::report::{ReplayReport, RunEnd, RunLog, SavedMap};
+use super::report::{RunEnd, RunLog, RunReport, SavedMap};
+use super::saved_map_session::SavedMapJob;
 use super::sink::{EstimateSink, Sinks};
 use super::status::progress_bar;
 use super::viewer::ViewerFeed;
@@ -24,10 +24,10 @@ use crate::error::{Error, Result};
 use crate::io::ScanSource;
 use crate::io::velodyne::source::LinkCounts;
 use crate::loops::detector::LoopDetector;
-use crate::map::{PriorMap, SensorSignature, read_map, write_map};
 use crate::odometry::{OdometryConfig, OdometryEstimator, OdometryStep, estimator};
 use crate::perception::{FrameView, PerceptionStage};
 use crate::projection::{ProjectionParams, RangeImage, project};
+use crate::saved_map::{PriorMap, SensorSignature, read_map, write_map};
 use crate::scan::Scan;
 use crossbeam_channel::Receiver;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use std::time::Instant;
 
 /// Runs `cfg`'s source through the whole pipeline, with perception `stages` on every projected
 /// frame (each timed as `stage_ms/stage/NAME`), and writes the outputs.
-pub fn run(cfg: &PipelineConfig, stages: Vec<Box<dyn PerceptionStage>>) -> Result<ReplayReport> {
+pub fn run(cfg: &PipelineConfig, stages: Vec<Box<dyn PerceptionStage>>) -> Result<RunReport> {
     cfg.validate()?;
     let source = cfg.source.open(cfg.frames)?;
     let name = source.name();
@@ -125,7 +125,7 @@ impl MapExport {
 
 /// What the run does with saved maps: the prior map read and checked against the sensor, and
 /// whether to keep keyframes for saving; `None` when neither `--map` nor `--save-map` is given.
-fn map_job(cfg: &PipelineConfig) -> Result<Option<MapJob>> {
+fn map_job(cfg: &PipelineConfig) -> Result<Option<SavedMapJob>> {
     if cfg.map.is_none() && cfg.save_map.is_none() {
         return Ok(None);
     }
@@ -139,7 +139,7 @@ fn map_job(cfg: &PipelineConfig) -> Result<Option<MapJob>> {
     let prior = match &cfg.map {
         Some(dir) => {
             let map = read_map(dir)?;
-            map.check_sensor(&crate::map::store::map_file(dir), &cfg.sensor)?;
+            map.check_sensor(&crate::saved_map::store::map_file(dir), &cfg.sensor)?;
             log::info!(
                 "{}: {} keyframes from {} session(s), {:.0} m of trajectory",
                 dir.display(),
@@ -151,7 +151,7 @@ fn map_job(cfg: &PipelineConfig) -> Result<Option<MapJob>> {
         }
         None => None,
     };
-    Ok(Some(MapJob {
+    Ok(Some(SavedMapJob {
         prior,
         save: cfg.save_map.is_some(),
         voxel_m: cfg.save_map_voxel_m,
@@ -371,7 +371,7 @@ impl<'a> Pipeline<'a> {
 
     /// Waits for loop closure, shows and writes everything, and sums the run up; `failed` (the
     /// source ended on an error) leaves a map folder as it was.
-    fn finish(mut self, source: String, started: Instant, failed: bool) -> Result<ReplayReport> {
+    fn finish(mut self, source: String, started: Instant, failed: bool) -> Result<RunReport> {
         let mut outcome = self.loops.take().map(LoopWorker::finish).transpose()?;
         let map = outcome.as_mut().and_then(|o| o.map.take());
         if self.log.is_empty() {
@@ -399,7 +399,7 @@ impl<'a> Pipeline<'a> {
             odometry: (self.cfg.odometry_kind, self.odometry_cfg),
             loops: (self.cfg.loops, outcome),
         };
-        let mut report = ReplayReport::new(self.log, end);
+        let mut report = RunReport::new(self.log, end);
         if let (Some(dir), Some(map)) = (&self.cfg.save_map, map) {
             if failed {
                 log::warn!("{}: the map is not saved, the source failed", dir.display());

@@ -3,15 +3,15 @@
 //! and the loops once the pose graph has spoken.
 
 use super::config::{PipelineConfig, SourceSpec};
+use super::global_map::GlobalMap;
 use super::loop_worker::LoopOutcome;
-use super::map::GlobalMap;
 use super::report::RunLog;
 use super::sink::EstimateSink;
 use crate::error::Result;
 use crate::io::velodyne::source::LinkCounts;
-use crate::map::PriorMap;
 use crate::odometry::OdometryStep;
 use crate::projection::{ProjectionParams, RangeImage};
+use crate::saved_map::PriorMap;
 use crate::scan::{Pose, Scan};
 use crate::viz::{Eye, ImageView, Layout, LoopView, Track, Viz, VizOptions};
 use std::sync::{Arc, Mutex};

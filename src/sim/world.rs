@@ -153,6 +153,11 @@ pub enum Scene {
     OpenField,
 }
 
+impl Scene {
+    /// Every scene's name, as `--scene` takes it.
+    pub const NAMES: [&'static str; 3] = ["street", "tunnel", "open-field"];
+}
+
 impl std::str::FromStr for Scene {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -30,8 +30,8 @@ pub fn sample_kitti() -> PathBuf {
 }
 
 /// A quiet replay of the scans at `path` with the default (KISS) odometry.
-pub fn path_replay(path: PathBuf) -> overlap_slam::pipeline::ReplayConfig {
-    overlap_slam::pipeline::ReplayConfig {
+pub fn path_replay(path: PathBuf) -> overlap_slam::pipeline::PipelineConfig {
+    overlap_slam::pipeline::PipelineConfig {
         source: overlap_slam::pipeline::SourceSpec::Path {
             path,
             options: Default::default(),

@@ -1,208 +1,25 @@
-//! `train-liif` and `eval-liif`: LIIF range-image super-resolution trained on simulated HDL-64E
-//! drives by dropping rows, checkpointed so that a stopped training resumes, and measured on
-//! held-out scans (simulated or real) against bilinear and nearest upsampling, then downstream:
-//! loop detection on 16-row scans rendered at 64 rows by LIIF against the same scans upsampled
-//! naively.
+//! `eval-liif`: LIIF measured on held-out posed scans (simulated or real) against bilinear and
+//! nearest upsampling, then downstream: loop detection on 16-row scans rendered at 64 rows by
+//! LIIF against the same scans upsampled naively.
 
-use super::config::SourceSpec;
-use super::eval_loops::judge;
-use super::gt_pairs::{label_scans, read_posed_scans};
-use super::status::progress_bar;
+use super::train_liif::{candle_err, dense_images};
 use crate::error::{Error, Result};
+use crate::ground_truth::pairs::pairs_apart;
+use crate::ground_truth::scoring::{LoopScores, ScoredPair, score};
 use crate::io::FrameRange;
 use crate::io::atomic::write_bytes_atomic;
+use crate::jobs::eval_loops::score_pair;
+use crate::jobs::gt_pairs::{label_scans, read_posed_scans};
 use crate::loops::detector::{LoopDetector, LoopMethod};
-use crate::loops::evaluation::{LoopScores, ScoredPair, score};
-use crate::loops::pairs::pairs_apart;
-use crate::overlapnet::train::Adam;
-use crate::perception::liif::train::{Comparison, DenseSet, StepConfig, compare, train_step};
-use crate::perception::liif::{Baseline, Liif, LiifConfig, RowLayout, rows::upsample_baseline, save};
+use crate::perception::liif::train::{Comparison, compare};
+use crate::perception::liif::{Baseline, Liif, RowLayout, rows::upsample_baseline};
+use crate::pipeline::config::SourceSpec;
+use crate::pipeline::status::progress_bar;
 use crate::projection::png::{Rgb8, turbo};
-use crate::projection::{EMPTY, ProjectionParams, project};
+use crate::projection::{EMPTY, ProjectionParams};
 use crate::scan::Scan;
-use crate::sim::{SimConfig, Simulation};
-use candle_core::Device;
-use candle_nn::VarMap;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::PathBuf;
-use std::time::Instant;
-
-/// Dense range images of `scans` in the HDL-64E window.
-pub fn dense_images(scans: &[Scan], params: &ProjectionParams) -> DenseSet {
-    DenseSet {
-        rows: params.rows,
-        cols: params.cols,
-        images: scans
-            .par_iter()
-            .map(|s| project(&s.points, &s.intensity, params).range)
-            .collect(),
-    }
-}
-
-/// Every `every`-th scan of the default simulated drive of each world in `seeds`, projected.
-pub fn simulated_images(seeds: &[u64], every: usize) -> DenseSet {
-    let mut set = DenseSet::default();
-    for &seed in seeds {
-        let sim = Simulation::new(&SimConfig {
-            seed,
-            ..SimConfig::default()
-        });
-        let params = ProjectionParams::from_sensor(sim.sensor());
-        let frames: Vec<usize> = (0..sim.frames()).step_by(every.max(1)).collect();
-        let scans: Vec<Scan> = frames.par_iter().map(|&i| sim.scan(i)).collect();
-        let part = dense_images(&scans, &params);
-        set.rows = part.rows;
-        set.cols = part.cols;
-        set.images.extend(part.images);
-    }
-    set
-}
-
-/// How to train.
-#[derive(Debug, Clone)]
-pub struct TrainLiifConfig {
-    /// Checkpoint folder: `liif.safetensors`, `liif.json`, `adam.safetensors`, `state.json`.
-    pub out: PathBuf,
-    /// Network sizes.
-    pub model: LiifConfig,
-    /// Simulated worlds trained on.
-    pub seeds: Vec<u64>,
-    /// Keep every `every`-th frame of each drive.
-    pub every: usize,
-    /// Real scans trained on as well (e.g. KITTI frames), drawn as often as all simulated ones
-    /// together.
-    pub real: Option<(SourceSpec, FrameRange)>,
-    /// Start from these weights (`None`: fresh); unlike `resume`, a new training run.
-    pub init: Option<PathBuf>,
-    /// Batch sampling.
-    pub step: StepConfig,
-    /// Steps to reach (over all runs).
-    pub steps: usize,
-    /// Adam's learning rate (halved for the last quarter of the steps).
-    pub lr: f64,
-    /// Seed of the batches.
-    pub seed: u64,
-    /// Continue from the checkpoint in `out`.
-    pub resume: bool,
-    /// Stop (with a checkpoint) after this many minutes in this run.
-    pub max_minutes: Option<f64>,
-    /// Steps between checkpoints.
-    pub checkpoint_every: usize,
-    /// No progress bar.
-    pub quiet: bool,
-}
-
-/// Progress saved with every checkpoint.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct LiifTrainState {
-    /// Steps done.
-    pub steps: usize,
-    /// Seconds spent training, over all runs.
-    pub seconds: f64,
-    /// Training images.
-    pub images: usize,
-    /// Mean range L1 (metres) and mask cross-entropy over each block of 100 steps.
-    pub history: Vec<(usize, f32, f32)>,
-}
-
-/// Trains (or resumes training) and returns the final state.
-pub fn train_liif(cfg: &TrainLiifConfig) -> Result<LiifTrainState> {
-    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
-    let mut set = simulated_images(&cfg.seeds, cfg.every);
-    let simulated = set.images.len();
-    if let Some((source, frames)) = &cfg.real {
-        let (_, scans) = read_posed_scans(source, *frames, 1, "train-liif")?;
-        let real = dense_images(&scans, &ProjectionParams::overlapnet_hdl64());
-        // Repeated so that a batch is half real on average.
-        let repeat = (simulated / real.images.len().max(1)).max(1);
-        for _ in 0..repeat {
-            set.images.extend(real.images.iter().cloned());
-        }
-    }
-    if set.images.is_empty() {
-        return Err(Error::Usage("train-liif: no training scans".into()));
-    }
-    let device = Device::Cpu;
-    let varmap = VarMap::new();
-    let net = Liif::trainable(&varmap, cfg.model, &device).map_err(candle_err)?;
-    let mut opt = Adam::new(&varmap, cfg.lr).map_err(candle_err)?;
-    if let Some(init) = &cfg.init {
-        let mut varmap = varmap.clone();
-        varmap.load(init).map_err(|e| Error::input(init, e.to_string()))?;
-    }
-    let weights = cfg.out.join("liif.safetensors");
-    let mut state = LiifTrainState {
-        images: set.images.len(),
-        ..Default::default()
-    };
-    if cfg.resume {
-        let mut varmap = varmap.clone();
-        varmap
-            .load(&weights)
-            .map_err(|e| Error::input(&weights, e.to_string()))?;
-        let adam = cfg.out.join("adam.safetensors");
-        opt.load(&adam).map_err(|e| Error::input(&adam, e.to_string()))?;
-        let path = cfg.out.join("state.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        state = serde_json::from_str(&text).map_err(|e| Error::input(&path, e.to_string()))?;
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ state.steps as u64);
-    let bar = progress_bar(Some(cfg.steps), cfg.quiet, "steps");
-    bar.set_position(state.steps as u64);
-    let started = Instant::now();
-    let mut block = (0.0f32, 0.0f32, 0usize);
-    while state.steps < cfg.steps {
-        if cfg
-            .max_minutes
-            .is_some_and(|m| started.elapsed().as_secs_f64() > m * 60.0)
-        {
-            break;
-        }
-        opt.lr = if state.steps * 4 >= cfg.steps * 3 {
-            cfg.lr / 2.0
-        } else {
-            cfg.lr
-        };
-        let t = Instant::now();
-        let loss = train_step(&net, &mut opt, &set, &cfg.step, &mut rng).map_err(candle_err)?;
-        state.seconds += t.elapsed().as_secs_f64();
-        state.steps += 1;
-        block = (
-            block.0 + loss.range_l1 * cfg.model.max_range,
-            block.1 + loss.mask_bce,
-            block.2 + 1,
-        );
-        if block.2 == 100 {
-            state.history.push((state.steps, block.0 / 100.0, block.1 / 100.0));
-            bar.set_message(format!("L1 {:.3} m  bce {:.3}", block.0 / 100.0, block.1 / 100.0));
-            block = (0.0, 0.0, 0);
-        }
-        if state.steps.is_multiple_of(cfg.checkpoint_every) {
-            checkpoint(cfg, &varmap, &opt, &state)?;
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    checkpoint(cfg, &varmap, &opt, &state)?;
-    Ok(state)
-}
-
-fn checkpoint(cfg: &TrainLiifConfig, varmap: &VarMap, opt: &Adam, state: &LiifTrainState) -> Result<()> {
-    save(varmap, &cfg.model, &cfg.out.join("liif.safetensors"))?;
-    let adam = cfg.out.join("adam.safetensors");
-    let tmp = adam.with_extension("tmp");
-    opt.save(&tmp).map_err(|e| Error::input(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, &adam).map_err(|e| Error::io(&adam, e))?;
-    let json = serde_json::to_vec_pretty(state).expect("state serialises");
-    write_bytes_atomic(&cfg.out.join("state.json"), &json)
-}
-
-fn candle_err(e: candle_core::Error) -> Error {
-    Error::Usage(format!("LIIF: {e}"))
-}
 
 /// What to evaluate.
 #[derive(Debug, Clone)]
@@ -314,7 +131,7 @@ pub fn eval_liif(cfg: &EvalLiifConfig) -> Result<LiifEvalReport> {
                 let scored: Vec<ScoredPair> = pairs
                     .iter()
                     .zip(&verdicts)
-                    .map(|(&pair, v)| judge(&labels, pair, v, &params, cfg.loop_overlap))
+                    .map(|(&pair, v)| score_pair(&labels, pair, v, &params, cfg.loop_overlap))
                     .collect();
                 downstream.push(DownstreamScore {
                     method,

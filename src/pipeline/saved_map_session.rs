@@ -2,7 +2,7 @@
 //! tracking against it once localised, and keeping the keyframes a saved map needs
 //! (`--save-map`).
 
-use super::map::thin;
+use super::global_map::thin;
 use super::sink::EstimateSink;
 use crate::error::{Error, Result};
 use crate::graph::Backend;
@@ -10,15 +10,17 @@ use crate::loops::detector::LoopDetector;
 use crate::loops::scan_context::ScanContext;
 use crate::loops::search::LoopSearch;
 use crate::loops::verify::{KeyframeCloud, VerifyConfig};
-use crate::map::localise::{MapIndex, stored_features};
-use crate::map::{EdgeKind, Localiser, LocaliserConfig, MapEdge, MapHeader, MapKeyframe, PriorMap, SensorSignature};
+use crate::saved_map::localise::{MapIndex, stored_features};
+use crate::saved_map::{
+    EdgeKind, Localiser, LocaliserConfig, MapEdge, MapHeader, MapKeyframe, PriorMap, SensorSignature,
+};
 use crate::scan::{Pose, Scan};
 use serde::Serialize;
 use std::sync::Arc;
 
 /// What a run does with saved maps.
 #[derive(Debug, Clone)]
-pub struct MapJob {
+pub struct SavedMapJob {
     /// The map to start in (`--map`), already read and checked.
     pub prior: Option<PriorMap>,
     /// Keep the keyframes for `--save-map`.
@@ -78,7 +80,7 @@ struct KeptKeyframe {
     gt: Option<Pose>,
     cloud: Scan,
     scan_context: ScanContext,
-    overlapnet: Option<crate::map::StoredFeatures>,
+    overlapnet: Option<crate::saved_map::StoredFeatures>,
 }
 
 /// One frame of a run in a prior map, as the localisation report needs it.
@@ -89,8 +91,8 @@ struct FrameRecord {
 }
 
 /// The run's state with respect to saved maps.
-pub struct MapSession {
-    job: MapJob,
+pub struct SavedMapSession {
+    job: SavedMapJob,
     index: Option<MapIndex>,
     localiser: Localiser,
     kept: Vec<KeptKeyframe>,
@@ -101,9 +103,9 @@ pub struct MapSession {
     report: LocalisationReport,
 }
 
-impl MapSession {
+impl SavedMapSession {
     /// Indexes the prior map (if any) for the run's detector.
-    pub fn new(mut job: MapJob, detector: &LoopDetector, verify: &VerifyConfig) -> Result<Self> {
+    pub fn new(mut job: SavedMapJob, detector: &LoopDetector, verify: &VerifyConfig) -> Result<Self> {
         let index = job
             .prior
             .as_ref()
@@ -166,7 +168,7 @@ impl MapSession {
                 if let Some(sink) = sink {
                     sink.hypotheses(&found.iter().map(|h| h.pose).collect::<Vec<_>>());
                 }
-                if let Some(fix) = self.localiser.judge(&found) {
+                if let Some(fix) = self.localiser.add_evidence(&found) {
                     let matches: Vec<_> = fix
                         .evidence
                         .iter()

@@ -97,6 +97,30 @@ struct Outputs {
 }
 
 impl Outputs {
+    /// The UDP socket and pcap recording `cfg` asks for.
+    fn open(cfg: &SimVelodyneConfig) -> Result<Self> {
+        let socket = match &cfg.udp {
+            Some(addr) => {
+                let s =
+                    UdpSocket::bind("0.0.0.0:0").map_err(|e| Error::Usage(format!("cannot open a UDP socket: {e}")))?;
+                s.connect(addr)
+                    .map_err(|e| Error::Usage(format!("cannot send to UDP {addr}: {e}")))?;
+                Some(s)
+            }
+            None => None,
+        };
+        let recorder = cfg
+            .pcap_out
+            .as_deref()
+            .map(|p| PcapRecorder::create(p, DATA_PORT))
+            .transpose()?;
+        Ok(Self {
+            socket,
+            recorder,
+            epoch: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
+        })
+    }
+
     fn emit(&mut self, bytes: &[u8], time_s: f64, report: &mut SimVelodyneReport) -> Result<()> {
         report.datagrams_sent += 1;
         if let Some(s) = &self.socket
@@ -113,6 +137,28 @@ impl Outputs {
 
 /// Simulates and sends the drive.
 pub fn sim_velodyne(cfg: &SimVelodyneConfig) -> Result<SimVelodyneReport> {
+    check_settings(cfg)?;
+    let sim = PacketSim::new(cfg.sim.clone());
+    if let Some(path) = &cfg.gt_out {
+        write_ground_truth(cfg, &sim, path)?;
+    }
+    let mut out = Outputs::open(cfg)?;
+    let mut report = SimVelodyneReport {
+        sweeps: sim.sweeps(),
+        packets: sim.packets(),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    send_drive(cfg, &sim, &mut out, &mut report, started)?;
+    if let Some(r) = out.recorder.take() {
+        r.finish()?;
+    }
+    report.wall_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Refuses a run with nowhere to send and fault rates that are no probabilities.
+fn check_settings(cfg: &SimVelodyneConfig) -> Result<()> {
     if cfg.udp.is_none() && cfg.pcap_out.is_none() {
         return Err(Error::Usage(
             "sim-velodyne needs --udp ADDR and/or --pcap-out FILE".into(),
@@ -130,45 +176,33 @@ pub fn sim_velodyne(cfg: &SimVelodyneConfig) -> Result<SimVelodyneReport> {
             )));
         }
     }
-    let sim = PacketSim::new(cfg.sim.clone());
-    if let Some(path) = &cfg.gt_out {
-        let start_s = cfg.sim.start_timestamp_us as f64 * 1e-6;
-        let stamps: Vec<f64> = (0..sim.sweeps())
-            .map(|k| start_s + k as f64 * sim.sweep_period_s())
-            .collect();
-        poses::write_tum(path, &stamps, &sim.ground_truth())?;
-    }
-    let socket = match &cfg.udp {
-        Some(addr) => {
-            let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| Error::Usage(format!("cannot open a UDP socket: {e}")))?;
-            s.connect(addr)
-                .map_err(|e| Error::Usage(format!("cannot send to UDP {addr}: {e}")))?;
-            Some(s)
-        }
-        None => None,
-    };
-    let recorder = cfg
-        .pcap_out
-        .as_deref()
-        .map(|p| PcapRecorder::create(p, DATA_PORT))
-        .transpose()?;
-    let mut out = Outputs {
-        socket,
-        recorder,
-        epoch: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
-    };
-    let mut report = SimVelodyneReport {
-        sweeps: sim.sweeps(),
-        packets: sim.packets(),
-        ..Default::default()
-    };
+    Ok(())
+}
+
+/// Each sweep's ground-truth pose as TUM, stamped with the sensor clock at the sweep's start.
+fn write_ground_truth(cfg: &SimVelodyneConfig, sim: &PacketSim, path: &std::path::Path) -> Result<()> {
+    let start_s = cfg.sim.start_timestamp_us as f64 * 1e-6;
+    let stamps: Vec<f64> = (0..sim.sweeps())
+        .map(|k| start_s + k as f64 * sim.sweep_period_s())
+        .collect();
+    poses::write_tum(path, &stamps, &sim.ground_truth())
+}
+
+/// Every packet of the drive through the link's faults, at the sensor's pace when `realtime`,
+/// until the drive ends or `stop` is set.
+fn send_drive(
+    cfg: &SimVelodyneConfig,
+    sim: &PacketSim,
+    out: &mut Outputs,
+    report: &mut SimVelodyneReport,
+    started: Instant,
+) -> Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.sim.seed ^ 0xFA17);
     let mut sender = Sender {
         held: None,
         clock_shift_us: None,
     };
     let progress = progress_bar(Some(report.packets), cfg.quiet, "packets");
-    let started = Instant::now();
     'send: for first in (0..report.packets).step_by(CHUNK_PACKETS) {
         for p in sim.chunk(first..(first + CHUNK_PACKETS).min(report.packets)) {
             if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
@@ -181,19 +215,15 @@ pub fn sim_velodyne(cfg: &SimVelodyneConfig) -> Result<SimVelodyneReport> {
                     None => report.max_behind_ms = report.max_behind_ms.max(due.elapsed().as_secs_f64() * 1e3),
                 }
             }
-            sender.send(p, &cfg.faults, &mut rng, &mut out, &mut report)?;
+            sender.send(p, &cfg.faults, &mut rng, out, report)?;
             progress.inc(1);
         }
     }
     if let Some((bytes, time_s)) = sender.held.take() {
-        out.emit(&bytes, time_s, &mut report)?;
+        out.emit(&bytes, time_s, report)?;
     }
     progress.finish_and_clear();
-    if let Some(r) = out.recorder.take() {
-        r.finish()?;
-    }
-    report.wall_s = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(())
 }
 
 /// Applies the faults to the packet stream.

@@ -346,7 +346,7 @@ fn read_pose(r: &mut Reader) -> std::result::Result<Pose, String> {
 mod tests {
     use super::*;
     use crate::loops::detector::LoopMethod;
-    use crate::map::SensorSignature;
+    use crate::saved_map::SensorSignature;
     use crate::sensor::SensorModel;
     use nalgebra::Vector3;
 

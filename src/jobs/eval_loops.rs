@@ -5,19 +5,19 @@
 //! with its ground truth and the detector's answer, for scoring by any other tool). A MIMO
 //! network's spread goes into both, with how well it tracks the errors.
 
-use super::config::SourceSpec;
-use super::gt_pairs::{label_scans, read_posed_scans};
-use super::status::progress_bar;
 use crate::error::{Error, Result};
+use crate::ground_truth::pairs::{LabelScan, label, pairs_apart};
+use crate::ground_truth::scoring::{LoopScores, PrPoint, ScoredPair, angle_diff_deg, pr_curve, score};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;
-use crate::loops::detector::{LoopDetector, Verdict};
-use crate::loops::evaluation::{LoopScores, PrPoint, ScoredPair, angle_diff_deg, pr_curve, score};
-use crate::loops::pairs::{LabelScan, label, pairs_apart};
+use crate::jobs::gt_pairs::{label_scans, read_posed_scans};
+use crate::loops::detector::{Descriptor, LoopDetector, Verdict};
 use crate::loops::plot::pr_plot;
 use crate::loops::search::LoopSearchConfig;
 use crate::loops::uncertainty::{UncertainPair, UncertaintyReport, uncertainty_report};
 use crate::overlapnet::Spread;
+use crate::pipeline::config::SourceSpec;
+use crate::pipeline::status::progress_bar;
 use crate::projection::ProjectionParams;
 use crate::projection::overlap::{relative_yaw_deg, transform_points};
 use crate::scan::{Pose, Scan};
@@ -167,44 +167,92 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
     let descriptor_scans_per_s = scans.len() as f64 / described.elapsed().as_secs_f64().max(1e-9);
     let (frames, labels) = label_scans(&name, scans, &params)?;
     let pairs = eval_pairs(&frames, &recording, cfg.min_gap);
-    let bar = progress_bar(Some(pairs.len()), cfg.quiet, "pairs");
     let compared = Instant::now();
-    let mut verdicts = Vec::with_capacity(pairs.len());
-    for chunk in pairs.chunks(256) {
-        let refs: Vec<_> = chunk.iter().map(|&(q, r)| (&descriptors[q], &descriptors[r])).collect();
-        verdicts.extend(detector.compare(&refs)?);
-        bar.inc(chunk.len() as u64);
-    }
+    let verdicts = compare_pairs(&detector, &descriptors, &pairs, cfg.quiet)?;
     let head_pairs_per_s = pairs.len() as f64 / compared.elapsed().as_secs_f64().max(1e-9);
     let scored: Vec<(ScoredPair, &Verdict)> = pairs
         .par_iter()
         .zip(&verdicts)
         .map(|(&pair, v)| {
             let scored = if recording[pair.0] == recording[pair.1] {
-                judge(&labels, pair, v, &params, cfg.loop_overlap)
+                score_pair(&labels, pair, v, &params, cfg.loop_overlap)
             } else {
                 distinct_places(pair, v)
             };
             (scored, v)
         })
         .collect();
-    let across_rows: Vec<&(ScoredPair, &Verdict)> = pairs
+    let overlap_errors: Vec<f64> = scored
         .iter()
-        .zip(&scored)
-        .filter(|((q, r), _)| recording[*q] != recording[*r])
-        .map(|(_, s)| s)
+        .filter_map(|(p, v)| v.overlap.map(|o| (o - p.overlap).abs() as f64))
         .collect();
-    let across = (!cfg.also.is_empty()).then(|| AcrossReport {
+    let rows = pair_rows(cfg, &frames, &recording, &pairs, &scored);
+    let report = LoopsEvalReport {
+        method: cfg.method,
+        source: name,
+        scans: frames.len(),
+        min_gap: cfg.min_gap,
+        loop_overlap: cfg.loop_overlap,
+        scores: score(&scored.iter().map(|(p, _)| *p).collect::<Vec<_>>()),
+        overlap_mae: mean(&overlap_errors),
+        across: across_report(cfg, &pairs, &recording, &scored),
+        yaw_rotated_err_mean_deg: mean(&yaw_errors),
+        yaw_rotated_err_median_deg: median(&yaw_errors),
+        uncertainty: uncertainty_of(&scored),
+        descriptor_scans_per_s,
+        head_pairs_per_s,
+        wall_s: start.elapsed().as_secs_f64(),
+    };
+    let curve = pr_curve(&scored.iter().map(|(p, _)| *p).collect::<Vec<_>>());
+    write_outputs(cfg, &report, &curve, &rows)?;
+    Ok(report)
+}
+
+/// The detector's verdict on every pair, compared in chunks under a progress bar.
+fn compare_pairs(
+    detector: &LoopDetector,
+    descriptors: &[Descriptor],
+    pairs: &[(usize, usize)],
+    quiet: bool,
+) -> Result<Vec<Verdict>> {
+    let bar = progress_bar(Some(pairs.len()), quiet, "pairs");
+    let mut verdicts = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(256) {
+        let refs: Vec<_> = chunk.iter().map(|&(q, r)| (&descriptors[q], &descriptors[r])).collect();
+        verdicts.extend(detector.compare(&refs)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(verdicts)
+}
+
+/// What the detector says of pairs across recordings (real places that share nothing), when
+/// `also` gave any.
+fn across_report(
+    cfg: &EvalLoopsConfig,
+    pairs: &[(usize, usize)],
+    recording: &[usize],
+    scored: &[(ScoredPair, &Verdict)],
+) -> Option<AcrossReport> {
+    let across: Vec<&Verdict> = pairs
+        .iter()
+        .zip(scored)
+        .filter(|((q, r), _)| recording[*q] != recording[*r])
+        .map(|(_, (_, v))| *v)
+        .collect();
+    let overlaps: Vec<f64> = across.iter().filter_map(|v| v.overlap.map(f64::from)).collect();
+    let scores: Vec<f64> = across.iter().map(|v| v.score as f64).collect();
+    (!cfg.also.is_empty()).then(|| AcrossReport {
         recordings: cfg.also.len() + 1,
-        pairs: across_rows.len(),
-        pred_overlap_mean: mean(
-            &across_rows
-                .iter()
-                .filter_map(|(_, v)| v.overlap.map(f64::from))
-                .collect::<Vec<_>>(),
-        ),
-        score_mean: mean(&across_rows.iter().map(|(_, v)| v.score as f64).collect::<Vec<_>>()).unwrap_or(0.0),
-    });
+        pairs: across.len(),
+        pred_overlap_mean: mean(&overlaps),
+        score_mean: mean(&scores).unwrap_or(0.0),
+    })
+}
+
+/// How a MIMO network's spread tracks its errors, and what the loop search's gate would do with
+/// it; `None` for a detector without a spread.
+fn uncertainty_of(scored: &[(ScoredPair, &Verdict)]) -> Option<UncertaintyReport> {
     let uncertain: Vec<UncertainPair> = scored
         .iter()
         .filter_map(|(p, v)| {
@@ -218,15 +266,20 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         })
         .collect();
     let search = LoopSearchConfig::default();
-    let uncertainty =
-        (!uncertain.is_empty()).then(|| uncertainty_report(&uncertain, search.accept_overlap, search.gate));
-    let overlap_errors: Vec<f64> = scored
+    (!uncertain.is_empty()).then(|| uncertainty_report(&uncertain, search.accept_overlap, search.gate))
+}
+
+/// The lines of `pairs.csv`, one a judged pair.
+fn pair_rows(
+    cfg: &EvalLoopsConfig,
+    frames: &[usize],
+    recording: &[usize],
+    pairs: &[(usize, usize)],
+    scored: &[(ScoredPair, &Verdict)],
+) -> Vec<PairRow> {
+    pairs
         .iter()
-        .filter_map(|(p, v)| v.overlap.map(|o| (o - p.overlap).abs() as f64))
-        .collect();
-    let rows: Vec<PairRow> = pairs
-        .iter()
-        .zip(&scored)
+        .zip(scored)
         .map(|(&(q, r), (p, v))| PairRow {
             query: frames[q],
             reference: frames[r],
@@ -235,28 +288,7 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
             predicted_overlap: v.overlap,
             spread: v.spread,
         })
-        .collect();
-    let scored: Vec<ScoredPair> = scored.into_iter().map(|(p, _)| p).collect();
-    bar.finish_and_clear();
-    let curve = pr_curve(&scored);
-    let report = LoopsEvalReport {
-        method: cfg.method,
-        source: name,
-        scans: frames.len(),
-        min_gap: cfg.min_gap,
-        loop_overlap: cfg.loop_overlap,
-        scores: score(&scored),
-        overlap_mae: mean(&overlap_errors),
-        across,
-        yaw_rotated_err_mean_deg: mean(&yaw_errors),
-        yaw_rotated_err_median_deg: median(&yaw_errors),
-        uncertainty,
-        descriptor_scans_per_s,
-        head_pairs_per_s,
-        wall_s: start.elapsed().as_secs_f64(),
-    };
-    write_outputs(cfg, &report, &curve, &rows)?;
-    Ok(report)
+        .collect()
 }
 
 /// One line of `pairs.csv`.
@@ -276,7 +308,7 @@ struct PairRow {
 
 /// A detector's verdict on the scans `pair` judged against their ground truth: a loop when the
 /// true overlap exceeds `loop_overlap`.
-pub(crate) fn judge(
+pub(crate) fn score_pair(
     labels: &[LabelScan],
     pair: (usize, usize),
     verdict: &Verdict,

@@ -4,15 +4,16 @@
 //! Weights, optimiser moments and progress are checkpointed so a stopped training resumes
 //! (`--resume`) where it stopped; a new training may start from other weights (`init`).
 
-use super::status::progress_bar;
-use super::train_data::{self, RealDataConfig};
+pub mod real_data;
+
 use crate::error::{Error, Result};
+use crate::ground_truth::pairs::Balance;
+use crate::ground_truth::pairs::PairLabel;
 use crate::io::atomic::write_bytes_atomic;
-use crate::loops::pairs::Balance;
-use crate::loops::pairs::PairLabel;
 use crate::overlapnet::data::{DataConfig, PairSet, simulated_pairs};
 use crate::overlapnet::model::{ModelConfig, OverlapNet, save};
 use crate::overlapnet::train::{Adam, Sample, Validation, member_rows, train_step, validate};
+use crate::pipeline::status::progress_bar;
 use crate::sim::Scene;
 use crate::viz::{Viz, VizTarget};
 use candle_core::Device;
@@ -20,6 +21,7 @@ use candle_nn::VarMap;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use real_data::RealDataConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -200,14 +202,14 @@ fn build_sets(cfg: &TrainConfig) -> Result<Sets> {
     let sim_histogram = train_set.histogram();
     let (real_pairs, real_report) = match &cfg.real {
         Some(real) => {
-            let (set, report) = train_data::real_pairs(real, &cfg.model)?;
+            let (set, report) = real_data::real_pairs(real, &cfg.model)?;
             (train_set.append_images(set), Some(report))
         }
         None => (Vec::new(), None),
     };
     let (val_real, val_report) = match &cfg.val_real {
         Some(real) => {
-            let (set, report) = train_data::real_pairs(real, &cfg.model)?;
+            let (set, report) = real_data::real_pairs(real, &cfg.model)?;
             (Some(set), Some(report))
         }
         None => (None, None),
@@ -364,6 +366,27 @@ fn validate_epoch(
 
 /// Trains (or resumes) and returns the final state; the weights are in `out/overlapnet.safetensors`.
 pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
+    check_settings(cfg)?;
+    let state_path = claim_output(cfg)?;
+    let (varmap, net, opt, mut state) = start_network(cfg, &state_path)?;
+    let sets = build_sets(cfg)?;
+    describe_sets(cfg, &sets)?;
+    let mut trainer = Trainer::new(cfg, sets, varmap, net, opt, state.wall_s)?;
+    while state.epoch < cfg.epochs {
+        match trainer.run_epoch(&mut state)? {
+            Some(mean_loss) => trainer.end_epoch(&mut state, mean_loss)?,
+            None => {
+                trainer.viz.finish(crate::viz::Eye::Auto)?;
+                return Ok(state);
+            }
+        }
+    }
+    trainer.viz.finish(crate::viz::Eye::Auto)?;
+    Ok(state)
+}
+
+/// Refuses settings no training can run with.
+fn check_settings(cfg: &TrainConfig) -> Result<()> {
     if cfg.batch == 0 || !(0.0..1.0).contains(&cfg.self_pair_share) {
         return Err(Error::Usage(
             "batch must be at least 1 and the self-pair share in [0, 1)".into(),
@@ -379,6 +402,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             "batch repetition must be from 1 to the batch size and input repetition in [0, 1]".into(),
         ));
     }
+    Ok(())
+}
+
+/// Makes the output folder and returns its checkpoint state's path; a folder holding another
+/// training's checkpoint is refused unless resuming it.
+fn claim_output(cfg: &TrainConfig) -> Result<PathBuf> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let state_path = cfg.out.join(STATE);
     if state_path.exists() && !cfg.resume {
@@ -387,115 +416,191 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainState> {
             cfg.out.display()
         )));
     }
-    let (varmap, net, mut opt, mut state) = start_network(cfg, &state_path)?;
-    let sets = build_sets(cfg)?;
-    let (train_set, real_pairs, val_set) = (&sets.train, &sets.real_pairs, &sets.val);
+    Ok(state_path)
+}
+
+/// Logs the sets' sizes, writes `data.json`, and refuses sets with nothing to train or validate on.
+fn describe_sets(cfg: &TrainConfig, sets: &Sets) -> Result<()> {
     log::info!(
         "training pairs {} simulated (per overlap bin {:?}) and {} real over {} scans; validation pairs {} simulated, {} real",
-        train_set.pairs.len(),
-        train_set.histogram(),
-        real_pairs.len(),
-        train_set.images.len(),
-        val_set.pairs.len(),
+        sets.train.pairs.len(),
+        sets.train.histogram(),
+        sets.real_pairs.len(),
+        sets.train.images.len(),
+        sets.val.pairs.len(),
         sets.val_real.as_ref().map_or(0, |s| s.pairs.len())
     );
     let summary = serde_json::to_vec_pretty(&sets.summary).expect("summary serialises");
     write_bytes_atomic(&cfg.out.join(DATA), &summary)?;
-    let no_validation = val_set.pairs.is_empty() && sets.val_real.as_ref().is_none_or(|s| s.pairs.is_empty());
-    if (train_set.pairs.is_empty() && real_pairs.is_empty()) || no_validation {
+    let no_validation = sets.val.pairs.is_empty() && sets.val_real.as_ref().is_none_or(|s| s.pairs.is_empty());
+    if (sets.train.pairs.is_empty() && sets.real_pairs.is_empty()) || no_validation {
         return Err(Error::Usage(
             "no training or validation pairs: use more frames or seeds".into(),
         ));
     }
-    let val_samples = validation_samples(val_set, cfg.model.cols, cfg.seed);
-    let val_real_samples = sets
-        .val_real
-        .as_ref()
-        .map(|s| validation_samples(s, cfg.model.cols, cfg.seed));
-    let viz = Viz::open(&cfg.viz)?;
-    let plan = StepPlan::new(cfg, &sets);
-    let steps_per_epoch = plan.steps_per_epoch;
-    let run_start = Instant::now();
-    let wall_before = state.wall_s;
-    let mut steps_this_run = 0;
-    while state.epoch < cfg.epochs {
+    Ok(())
+}
+
+/// One training run in progress: the network, its data, and the budget of this run.
+struct Trainer<'a> {
+    cfg: &'a TrainConfig,
+    sets: Sets,
+    varmap: VarMap,
+    net: OverlapNet,
+    opt: Adam,
+    plan: StepPlan,
+    viz: Viz,
+    val_samples: Vec<Sample>,
+    val_real_samples: Option<Vec<Sample>>,
+    run_start: Instant,
+    /// Training seconds spent before this run (a resumed training's).
+    wall_before: f64,
+    steps_this_run: usize,
+}
+
+impl<'a> Trainer<'a> {
+    fn new(
+        cfg: &'a TrainConfig,
+        sets: Sets,
+        varmap: VarMap,
+        net: OverlapNet,
+        opt: Adam,
+        wall_before: f64,
+    ) -> Result<Self> {
+        let val_samples = validation_samples(&sets.val, cfg.model.cols, cfg.seed);
+        let val_real_samples = sets
+            .val_real
+            .as_ref()
+            .map(|s| validation_samples(s, cfg.model.cols, cfg.seed));
+        Ok(Self {
+            cfg,
+            plan: StepPlan::new(cfg, &sets),
+            sets,
+            varmap,
+            net,
+            opt,
+            viz: Viz::open(&cfg.viz)?,
+            val_samples,
+            val_real_samples,
+            run_start: Instant::now(),
+            wall_before,
+            steps_this_run: 0,
+        })
+    }
+
+    /// Training seconds so far, this run's and those before it.
+    fn wall_s(&self) -> f64 {
+        self.wall_before + self.run_start.elapsed().as_secs_f64()
+    }
+
+    /// Whether this run has used its steps or minutes.
+    fn out_of_budget(&self) -> bool {
+        let out_of_time = self
+            .cfg
+            .max_minutes
+            .is_some_and(|m| self.run_start.elapsed().as_secs_f64() > m * 60.0);
+        self.cfg.max_steps.is_some_and(|m| self.steps_this_run >= m) || out_of_time
+    }
+
+    /// The rest of the current epoch's steps: the mean loss when the epoch is done, `None` when
+    /// the run's budget stopped it (checkpointed, to resume).
+    fn run_epoch(&mut self, state: &mut TrainState) -> Result<Option<f64>> {
+        let cfg = self.cfg;
         let epoch_seed = cfg.seed.wrapping_add(state.epoch as u64);
         let orders = [
-            epoch_order(train_set.pairs.len(), epoch_seed),
-            epoch_order(real_pairs.len(), epoch_seed ^ 0x4ea1),
+            epoch_order(self.sets.train.pairs.len(), epoch_seed),
+            epoch_order(self.sets.real_pairs.len(), epoch_seed ^ 0x4ea1),
         ];
-        let bar = progress_bar(Some(steps_per_epoch), cfg.quiet, "steps");
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "epoch {}/{} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} steps, {{msg}} (eta {{eta}})",
-                state.epoch + 1,
-                cfg.epochs
-            ))
-            .expect("valid template"),
-        );
-        bar.set_position(state.step_in_epoch as u64);
-        let mut loss_sum = 0.0;
-        let mut loss_steps = 0;
-        while state.step_in_epoch < steps_per_epoch {
-            let out_of_time = cfg
-                .max_minutes
-                .is_some_and(|m| run_start.elapsed().as_secs_f64() > m * 60.0);
-            if cfg.max_steps.is_some_and(|m| steps_this_run >= m) || out_of_time {
+        let bar = epoch_bar(cfg, state, self.plan.steps_per_epoch);
+        let (mut loss_sum, mut loss_steps) = (0.0, 0);
+        while state.step_in_epoch < self.plan.steps_per_epoch {
+            if self.out_of_budget() {
                 bar.finish_and_clear();
-                state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
-                checkpoint(cfg, &varmap, &opt, &state)?;
-                viz.finish(crate::viz::Eye::Auto)?;
-                return Ok(state);
+                state.wall_s = self.wall_s();
+                checkpoint(cfg, &self.varmap, &self.opt, state)?;
+                return Ok(None);
             }
-            let step = state.step_in_epoch;
-            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ ((state.epoch as u64) << 32 | step as u64));
-            let batch = plan.batch(cfg, &sets, &orders, step, &mut rng);
-            let members = cfg.model.members();
-            let rows = member_rows(&batch, members, cfg.batch_repetition, cfg.input_repetition, &mut rng);
-            let loss = train_step(&net, &mut opt, train_set, &rows).map_err(|e| candle_err(&cfg.out, e))?;
-            if !loss.total.is_finite() {
-                return Err(Error::Usage(format!(
-                    "training diverged at step {} (loss {})",
-                    state.steps, loss.total
-                )));
-            }
-            state.step_in_epoch += 1;
-            state.steps += 1;
-            steps_this_run += 1;
-            loss_sum += loss.total as f64;
+            loss_sum += self.step(state, &orders)? as f64;
             loss_steps += 1;
             bar.set_message(format!("loss {:.3}", loss_sum / loss_steps as f64));
             bar.inc(1);
-            viz.set_step(state.steps);
-            viz.log_scalar("train/loss", loss.total as f64)?;
-            viz.log_scalar("train/overlap_loss", loss.overlap as f64)?;
-            viz.log_scalar("train/yaw_loss", loss.yaw as f64)?;
-            if state.steps % cfg.checkpoint_every.max(1) == 0 {
-                state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
-                checkpoint(cfg, &varmap, &opt, &state)?;
+            if state.steps.is_multiple_of(cfg.checkpoint_every.max(1)) {
+                state.wall_s = self.wall_s();
+                checkpoint(cfg, &self.varmap, &self.opt, state)?;
             }
         }
         bar.finish_and_clear();
-        let (v, real_val) = validate_epoch(&net, &sets, &val_samples, val_real_samples.as_ref(), cfg.batch)
-            .map_err(|e| candle_err(&cfg.out, e))?;
+        Ok(Some(loss_sum / loss_steps.max(1) as f64))
+    }
+
+    /// One optimiser step on the next batch; returns its total loss.
+    fn step(&mut self, state: &mut TrainState, orders: &[Vec<usize>; 2]) -> Result<f32> {
+        let cfg = self.cfg;
+        let step = state.step_in_epoch;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ ((state.epoch as u64) << 32 | step as u64));
+        let batch = self.plan.batch(cfg, &self.sets, orders, step, &mut rng);
+        let members = cfg.model.members();
+        let rows = member_rows(&batch, members, cfg.batch_repetition, cfg.input_repetition, &mut rng);
+        let loss =
+            train_step(&self.net, &mut self.opt, &self.sets.train, &rows).map_err(|e| candle_err(&cfg.out, e))?;
+        if !loss.total.is_finite() {
+            return Err(Error::Usage(format!(
+                "training diverged at step {} (loss {})",
+                state.steps, loss.total
+            )));
+        }
+        state.step_in_epoch += 1;
+        state.steps += 1;
+        self.steps_this_run += 1;
+        self.viz.set_step(state.steps);
+        self.viz.log_scalar("train/loss", loss.total as f64)?;
+        self.viz.log_scalar("train/overlap_loss", loss.overlap as f64)?;
+        self.viz.log_scalar("train/yaw_loss", loss.yaw as f64)?;
+        Ok(loss.total)
+    }
+
+    /// Validates the finished epoch, records it, keeps the best weights and checkpoints.
+    fn end_epoch(&mut self, state: &mut TrainState, mean_loss: f64) -> Result<()> {
+        let cfg = self.cfg;
+        let (v, real_val) = validate_epoch(
+            &self.net,
+            &self.sets,
+            &self.val_samples,
+            self.val_real_samples.as_ref(),
+            cfg.batch,
+        )
+        .map_err(|e| candle_err(&cfg.out, e))?;
         state.epoch += 1;
         state.step_in_epoch = 0;
-        state.wall_s = wall_before + run_start.elapsed().as_secs_f64();
-        let mut record = epoch_record(state.epoch, loss_sum / loss_steps.max(1) as f64, &v, state.wall_s);
+        state.wall_s = self.wall_s();
+        let mut record = epoch_record(state.epoch, mean_loss, &v, state.wall_s);
         record.real_val = real_val;
-        log_epoch(&viz, &record)?;
+        log_epoch(&self.viz, &record)?;
         if state
             .history
             .iter()
             .all(|r| r.selection_score() < record.selection_score())
         {
-            save(&varmap, &cfg.model, &cfg.out.join(BEST_WEIGHTS))?;
+            save(&self.varmap, &cfg.model, &cfg.out.join(BEST_WEIGHTS))?;
         }
         state.history.push(record);
-        checkpoint(cfg, &varmap, &opt, &state)?;
+        checkpoint(cfg, &self.varmap, &self.opt, state)
     }
-    viz.finish(crate::viz::Eye::Auto)?;
-    Ok(state)
+}
+
+/// The progress bar of one epoch, at the step it resumes from.
+fn epoch_bar(cfg: &TrainConfig, state: &TrainState, steps_per_epoch: usize) -> indicatif::ProgressBar {
+    let bar = progress_bar(Some(steps_per_epoch), cfg.quiet, "steps");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "epoch {}/{} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} steps, {{msg}} (eta {{eta}})",
+            state.epoch + 1,
+            cfg.epochs
+        ))
+        .expect("valid template"),
+    );
+    bar.set_position(state.step_in_epoch as u64);
+    bar
 }
 
 /// The indices 0..n in an order shuffled by `seed`.

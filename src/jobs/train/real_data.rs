@@ -4,16 +4,16 @@
 //! closure on) optimised for it. Recordings declared distinct places add pairs across
 //! recordings as real negatives (overlap 0).
 
-use super::config::{PipelineConfig, SourceSpec};
-use super::gt_pairs::read_posed_scans;
 use crate::error::{Error, Result};
-use crate::io::FrameRange;
-use crate::loops::pairs::{
+use crate::ground_truth::pairs::{
     Balance, LabelScan, PairLabel, all_pairs, balanced, label_all, overlap_bin, overlap_histogram,
 };
+use crate::io::FrameRange;
+use crate::jobs::gt_pairs::read_posed_scans;
 use crate::overlapnet::ModelConfig;
 use crate::overlapnet::data::PairSet;
 use crate::overlapnet::input::encode;
+use crate::pipeline::config::{PipelineConfig, SourceSpec};
 use crate::projection::project;
 use crate::scan::Scan;
 use crate::sensor::SensorModel;
@@ -116,7 +116,7 @@ fn posed_scans(
     if !cfg.self_label {
         return read_posed_scans(source, *frames, cfg.every, "train --data (without --self-label)");
     }
-    let run = super::replay::replay(&PipelineConfig {
+    let run = crate::pipeline::replay(&PipelineConfig {
         source: source.clone(),
         frames: *frames,
         sensor: cfg.sensor.clone(),

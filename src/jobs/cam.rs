@@ -2,14 +2,14 @@
 //! three normalisations of the IVR paper compared against the columns the two scans really share
 //! (ground-truth overlap per column), and drawn into one PNG.
 
-use super::config::SourceSpec;
-use super::gt_pairs::read_posed_scans;
 use crate::error::{Error, Result};
 use crate::io::FrameRange;
 use crate::io::atomic::write_bytes_atomic;
+use crate::jobs::gt_pairs::read_posed_scans;
 use crate::overlapnet::OverlapNet;
 use crate::perception::ivr_cam::render::heat_overlay;
 use crate::perception::ivr_cam::{CamTarget, Normalisation, normalise, pair_cam};
+use crate::pipeline::config::SourceSpec;
 use crate::projection::overlap::column_overlap;
 use crate::projection::png::Rgb8;
 use crate::projection::{RangeImage, compute_normals, project};
@@ -99,7 +99,12 @@ fn image_of(scan: &Scan, net: &OverlapNet) -> RangeImage {
 }
 
 /// Judges a normalised map against the shared columns.
-pub fn judge(map: &[f32], shared: &[Option<bool>], threshold: f32, how: Normalisation) -> NormalisationScore {
+pub fn score_normalisation(
+    map: &[f32],
+    shared: &[Option<bool>],
+    threshold: f32,
+    how: Normalisation,
+) -> NormalisationScore {
     let (mut inter, mut union, mut lit, mut n) = (0usize, 0usize, 0usize, 0usize);
     let (mut on, mut off, mut n_on, mut n_off) = (0f64, 0f64, 0usize, 0usize);
     for (&v, s) in map.iter().zip(shared) {
@@ -164,7 +169,7 @@ pub fn cam(cfg: &CamConfig) -> Result<CamReport> {
         let mut scores = Vec::new();
         for how in normalisations(cfg.percentile) {
             let map = normalise(&cam.query, how);
-            scores.push(judge(&map, &shared, cfg.threshold, how));
+            scores.push(score_normalisation(&map, &shared, cfg.threshold, how));
             picture.push(heat_overlay(&qi, &map).stretch_rows(2));
         }
         let truth: Vec<f32> = columns.iter().map(|&o| if o.is_finite() { o } else { 0.0 }).collect();

@@ -2,13 +2,13 @@
 //! CSV (`query,reference,overlap,yaw_deg,yaw_bin`): the labels OverlapNet trains on and the loop
 //! evaluation judges against.
 
-use super::config::SourceSpec;
-use super::status::progress_bar;
 use crate::error::{Error, Result};
+pub use crate::ground_truth::pairs::Balance;
+use crate::ground_truth::pairs::{LabelScan, PairLabel, balanced, label, overlap_histogram, pairs_apart};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;
-pub use crate::loops::pairs::Balance;
-use crate::loops::pairs::{LabelScan, PairLabel, balanced, label, overlap_histogram, pairs_apart};
+use crate::pipeline::config::SourceSpec;
+use crate::pipeline::status::progress_bar;
 use crate::projection::{ProjectionParams, project};
 use crate::scan::Scan;
 use crate::sensor::SensorModel;

@@ -3,7 +3,7 @@
 //! Before the fix, each keyframe of the new run is compared with every map keyframe: the
 //! nearest ring keys are judged by the loop detector and the passing ones verified by ICP, as
 //! loop candidates are. Each verified match is a hypothesis of where the run's local frame lies
-//! in the map. A fix needs unambiguous evidence (see [`Localiser::judge`]): matches of one
+//! in the map. A fix needs unambiguous evidence (see [`Localiser::add_evidence`]): matches of one
 //! keyframe that disagree with each other are refused, and [`LocaliserConfig::agreeing_keyframes`]
 //! keyframes in a row must put the local frame at the same place. After the fix, each keyframe is
 //! verified against the map keyframes nearest its estimate, and each match becomes a loop to
@@ -284,7 +284,7 @@ impl Localiser {
     /// one the detector missed). Matches of one keyframe that disagree mean the place is
     /// ambiguous: the evidence so far is dropped too. A match that disagrees with the evidence
     /// before it starts the evidence afresh.
-    pub fn judge(&mut self, found: &[Hypothesis]) -> Option<&Fix> {
+    pub fn add_evidence(&mut self, found: &[Hypothesis]) -> Option<&Fix> {
         if self.fix.is_some() || found.is_empty() {
             return None;
         }
@@ -363,27 +363,32 @@ mod tests {
     fn a_fix_needs_two_keyframes_in_a_row_that_agree_and_no_ambiguity() {
         let mut l = Localiser::new(LocaliserConfig::default());
         assert!(
-            l.judge(&[hypothesis(10, 100.0, 0.0)]).is_none(),
+            l.add_evidence(&[hypothesis(10, 100.0, 0.0)]).is_none(),
             "one match is not enough"
         );
-        assert!(l.judge(&[]).is_none(), "a keyframe without a match changes nothing");
+        assert!(
+            l.add_evidence(&[]).is_none(),
+            "a keyframe without a match changes nothing"
+        );
         // A contradicting match restarts the evidence.
-        assert!(l.judge(&[hypothesis(20, 140.0, 0.0)]).is_none());
+        assert!(l.add_evidence(&[hypothesis(20, 140.0, 0.0)]).is_none());
         assert_eq!(l.contradicted, 1);
         // Two places for one keyframe: ambiguous, and the evidence is dropped.
         assert!(
-            l.judge(&[hypothesis(30, 140.5, 0.5), hypothesis(30, 60.0, 0.0)])
+            l.add_evidence(&[hypothesis(30, 140.5, 0.5), hypothesis(30, 60.0, 0.0)])
                 .is_none()
         );
         assert_eq!(l.ambiguous, 1);
-        assert!(l.judge(&[hypothesis(40, 140.5, 1.0)]).is_none());
-        let fix = l.judge(&[hypothesis(50, 139.8, -1.0)]).expect("two in a row agree");
+        assert!(l.add_evidence(&[hypothesis(40, 140.5, 1.0)]).is_none());
+        let fix = l
+            .add_evidence(&[hypothesis(50, 139.8, -1.0)])
+            .expect("two in a row agree");
         assert_eq!(fix.evidence.iter().map(|h| h.frame).collect::<Vec<_>>(), [40, 50]);
         assert!((fix.map_from_local.translation.x - 139.8).abs() < 1e-9);
         // A far turn disagrees even at the same place.
         let mut l = Localiser::new(LocaliserConfig::default());
-        l.judge(&[hypothesis(10, 100.0, 0.0)]);
-        assert!(l.judge(&[hypothesis(20, 100.0, 20.0)]).is_none());
+        l.add_evidence(&[hypothesis(10, 100.0, 0.0)]);
+        assert!(l.add_evidence(&[hypothesis(20, 100.0, 20.0)]).is_none());
         assert_eq!(l.contradicted, 1);
     }
 }
