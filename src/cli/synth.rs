@@ -17,7 +17,7 @@ pub struct SynthArgs {
     /// World and noise seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Scene.
+    /// Scene of the simulated drive.
     #[arg(long, default_value = "street", value_parser = super::args::scene_parser())]
     scene: Scene,
     /// Number of frames; default drives until both revisits are done.

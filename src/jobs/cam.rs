@@ -147,63 +147,72 @@ pub fn cam(cfg: &CamConfig) -> Result<CamReport> {
             .find(|s| s.index == f)
             .ok_or_else(|| Error::Usage(format!("{name}: no frame {f}")))
     };
-    let params = net.config.projection();
     let mut pairs = Vec::new();
     let mut picture: Vec<Rgb8> = Vec::new();
     for &(qf, rf) in &cfg.pairs {
-        let (q, r) = (find(qf)?, find(rf)?);
-        let (qi, ri) = (image_of(q, &net), image_of(r, &net));
-        let cam = pair_cam(&net, &qi, &ri, cfg.target).map_err(|e| Error::Usage(format!("cam: {e}")))?;
-        let (qp, rp) = (q.gt_pose.expect("posed"), r.gt_pose.expect("posed"));
-        let columns = column_overlap(&qi, &qp, &r.points, &rp, &params);
-        let shared: Vec<Option<bool>> = columns
-            .iter()
-            .map(|&o| o.is_finite().then_some(o >= cfg.shared_column))
-            .collect();
-        let scored: Vec<bool> = shared
-            .iter()
-            .zip(&cam.query)
-            .filter(|(s, v)| s.is_some() && v.is_finite())
-            .map(|(s, _)| s.unwrap_or(false))
-            .collect();
-        let mut scores = Vec::new();
-        for how in normalisations(cfg.percentile) {
-            let map = normalise(&cam.query, how);
-            scores.push(score_normalisation(&map, &shared, cfg.threshold, how));
-            picture.push(heat_overlay(&qi, &map).stretch_rows(2));
-        }
-        let truth: Vec<f32> = columns.iter().map(|&o| if o.is_finite() { o } else { 0.0 }).collect();
-        picture.push(heat_overlay(&qi, &truth).stretch_rows(2));
-        picture.push(separator(qi.cols));
-        let overlap_truth = crate::projection::overlap::overlap(&qi, &qp, &r.points, &rp, &params) as f64;
-        pairs.push(PairReport {
-            query: qf,
-            reference: rf,
-            overlap_truth,
-            shared: scored.iter().filter(|&&s| s).count() as f64 / scored.len().max(1) as f64,
-            cam,
-            column_overlap: columns,
-            scores,
-        });
+        pairs.push(explain_pair(cfg, &net, find(qf)?, find(rf)?, &mut picture)?);
     }
-    let mean_iou = normalisations(cfg.percentile)
-        .iter()
-        .enumerate()
-        .map(|(k, how)| {
-            let m = pairs.iter().map(|p| p.scores[k].iou).sum::<f64>() / pairs.len().max(1) as f64;
-            (how.name().to_string(), m)
-        })
-        .collect();
     let report = CamReport {
         source: name,
+        mean_iou: mean_iou(cfg, &pairs),
         pairs,
-        mean_iou,
     };
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let json = serde_json::to_vec_pretty(&report).expect("report serialises");
     write_bytes_atomic(&cfg.out.join("cam.json"), &json)?;
     stack(&picture).write_png(&cfg.out.join("cam.png"))?;
     Ok(report)
+}
+
+/// One pair explained: its column map under each normalisation scored against the columns the
+/// scans really share, and the maps and the truth drawn onto `picture`.
+fn explain_pair(cfg: &CamConfig, net: &OverlapNet, q: &Scan, r: &Scan, picture: &mut Vec<Rgb8>) -> Result<PairReport> {
+    let params = net.config.projection();
+    let (qi, ri) = (image_of(q, net), image_of(r, net));
+    let cam = pair_cam(net, &qi, &ri, cfg.target).map_err(|e| Error::Usage(format!("cam: {e}")))?;
+    let (qp, rp) = (q.gt_pose.expect("posed"), r.gt_pose.expect("posed"));
+    let columns = column_overlap(&qi, &qp, &r.points, &rp, &params);
+    let shared: Vec<Option<bool>> = columns
+        .iter()
+        .map(|&o| o.is_finite().then_some(o >= cfg.shared_column))
+        .collect();
+    let scored: Vec<bool> = shared
+        .iter()
+        .zip(&cam.query)
+        .filter(|(s, v)| s.is_some() && v.is_finite())
+        .map(|(s, _)| s.unwrap_or(false))
+        .collect();
+    let mut scores = Vec::new();
+    for how in normalisations(cfg.percentile) {
+        let map = normalise(&cam.query, how);
+        scores.push(score_normalisation(&map, &shared, cfg.threshold, how));
+        picture.push(heat_overlay(&qi, &map).stretch_rows(2));
+    }
+    let truth: Vec<f32> = columns.iter().map(|&o| if o.is_finite() { o } else { 0.0 }).collect();
+    picture.push(heat_overlay(&qi, &truth).stretch_rows(2));
+    picture.push(separator(qi.cols));
+    let overlap_truth = crate::projection::overlap::overlap(&qi, &qp, &r.points, &rp, &params) as f64;
+    Ok(PairReport {
+        query: q.index,
+        reference: r.index,
+        overlap_truth,
+        shared: scored.iter().filter(|&&s| s).count() as f64 / scored.len().max(1) as f64,
+        cam,
+        column_overlap: columns,
+        scores,
+    })
+}
+
+/// Each normalisation's IoU of lit and shared columns, averaged over the pairs.
+fn mean_iou(cfg: &CamConfig, pairs: &[PairReport]) -> Vec<(String, f64)> {
+    normalisations(cfg.percentile)
+        .iter()
+        .enumerate()
+        .map(|(k, how)| {
+            let m = pairs.iter().map(|p| p.scores[k].iou).sum::<f64>() / pairs.len().max(1) as f64;
+            (how.name().to_string(), m)
+        })
+        .collect()
 }
 
 /// A white line between pairs.

@@ -11,7 +11,7 @@ use crate::io::atomic::write_bytes_atomic;
 use crate::jobs::eval_loops::score_pair;
 use crate::jobs::gt_pairs::{label_scans, read_posed_scans};
 use crate::loops::detector::{LoopDetector, LoopMethod};
-use crate::perception::liif::train::{Comparison, compare};
+use crate::perception::liif::train::{Comparison, DenseSet, compare};
 use crate::perception::liif::{Baseline, Liif, RowLayout, rows::upsample_baseline};
 use crate::pipeline::config::SourceSpec;
 use crate::pipeline::status::progress_bar;
@@ -81,14 +81,7 @@ pub fn eval_liif(cfg: &EvalLiifConfig) -> Result<LiifEvalReport> {
         None => Liif::shipped()?,
     };
     let params = ProjectionParams::overlapnet_hdl64();
-    let factors = cfg.factors.iter().chain(&cfg.downstream_factor);
-    if let Some(f) = factors.into_iter().find(|&&f| f == 0 || f >= params.rows) {
-        return Err(Error::Usage(format!(
-            "eval-liif: a row factor must keep at least 2 of the {} rows (1..{}), not {f}",
-            params.rows,
-            params.rows - 1
-        )));
-    }
+    check_factors(cfg, &params)?;
     let (name, scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "eval-liif")?;
     let set = dense_images(&scans, &params);
     let mut upsampling = Vec::new();
@@ -99,48 +92,13 @@ pub fn eval_liif(cfg: &EvalLiifConfig) -> Result<LiifEvalReport> {
     if let (Some(&factor), Some(img)) = (cfg.factors.last(), set.images.get(set.images.len() / 2)) {
         example_picture(&net, img, &params, factor)?.write_png(&cfg.out.join("liif_example.png"))?;
     }
-    let mut downstream = Vec::new();
-    if let Some(factor) = cfg.downstream_factor {
-        let layout = RowLayout::every(params.rows, factor, 0);
-        let bar = progress_bar(Some(set.images.len()), cfg.quiet, "scans");
-        let mut renders: Vec<(String, Vec<Scan>)> = Vec::new();
-        for input in ["dense", "liif", "bilinear", "nearest"] {
-            let mut out = Vec::with_capacity(scans.len());
-            for (scan, img) in scans.iter().zip(&set.images) {
-                let sparse = layout.decimate(img, params.cols);
-                let dense = match input {
-                    "dense" => img.clone(),
-                    "liif" => net.upsample(&sparse, params.cols, &layout).map_err(candle_err)?,
-                    "bilinear" => upsample_baseline(&sparse, params.cols, &layout, Baseline::Bilinear),
-                    _ => upsample_baseline(&sparse, params.cols, &layout, Baseline::Nearest),
-                };
-                out.push(scan_from_range(scan, &dense, &params));
-                bar.inc(1);
-            }
-            renders.push((input.into(), out));
+    let downstream = match cfg.downstream_factor {
+        Some(factor) => {
+            let renders = rendered_scans(cfg, &net, &scans, &set, &params, factor)?;
+            loop_detection_on(cfg, &name, &scans, &renders, &params)?
         }
-        bar.finish_and_clear();
-        let (frames, labels) = label_scans(&name, scans.clone(), &params)?;
-        let pairs = pairs_apart(&frames, cfg.min_gap);
-        for &method in &cfg.downstream_methods {
-            let detector = LoopDetector::new(method, None)?;
-            for (input, rendered) in &renders {
-                let d = detector.describe(rendered)?;
-                let refs: Vec<_> = pairs.iter().map(|&(q, r)| (&d[q], &d[r])).collect();
-                let verdicts = detector.compare(&refs)?;
-                let scored: Vec<ScoredPair> = pairs
-                    .iter()
-                    .zip(&verdicts)
-                    .map(|(&pair, v)| score_pair(&labels, pair, v, &params, cfg.loop_overlap))
-                    .collect();
-                downstream.push(DownstreamScore {
-                    method,
-                    input: input.clone(),
-                    scores: score(&scored),
-                });
-            }
-        }
-    }
+        None => Vec::new(),
+    };
     let report = LiifEvalReport {
         source: name,
         scans: set.images.len(),
@@ -150,6 +108,84 @@ pub fn eval_liif(cfg: &EvalLiifConfig) -> Result<LiifEvalReport> {
     let json = serde_json::to_vec_pretty(&report).expect("report serialises");
     write_bytes_atomic(&cfg.out.join("liif_eval.json"), &json)?;
     Ok(report)
+}
+
+/// Refuses a row factor that keeps fewer than 2 rows.
+fn check_factors(cfg: &EvalLiifConfig, params: &ProjectionParams) -> Result<()> {
+    let factors = cfg.factors.iter().chain(&cfg.downstream_factor);
+    if let Some(f) = factors.into_iter().find(|&&f| f == 0 || f >= params.rows) {
+        return Err(Error::Usage(format!(
+            "eval-liif: a row factor must keep at least 2 of the {} rows (1..{}), not {f}",
+            params.rows,
+            params.rows - 1
+        )));
+    }
+    Ok(())
+}
+
+/// The scans rendered back to 64 rows from every `factor`-th row, by each upsampling (and the
+/// dense scans themselves), each named.
+fn rendered_scans(
+    cfg: &EvalLiifConfig,
+    net: &Liif,
+    scans: &[Scan],
+    set: &DenseSet,
+    params: &ProjectionParams,
+    factor: usize,
+) -> Result<Vec<(String, Vec<Scan>)>> {
+    let layout = RowLayout::every(params.rows, factor, 0);
+    let bar = progress_bar(Some(set.images.len()), cfg.quiet, "scans");
+    let mut renders = Vec::new();
+    for input in ["dense", "liif", "bilinear", "nearest"] {
+        let mut out = Vec::with_capacity(scans.len());
+        for (scan, img) in scans.iter().zip(&set.images) {
+            let sparse = layout.decimate(img, params.cols);
+            let dense = match input {
+                "dense" => img.clone(),
+                "liif" => net.upsample(&sparse, params.cols, &layout).map_err(candle_err)?,
+                "bilinear" => upsample_baseline(&sparse, params.cols, &layout, Baseline::Bilinear),
+                _ => upsample_baseline(&sparse, params.cols, &layout, Baseline::Nearest),
+            };
+            out.push(scan_from_range(scan, &dense, params));
+            bar.inc(1);
+        }
+        renders.push((input.into(), out));
+    }
+    bar.finish_and_clear();
+    Ok(renders)
+}
+
+/// Each downstream detector's loop-detection scores on each rendering, against the ground truth
+/// of the original scans.
+fn loop_detection_on(
+    cfg: &EvalLiifConfig,
+    name: &str,
+    scans: &[Scan],
+    renders: &[(String, Vec<Scan>)],
+    params: &ProjectionParams,
+) -> Result<Vec<DownstreamScore>> {
+    let (frames, labels) = label_scans(name, scans.to_vec(), params)?;
+    let pairs = pairs_apart(&frames, cfg.min_gap);
+    let mut downstream = Vec::new();
+    for &method in &cfg.downstream_methods {
+        let detector = LoopDetector::new(method, None)?;
+        for (input, rendered) in renders {
+            let d = detector.describe(rendered)?;
+            let refs: Vec<_> = pairs.iter().map(|&(q, r)| (&d[q], &d[r])).collect();
+            let verdicts = detector.compare(&refs)?;
+            let scored: Vec<ScoredPair> = pairs
+                .iter()
+                .zip(&verdicts)
+                .map(|(&pair, v)| score_pair(&labels, pair, v, params, cfg.loop_overlap))
+                .collect();
+            downstream.push(DownstreamScore {
+                method,
+                input: input.clone(),
+                scores: score(&scored),
+            });
+        }
+    }
+    Ok(downstream)
 }
 
 /// One scan, top to bottom: the truth, the thinned input (rows repeated), nearest, bilinear and
