@@ -154,7 +154,9 @@ fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
     let mut lines = pairs.lines();
     assert_eq!(
         lines.next(),
-        Some("query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score,overlap_spread,yaw_spread_deg")
+        Some(
+            "query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score,overlap_spread,yaw_spread_deg,distance_m,loop"
+        )
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 21);
@@ -177,6 +179,93 @@ fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
     ]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown loop detector"));
+}
+
+#[test]
+fn eval_loops_judges_by_distance_and_reports_recall_further_down_the_ranking() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("eval");
+    let sample = common::sample_kitti();
+    let args = [
+        "eval-loops",
+        sample.to_str().unwrap(),
+        "--method",
+        "scancontext",
+        "--min-gap",
+        "2",
+        "--loop-distance",
+        "2.5",
+        "--top-n",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ];
+    let out = common::cli(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out_dir.join("loops_eval.json")).unwrap()).unwrap();
+    assert_eq!(report["revisit"]["distance_m"], 2.5);
+    assert_eq!(report["top_n"], 2);
+    // The car moves about 0.85 m a frame: pairs 2 frames apart are loops, 3 or more are not.
+    let pairs = fs::read_to_string(out_dir.join("pairs.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = pairs.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 21);
+    for r in &rows {
+        let (gap, distance): (usize, f64) = (
+            r[0].parse::<usize>().unwrap() - r[1].parse::<usize>().unwrap(),
+            r[9].parse().unwrap(),
+        );
+        assert_eq!(r[10] == "1", distance <= 2.5, "{r:?}");
+        assert_eq!(gap == 2, distance <= 2.5, "{r:?}");
+    }
+    assert_eq!(report["loops"], 6, "frames 2-7 each have one loop, 2 frames back");
+    // Each query's only candidate-loop is the nearest in time: Scan Context ranks it first or
+    // second, so recall@2 is at least recall@1, and both are shares.
+    let (at_1, at_n) = (
+        report["recall_at_1"].as_f64().unwrap(),
+        report["recall_at_n"].as_f64().unwrap(),
+    );
+    assert!(at_n >= at_1 && at_n <= 1.0, "{at_1} {at_n}");
+    assert!(
+        report["recall_at_1_percent"].as_f64().unwrap() == at_1,
+        "under 100 candidates 1 % is the best one"
+    );
+}
+
+#[test]
+fn eval_loops_refuses_a_distance_that_is_not_positive_and_a_top_n_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::sample_kitti();
+    let out_dir = dir.path().join("eval");
+    for (flag, value, says) in [
+        (
+            "--loop-distance",
+            "-1",
+            "--loop-distance must be a positive number of metres, not -1",
+        ),
+        (
+            "--loop-distance",
+            "0",
+            "--loop-distance must be a positive number of metres, not 0",
+        ),
+        ("--top-n", "0", "--top-n must be at least 1"),
+    ] {
+        let out = common::cli(&[
+            "eval-loops",
+            sample.to_str().unwrap(),
+            "--method",
+            "scancontext",
+            flag,
+            value,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim(), format!("error: eval-loops: {says}"));
+        assert!(!out_dir.exists(), "nothing written");
+    }
 }
 
 #[test]
@@ -381,14 +470,18 @@ fn eval_loops_also_judges_pairs_across_recordings_as_true_negatives() {
     assert!(lines.next().unwrap().ends_with(",query_recording,reference_recording"));
     let across: Vec<Vec<&str>> = lines
         .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|r| r[9] != r[10])
+        .filter(|r| r[11] != r[12])
         .collect();
     assert_eq!(across.len(), 16);
     assert!(across.iter().all(|r| r[2] == "0.0000"), "{across:?}");
+    assert!(
+        across.iter().all(|r| r[9].is_empty() && r[10] == "0"),
+        "no distance across places: {across:?}"
+    );
     // The copy of frame 0 against frame 0 is declared another place: a negative, whatever it shows.
     assert!(
         across
             .iter()
-            .any(|r| r[0] == "0" && r[1] == "0" && r[9] == "1" && r[10] == "0")
+            .any(|r| r[0] == "0" && r[1] == "0" && r[11] == "1" && r[12] == "0")
     );
 }

@@ -2,6 +2,7 @@
 
 use super::args::SourceArgs;
 use crate::Result;
+use crate::ground_truth::scoring::{RevisitRule, TOP_N};
 use crate::jobs::eval_loops::{EvalLoopsConfig, LoopMethod, eval_loops};
 use clap::Args;
 use std::path::PathBuf;
@@ -32,6 +33,18 @@ pub struct EvalLoopsArgs {
     /// Ground-truth overlap above which a pair is a loop (OverlapNet's protocol: 0.3).
     #[arg(long, default_value_t = 0.3)]
     loop_overlap: f32,
+    /// Judge by distance instead (the place-recognition field's protocol): a pair is a loop when
+    /// its two scans' ground-truth positions lie within this many metres.
+    #[arg(
+        long,
+        value_name = "M",
+        conflicts_with = "loop_overlap",
+        allow_negative_numbers = true
+    )]
+    loop_distance: Option<f64>,
+    /// Candidates per query that recall@N looks at (recall@1 and recall@1 % are always given).
+    #[arg(long, value_name = "N", default_value_t = TOP_N)]
+    top_n: usize,
     /// Scans turned by known angles to judge the yaw on.
     #[arg(long, default_value_t = 50)]
     rotated_copies: usize,
@@ -59,7 +72,11 @@ impl EvalLoopsArgs {
             method: self.method,
             weights: self.weights,
             min_gap: self.min_gap,
-            loop_overlap: self.loop_overlap,
+            revisit: match self.loop_distance {
+                Some(m) => RevisitRule::DistanceM(m),
+                None => RevisitRule::Overlap(self.loop_overlap),
+            },
+            top_n: self.top_n,
             rotated_copies: self.rotated_copies,
             seed: 0,
             out: self.out.clone(),
@@ -68,13 +85,16 @@ impl EvalLoopsArgs {
         })?;
         let deg = |v: Option<f64>| v.map_or("n/a".to_string(), |d| format!("{d:.2}°"));
         println!(
-            "{} scans, {} pairs ({} loops): AUC {:.3}, F1max {:.3}, recall@1 {:.3}, yaw error {} (turned copies {}); results in {}",
+            "{} scans, {} pairs ({} loops): AUC {:.3}, F1max {:.3}, recall@1 {:.3}, recall@{} {:.3}, recall@1% {:.3}, yaw error {} (turned copies {}); results in {}",
             r.scans,
             r.scores.pairs,
             r.scores.loops,
             r.scores.auc,
             r.scores.f1_max,
             r.scores.recall_at_1,
+            r.scores.top_n,
+            r.scores.recall_at_n,
+            r.scores.recall_at_1_percent,
             deg(r.scores.yaw_err_mean_deg),
             deg(r.yaw_rotated_err_mean_deg),
             self.out.display()

@@ -7,6 +7,31 @@ use serde::Serialize;
 /// Ground-truth overlap above which a pair counts as a loop (OverlapNet's protocol).
 pub const LOOP_OVERLAP: f32 = 0.3;
 
+/// Candidates per query that recall@N looks at by default (the place-recognition field's
+/// recall@5, beside recall@1 and recall@1 %).
+pub const TOP_N: usize = 5;
+
+/// What makes two scans the same place.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevisitRule {
+    /// OverlapNet's protocol: ground-truth overlap above this share.
+    Overlap(f32),
+    /// The place-recognition field's (Scan Context, BEVPlace): ground-truth positions within this
+    /// many metres.
+    DistanceM(f64),
+}
+
+impl RevisitRule {
+    /// Whether a pair with this ground-truth overlap, its scans `distance_m` apart, is a revisit.
+    pub fn holds(&self, overlap: f32, distance_m: f64) -> bool {
+        match *self {
+            Self::Overlap(least) => overlap > least,
+            Self::DistanceM(most) => distance_m <= most,
+        }
+    }
+}
+
 /// One scored candidate pair with its ground truth.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoredPair {
@@ -55,6 +80,12 @@ pub struct LoopScores {
     pub f1_max: f64,
     /// Among queries that have a loop, the share whose best-scoring candidate is one.
     pub recall_at_1: f64,
+    /// Candidates per query that `recall_at_n` looks at.
+    pub top_n: usize,
+    /// Among queries that have a loop, the share with one among their `top_n` best candidates.
+    pub recall_at_n: f64,
+    /// The same among each query's best 1 % of candidates (at least one).
+    pub recall_at_1_percent: f64,
     /// Mean absolute yaw error over the loop pairs, degrees (null without loops).
     pub yaw_err_mean_deg: Option<f64>,
     /// Median absolute yaw error over the loop pairs, degrees.
@@ -87,8 +118,13 @@ pub fn pr_curve(pairs: &[ScoredPair]) -> Vec<PrPoint> {
     curve
 }
 
-/// All summary figures.
+/// All summary figures, recall@N at [`TOP_N`].
 pub fn score(pairs: &[ScoredPair]) -> LoopScores {
+    score_top(pairs, TOP_N)
+}
+
+/// All summary figures, recall@N at `top_n`.
+pub fn score_top(pairs: &[ScoredPair], top_n: usize) -> LoopScores {
     let curve = pr_curve(pairs);
     let mut auc = 0.0;
     let mut last_recall = 0.0;
@@ -115,8 +151,32 @@ pub fn score(pairs: &[ScoredPair]) -> LoopScores {
         auc,
         f1_max,
         recall_at_1: recall_at_1(pairs),
+        top_n,
+        recall_at_n: recall_within(pairs, |_| top_n),
+        recall_at_1_percent: recall_within(pairs, |candidates| candidates.div_ceil(100)),
         yaw_err_mean_deg: (!yaw_errors.is_empty()).then(|| yaw_errors.iter().sum::<f64>() / yaw_errors.len() as f64),
         yaw_err_median_deg: (!yaw_errors.is_empty()).then(|| yaw_errors[yaw_errors.len() / 2]),
+    }
+}
+
+/// Among queries with at least one loop candidate, the share that has one among its best
+/// `top(candidates)` candidates (`candidates`: how many the query has), ties broken by order.
+pub fn recall_within(pairs: &[ScoredPair], top: impl Fn(usize) -> usize) -> f64 {
+    let mut by_query: std::collections::BTreeMap<usize, Vec<(f32, bool)>> = Default::default();
+    for p in pairs {
+        by_query.entry(p.query).or_default().push((p.score, p.is_loop()));
+    }
+    let (mut with_loop, mut found) = (0usize, 0usize);
+    for candidates in by_query.values_mut().filter(|c| c.iter().any(|&(_, l)| l)) {
+        with_loop += 1;
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let n = top(candidates.len()).max(1);
+        found += candidates.iter().take(n).any(|&(_, l)| l) as usize;
+    }
+    if with_loop == 0 {
+        0.0
+    } else {
+        found as f64 / with_loop as f64
     }
 }
 
@@ -198,5 +258,38 @@ mod tests {
         (p.yaw_deg, p.gt_yaw_deg) = (10.0, 4.0);
         let s = score(&[p]);
         assert_eq!(s.yaw_err_mean_deg, Some(6.0));
+    }
+
+    #[test]
+    fn recall_at_n_and_at_one_percent_look_further_down_each_querys_ranking() {
+        // Query 0: its loop ranks third of 3. Query 1: first. Query 2: no loop, not counted.
+        let pairs = [
+            pair(0, 0.9, 0.1),
+            pair(0, 0.8, 0.0),
+            pair(0, 0.7, 0.6),
+            pair(1, 0.5, 0.9),
+            pair(2, 0.9, 0.0),
+        ];
+        assert_eq!(recall_at_1(&pairs), 0.5);
+        assert_eq!(recall_within(&pairs, |_| 2), 0.5);
+        assert_eq!(recall_within(&pairs, |_| 3), 1.0);
+        let s = score_top(&pairs, 3);
+        assert_eq!((s.top_n, s.recall_at_n), (3, 1.0));
+        // Under 100 candidates, 1 % is the best one alone.
+        assert_eq!(s.recall_at_1_percent, 0.5);
+        // 250 candidates: 1 % is the best three.
+        let many: Vec<ScoredPair> = (0..250)
+            .map(|k| pair(7, 1.0 - k as f32 / 1000.0, if k == 2 { 0.9 } else { 0.0 }))
+            .collect();
+        assert_eq!(score(&many).recall_at_1_percent, 1.0);
+        assert_eq!(score(&many).recall_at_1, 0.0);
+    }
+
+    #[test]
+    fn a_revisit_is_judged_by_overlap_or_by_distance() {
+        assert!(RevisitRule::Overlap(0.3).holds(0.31, 100.0));
+        assert!(!RevisitRule::Overlap(0.3).holds(0.3, 0.0));
+        assert!(RevisitRule::DistanceM(5.0).holds(0.0, 5.0));
+        assert!(!RevisitRule::DistanceM(5.0).holds(1.0, 5.01));
     }
 }

@@ -5,7 +5,7 @@
 use super::train_liif::{candle_err, dense_images};
 use crate::error::{Error, Result};
 use crate::ground_truth::pairs::pairs_apart;
-use crate::ground_truth::scoring::{LoopScores, ScoredPair, score};
+use crate::ground_truth::scoring::{LoopScores, RevisitRule, ScoredPair, score};
 use crate::io::FrameRange;
 use crate::io::atomic::write_bytes_atomic;
 use crate::jobs::eval_loops::score_pair;
@@ -176,7 +176,7 @@ fn loop_detection_on(
             let scored: Vec<ScoredPair> = pairs
                 .iter()
                 .zip(&verdicts)
-                .map(|(&pair, v)| score_pair(&labels, pair, v, params, cfg.loop_overlap))
+                .map(|(&pair, v)| score_pair(&labels, pair, v, params, RevisitRule::Overlap(cfg.loop_overlap)))
                 .collect();
             downstream.push(DownstreamScore {
                 method,

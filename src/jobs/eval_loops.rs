@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::ground_truth::pairs::{LabelScan, label, pairs_apart};
-use crate::ground_truth::scoring::{LoopScores, PrPoint, ScoredPair, angle_diff_deg, pr_curve, score};
+use crate::ground_truth::scoring::{LoopScores, PrPoint, RevisitRule, ScoredPair, angle_diff_deg, pr_curve, score_top};
 use crate::io::FrameRange;
 use crate::io::atomic::write_atomic;
 use crate::jobs::gt_pairs::{label_scans, read_posed_scans};
@@ -49,8 +49,11 @@ pub struct EvalLoopsConfig {
     pub weights: Option<PathBuf>,
     /// Pairs fewer than this many frames apart are not judged (OverlapNet's protocol: 100).
     pub min_gap: usize,
-    /// Ground-truth overlap above which a pair is a loop (OverlapNet's protocol: 0.3).
-    pub loop_overlap: f32,
+    /// What makes a pair a loop: ground-truth overlap (OverlapNet's protocol: above 0.3) or
+    /// distance (the place-recognition field's).
+    pub revisit: RevisitRule,
+    /// Candidates per query that recall@N looks at.
+    pub top_n: usize,
     /// Scans turned by known angles to judge yaw on.
     pub rotated_copies: usize,
     /// Seed of those angles.
@@ -76,8 +79,8 @@ pub struct LoopsEvalReport {
     pub scans: usize,
     /// Pairs closer than this many frames were left out.
     pub min_gap: usize,
-    /// Ground-truth overlap above which a pair counted as a loop.
-    pub loop_overlap: f32,
+    /// What made a pair a loop: `{"overlap": 0.3}` or `{"distance_m": 5.0}`.
+    pub revisit: RevisitRule,
     /// AUC, F1max, recall@1 and yaw errors on the judged pairs.
     #[serde(flatten)]
     pub scores: LoopScores,
@@ -157,6 +160,7 @@ fn eval_pairs(frames: &[usize], recording: &[usize], min_gap: usize) -> Vec<(usi
 
 /// Runs the evaluation and writes its three files into `cfg.out`.
 pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
+    check_settings(cfg)?;
     let start = Instant::now();
     let params = ProjectionParams::from_sensor(&cfg.sensor);
     let (name, scans, recording) = read_recordings(cfg)?;
@@ -175,7 +179,7 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         .zip(&verdicts)
         .map(|(&pair, v)| {
             let scored = if recording[pair.0] == recording[pair.1] {
-                score_pair(&labels, pair, v, &params, cfg.loop_overlap)
+                score_pair(&labels, pair, v, &params, cfg.revisit)
             } else {
                 distinct_places(pair, v)
             };
@@ -186,14 +190,14 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
         .iter()
         .filter_map(|(p, v)| v.overlap.map(|o| (o - p.overlap).abs() as f64))
         .collect();
-    let rows = pair_rows(cfg, &frames, &recording, &pairs, &scored);
+    let rows = pair_rows(cfg, &frames, &labels, &recording, &pairs, &scored);
     let report = LoopsEvalReport {
         method: cfg.method,
         source: name,
         scans: frames.len(),
         min_gap: cfg.min_gap,
-        loop_overlap: cfg.loop_overlap,
-        scores: score(&scored.iter().map(|(p, _)| *p).collect::<Vec<_>>()),
+        revisit: cfg.revisit,
+        scores: score_top(&scored.iter().map(|(p, _)| *p).collect::<Vec<_>>(), cfg.top_n),
         overlap_mae: mean(&overlap_errors),
         across: across_report(cfg, &pairs, &recording, &scored),
         yaw_rotated_err_mean_deg: mean(&yaw_errors),
@@ -206,6 +210,21 @@ pub fn eval_loops(cfg: &EvalLoopsConfig) -> Result<LoopsEvalReport> {
     let curve = pr_curve(&scored.iter().map(|(p, _)| *p).collect::<Vec<_>>());
     write_outputs(cfg, &report, &curve, &rows)?;
     Ok(report)
+}
+
+/// Refuses a revisit distance that is not a positive number of metres, and a top-N of 0.
+fn check_settings(cfg: &EvalLoopsConfig) -> Result<()> {
+    if let RevisitRule::DistanceM(m) = cfg.revisit
+        && !(m.is_finite() && m > 0.0)
+    {
+        return Err(Error::Usage(format!(
+            "eval-loops: --loop-distance must be a positive number of metres, not {m}"
+        )));
+    }
+    if cfg.top_n == 0 {
+        return Err(Error::Usage("eval-loops: --top-n must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// The detector's verdict on every pair, compared in chunks under a progress bar.
@@ -273,6 +292,7 @@ fn uncertainty_of(scored: &[(ScoredPair, &Verdict)]) -> Option<UncertaintyReport
 fn pair_rows(
     cfg: &EvalLoopsConfig,
     frames: &[usize],
+    labels: &[LabelScan],
     recording: &[usize],
     pairs: &[(usize, usize)],
     scored: &[(ScoredPair, &Verdict)],
@@ -287,6 +307,7 @@ fn pair_rows(
             pair: *p,
             predicted_overlap: v.overlap,
             spread: v.spread,
+            distance_m: (recording[q] == recording[r]).then(|| distance_m(labels, (q, r))),
         })
         .collect()
 }
@@ -304,26 +325,33 @@ struct PairRow {
     predicted_overlap: Option<f32>,
     /// A MIMO network's spread.
     spread: Option<Spread>,
+    /// Ground-truth distance of the two scans, metres (none across recordings).
+    distance_m: Option<f64>,
 }
 
-/// A detector's verdict on the scans `pair` judged against their ground truth: a loop when the
-/// true overlap exceeds `loop_overlap`.
+/// A detector's verdict on the scans `pair` judged against their ground truth: a loop when
+/// `revisit` holds for their true overlap and distance.
 pub(crate) fn score_pair(
     labels: &[LabelScan],
     pair: (usize, usize),
     verdict: &Verdict,
     params: &ProjectionParams,
-    loop_overlap: f32,
+    revisit: RevisitRule,
 ) -> ScoredPair {
     let truth = label(labels, pair, params);
     ScoredPair {
         query: pair.0,
         score: verdict.score,
         overlap: truth.overlap,
-        positive: truth.overlap > loop_overlap,
+        positive: revisit.holds(truth.overlap, distance_m(labels, pair)),
         yaw_deg: verdict.yaw_deg,
         gt_yaw_deg: truth.yaw_deg,
     }
+}
+
+/// Distance between the ground-truth positions of the scans `pair`, metres.
+fn distance_m(labels: &[LabelScan], pair: (usize, usize)) -> f64 {
+    (labels[pair.0].pose.translation.vector - labels[pair.1].pose.translation.vector).norm()
 }
 
 /// A detector's verdict on scans of two recordings declared different places: overlap 0, no
@@ -401,7 +429,7 @@ fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoi
         };
         writeln!(
             w,
-            "query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score,overlap_spread,yaw_spread_deg{recordings}"
+            "query,reference,overlap,yaw_deg,pred_overlap,pred_yaw_deg,score,overlap_spread,yaw_spread_deg,distance_m,loop{recordings}"
         )?;
         for r in rows {
             let predicted = r.predicted_overlap.map(|o| format!("{o:.4}")).unwrap_or_default();
@@ -412,8 +440,15 @@ fn write_outputs(cfg: &EvalLoopsConfig, report: &LoopsEvalReport, curve: &[PrPoi
             let recordings = r.recordings.map_or(String::new(), |(a, b)| format!(",{a},{b}"));
             writeln!(
                 w,
-                "{},{},{:.4},{:.2},{predicted},{:.2},{:.5},{spread}{recordings}",
-                r.query, r.reference, p.overlap, p.gt_yaw_deg, p.yaw_deg, p.score
+                "{},{},{:.4},{:.2},{predicted},{:.2},{:.5},{spread},{},{}{recordings}",
+                r.query,
+                r.reference,
+                p.overlap,
+                p.gt_yaw_deg,
+                p.yaw_deg,
+                p.score,
+                r.distance_m.map_or(String::new(), |d| format!("{d:.2}")),
+                p.positive as u8
             )?;
         }
         Ok(())

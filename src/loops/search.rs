@@ -35,6 +35,18 @@ pub struct LoopSearchConfig {
     /// MIMO OverlapNet's subnetworks may disagree this much on a candidate before it is refused
     /// unverified.
     pub gate: SpreadGate,
+    /// The odometry prior: an older keyframe whose estimated position lies within this many
+    /// metres of the query's, plus `prior_drift_fraction` of the travel between them, is scored
+    /// whatever its ring key (ours: 10 m, a revisit's 8 m and a lane).
+    pub prior_radius_m: f64,
+    /// How much of the travel between two keyframes the odometry may have drifted (the pose
+    /// graph's own allowance, `BackendConfig::drift_fraction`: 5 %).
+    pub prior_drift_fraction: f64,
+    /// Keyframes inside the prior scored at most per query, nearest first.
+    pub prior_candidates: usize,
+    /// A candidate outside the prior needs a score this much above the detector's threshold:
+    /// a place the odometry cannot have drifted to needs more evidence.
+    pub outside_prior_margin: f32,
 }
 
 /// The most a MIMO network's subnetworks may disagree on a loop candidate: past either limit the
@@ -78,6 +90,10 @@ impl Default for LoopSearchConfig {
             accept_overlap: 0.3,
             accept_scan_context_distance: 0.6,
             gate: SpreadGate::default(),
+            prior_radius_m: 10.0,
+            prior_drift_fraction: 0.05,
+            prior_candidates: 10,
+            outside_prior_margin: 0.15,
         }
     }
 }
@@ -115,6 +131,8 @@ pub struct LoopCandidate {
 struct Keyframe {
     frame: usize,
     travel_m: f64,
+    /// Estimated position when it was added (the odometry's).
+    position: nalgebra::Vector3<f64>,
     ring_key: [f32; RINGS],
     descriptor: Descriptor,
     gt_position: Option<nalgebra::Vector3<f64>>,
@@ -176,6 +194,7 @@ impl LoopSearch {
         let keyframe = Keyframe {
             frame,
             travel_m: self.travel_m,
+            position,
             ring_key: scan_context.ring_key,
             descriptor,
             gt_position: scan.gt_pose.map(|p| p.translation.vector),
@@ -235,32 +254,59 @@ impl LoopSearch {
             .collect()
     }
 
-    /// The nearest eligible older keyframes by ring key, judged by the detector; those that pass,
-    /// best first, at most `verify_at_most`.
-    fn scored_candidates(&mut self, query: &Keyframe) -> Result<Vec<LoopCandidate>> {
-        self.last_judged = None;
+    /// Whether the odometry can have drifted far enough for `query` to be back at `k`.
+    fn within_prior(&self, query: &Keyframe, k: &Keyframe) -> bool {
         let c = &self.config;
-        let mut eligible: Vec<(f32, &Keyframe)> = self
+        let radius = c.prior_radius_m + c.prior_drift_fraction * (query.travel_m - k.travel_m);
+        (query.position - k.position).norm() <= radius
+    }
+
+    /// The older keyframes worth scoring for `query`: the nearest by ring key, and those the
+    /// odometry prior puts within reach, nearest first; each once.
+    fn pool<'a>(&'a self, query: &Keyframe) -> Vec<&'a Keyframe> {
+        let c = &self.config;
+        let eligible: Vec<&Keyframe> = self
             .keyframes
             .iter()
             .filter(|k| k.frame + c.skip_recent_frames <= query.frame && query.travel_m - k.travel_m >= c.min_travel_m)
-            .map(|k| (ring_key_distance(&k.ring_key, &query.ring_key), k))
             .collect();
-        if eligible.is_empty() {
+        let mut by_ring_key: Vec<(f32, &Keyframe)> = eligible
+            .iter()
+            .map(|k| (ring_key_distance(&k.ring_key, &query.ring_key), *k))
+            .collect();
+        by_ring_key.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut by_position: Vec<(f64, &Keyframe)> = eligible
+            .iter()
+            .filter(|k| self.within_prior(query, k))
+            .map(|k| ((query.position - k.position).norm(), *k))
+            .collect();
+        by_position.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut pool: Vec<&Keyframe> = by_ring_key.iter().take(c.candidates.max(1)).map(|(_, k)| *k).collect();
+        for (_, k) in by_position.into_iter().take(c.prior_candidates) {
+            if !pool.iter().any(|p| p.frame == k.frame) {
+                pool.push(k);
+            }
+        }
+        pool
+    }
+
+    /// The pool's keyframes scored by the detector; those that pass (by a margin outside the
+    /// odometry prior), best first, at most `verify_at_most`.
+    fn scored_candidates(&mut self, query: &Keyframe) -> Result<Vec<LoopCandidate>> {
+        self.last_judged = None;
+        let pool = self.pool(query);
+        if pool.is_empty() {
             return Ok(Vec::new());
         }
-        eligible.sort_by(|a, b| a.0.total_cmp(&b.0));
-        eligible.truncate(c.candidates.max(1));
-        let pairs: Vec<(&Descriptor, &Descriptor)> = eligible
-            .iter()
-            .map(|(_, k)| (&query.descriptor, &k.descriptor))
-            .collect();
+        let c = &self.config;
+        let pairs: Vec<(&Descriptor, &Descriptor)> = pool.iter().map(|k| (&query.descriptor, &k.descriptor)).collect();
         let verdicts = self.detector.compare(&pairs)?;
         let threshold = self.threshold();
         let mut ranked: Vec<(f32, LoopCandidate)> = verdicts
             .iter()
-            .zip(&eligible)
-            .map(|(v, (_, k))| {
+            .zip(&pool)
+            .filter(|(v, k)| self.within_prior(query, k) || v.score > threshold + c.outside_prior_margin)
+            .map(|(v, k)| {
                 let candidate = LoopCandidate {
                     query: query.frame,
                     reference: k.frame,
@@ -281,5 +327,68 @@ impl LoopSearch {
             .take(c.verify_at_most.max(1))
             .map(|(_, c)| c)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cylinder of points at `radius_m` around the sensor, from 1 m below it to 3 m above.
+    fn cylinder(index: usize, radius_m: f32) -> Scan {
+        let points: Vec<[f32; 3]> = (0..3600)
+            .map(|i| {
+                let a = (i % 360) as f32 * std::f32::consts::PI / 180.0;
+                [radius_m * a.cos(), radius_m * a.sin(), (i / 360) as f32 * 0.4 - 1.0]
+            })
+            .collect();
+        Scan {
+            index,
+            intensity: vec![0.5; points.len()],
+            points,
+            ..Default::default()
+        }
+    }
+
+    fn at(x: f64, y: f64) -> Pose {
+        Pose::new(nalgebra::Vector3::new(x, y, 0.0), nalgebra::Vector3::zeros())
+    }
+
+    #[test]
+    fn the_odometry_prior_scores_a_keyframe_within_reach_whatever_its_ring_key() {
+        let config = LoopSearchConfig {
+            keyframe_every: 1,
+            skip_recent_frames: 0,
+            min_travel_m: 0.0,
+            candidates: 1,
+            ..LoopSearchConfig::default()
+        };
+        let mut search = LoopSearch::new(config, LoopDetector::ScanContext);
+        // Frame 0 sees a far wall where the drive starts; frame 1, 100 m away, a near one.
+        search.add(0, &at(0.0, 0.0), Some(&cylinder(0, 30.0))).unwrap();
+        search.add(1, &at(100.0, 0.0), Some(&cylinder(1, 10.0))).unwrap();
+        // Back 5 m from the start after 195 m of travel, seeing a near wall like frame 1's.
+        let query_scan = cylinder(2, 10.0);
+        let sc = ScanContext::new(&query_scan.points);
+        let query = Keyframe {
+            frame: 2,
+            travel_m: 195.0,
+            position: nalgebra::Vector3::new(0.0, 5.0, 0.0),
+            ring_key: sc.ring_key,
+            descriptor: Descriptor::ScanContext(sc),
+            gt_position: None,
+        };
+        let (start, far) = (&search.keyframes[0], &search.keyframes[1]);
+        assert!(
+            search.within_prior(&query, start),
+            "5 m away, 10 m + 5 % of 195 m allowed"
+        );
+        assert!(!search.within_prior(&query, far), "100 m away after 95 m of travel");
+        let pool: Vec<usize> = search.pool(&query).iter().map(|k| k.frame).collect();
+        assert_eq!(
+            pool,
+            [1, 0],
+            "the nearest ring key, then the keyframe the prior reaches"
+        );
     }
 }

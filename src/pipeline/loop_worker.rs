@@ -327,12 +327,15 @@ impl LoopClosureState {
             });
             return Ok(false);
         }
-        let verification = verify(
-            &self.clouds[&candidate.query],
-            &self.clouds[&candidate.reference],
-            candidate.yaw_deg,
-            &self.config.verify,
-        );
+        let cfg = &self.config.verify;
+        let query = &self.clouds[&candidate.query];
+        let mut verification = verify(query, &self.clouds[&candidate.reference], candidate.yaw_deg, cfg);
+        if !verification.accepted
+            && verification.fitness >= cfg.submap_from_fitness
+            && let Some(submap) = self.submap(candidate.reference)
+        {
+            verification = verify(query, &submap, candidate.yaw_deg, cfg);
+        }
         let mut closed = false;
         if verification.accepted {
             let t = Instant::now();
@@ -355,6 +358,20 @@ impl LoopClosureState {
             closed,
         });
         Ok(verification.accepted)
+    }
+
+    /// The keyframe `reference` with its neighbours on either side, placed in its frame by the
+    /// current estimate; `None` when it has none.
+    fn submap(&self, reference: usize) -> Option<KeyframeCloud> {
+        let every = self.config.search.keyframe_every.max(1);
+        let at = self.backend.keyframe_pose(reference)?;
+        let parts: Vec<(&KeyframeCloud, Pose)> =
+            [reference.checked_sub(every), Some(reference), Some(reference + every)]
+                .into_iter()
+                .flatten()
+                .filter_map(|f| Some((self.clouds.get(&f)?, at.inverse() * self.backend.keyframe_pose(f)?)))
+                .collect();
+        (parts.len() > 1).then(|| KeyframeCloud::merged(&parts, &self.config.verify))
     }
 
     fn finish(mut self) -> LoopOutcome {

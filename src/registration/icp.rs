@@ -54,6 +54,10 @@ pub struct Target {
     tree: ImmutableKdTree<f64, 3>,
 }
 
+/// Points one parallel task registers at least: a loop keyframe's few thousand 1 m voxels then
+/// run on the calling thread, instead of queueing behind the odometry's tasks in the shared pool.
+const PARALLEL_CHUNK: usize = 4096;
+
 /// Neighbours used to fit each target normal.
 const NORMAL_NEIGHBOURS: usize = 10;
 
@@ -66,6 +70,7 @@ impl Target {
         let k = NonZeroUsize::new(NORMAL_NEIGHBOURS.min(points.len().max(1))).expect("k >= 1");
         let normals: Vec<Option<Vector3<f64>>> = coords
             .par_iter()
+            .with_min_len(PARALLEL_CHUNK)
             .map(|c| {
                 let nn = tree.query(c).nearest_n::<SquaredEuclidean<f64>>(k).execute();
                 let neighbours: Vec<Point3<f64>> = nn
@@ -147,6 +152,7 @@ pub fn point_to_plane(source: &[Point3<f64>], target: &Target, initial: Pose, cf
     for iteration in 1..=cfg.max_iterations {
         let (h, g, count, sse) = source
             .par_iter()
+            .with_min_len(PARALLEL_CHUNK)
             .fold(
                 || (Matrix6::<f64>::zeros(), Vector6::<f64>::zeros(), 0usize, 0.0f64),
                 |(mut h, mut g, mut count, mut sse), p| {
