@@ -254,4 +254,28 @@ mod tests {
         let far = verify(&a, &c, 0.0, &cfg);
         assert!(!far.accepted, "{far:?}");
     }
+
+    #[test]
+    fn a_distant_place_is_refused_after_its_coarse_passes_and_a_submap_holds_its_keyframes() {
+        let sim = Simulation::new(&SimConfig::default());
+        let cfg = VerifyConfig::default();
+        let (a, _) = cloud(&sim, 100);
+        let (c, _) = cloud(&sim, 400);
+        let far = verify(&a, &c, 0.0, &cfg);
+        // No seed came within reach of the fine pass: no inlier ratio was measured, and the
+        // fitness reported is the share within the fine distance at the coarse pose.
+        assert_eq!(far.inlier_ratio, 0.0, "{far:?}");
+        assert!(far.fitness + cfg.fine_pass_gain < cfg.min_fitness, "{far:?}");
+        // A submap of frames 100 and 103 in frame 100's frame: both clouds, thinned as one, and
+        // frame 100 matches it at the identity.
+        let (b, pb) = cloud(&sim, 103);
+        let pa = sim.scan(100).gt_pose.unwrap();
+        let submap = KeyframeCloud::merged(&[(&a, Pose::identity()), (&b, pa.inverse() * pb)], &cfg);
+        assert!(submap.points.len() > a.points.len() && submap.points.len() < a.points.len() + b.points.len());
+        let onto = verify(&a, &submap, 0.0, &cfg);
+        assert!(
+            onto.accepted && onto.transform.translation.vector.norm() < 0.15,
+            "{onto:?}"
+        );
+    }
 }
