@@ -390,6 +390,20 @@ fn match_prints_overlap_and_yaw_of_two_scan_files() {
     let v: serde_json::Value = serde_json::from_slice(&sc.stdout).unwrap();
     assert!(v["overlap"].is_null());
     assert!(v["score"].as_f64().unwrap() > 0.5);
+    // The fused detector: OverlapNet's overlap and yaw, scored by both.
+    let sc_score = v["score"].as_f64().unwrap();
+    let fused = common::cli(&["match", a.to_str().unwrap(), b.to_str().unwrap(), "--method", "fused"]);
+    assert!(fused.status.success(), "{}", String::from_utf8_lossy(&fused.stderr));
+    let f: serde_json::Value = serde_json::from_slice(&fused.stdout).unwrap();
+    assert_eq!(f["method"], "fused");
+    assert_eq!(f["overlap"].as_f64().unwrap(), overlap);
+    assert!((f["score"].as_f64().unwrap() - sc_score * overlap).abs() < 1e-5, "{f}");
+    let unknown = common::cli(&["match", a.to_str().unwrap(), b.to_str().unwrap(), "--method", "both"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("unknown loop detector 'both' (overlapnet, overlapnet-mimo, scancontext, fused)")
+    );
     let missing = common::cli(&["match", a.to_str().unwrap(), "/nonexistent/scan.bin"]);
     common::assert_input_error(&missing, &["/nonexistent/scan.bin"]);
 }

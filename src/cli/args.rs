@@ -150,8 +150,9 @@ pub struct PipelineArgs {
     #[arg(long)]
     pub no_loops: bool,
     /// Loop detector scoring candidates and seeding ICP verification with its yaw: scancontext
-    /// (the default: it ranks real scans' pairs best), overlapnet, or overlapnet-mimo (refuses
-    /// candidates its subnetworks disagree on). `match` and `eval-loops` default to overlapnet.
+    /// (the default: it ranks real scans' pairs best), overlapnet, overlapnet-mimo (refuses
+    /// candidates its subnetworks disagree on), or fused (both: the product of their scores,
+    /// OverlapNet's yaw). `match` and `eval-loops` default to overlapnet.
     #[arg(long, default_value = "scancontext")]
     pub loop_detector: LoopMethod,
     /// OverlapNet weights for the loop search (.safetensors with its .json beside it, or the

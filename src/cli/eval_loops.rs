@@ -12,7 +12,8 @@ use std::path::PathBuf;
 pub struct EvalLoopsArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread) or scancontext.
+    /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread), scancontext, or
+    /// fused (the product of Scan Context's and OverlapNet's scores, OverlapNet's yaw).
     /// OverlapNet by default, the network under test; `replay` and `live` close loops with
     /// scancontext by default (`--loop-detector`).
     #[arg(long, default_value = "overlapnet")]

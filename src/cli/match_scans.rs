@@ -14,7 +14,8 @@ pub struct MatchArgs {
     scan_a: PathBuf,
     /// The reference scan.
     scan_b: PathBuf,
-    /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread) or scancontext.
+    /// Loop detector: overlapnet, overlapnet-mimo (with its subnetworks' spread), scancontext, or
+    /// fused (the product of Scan Context's and OverlapNet's scores, OverlapNet's yaw).
     /// OverlapNet by default, the network under test; `replay` and `live` close loops with
     /// scancontext by default (`--loop-detector`).
     #[arg(long, default_value = "overlapnet")]

@@ -1,5 +1,6 @@
 //! The loop detectors behind one interface: describe each scan once, then compare pairs of
-//! descriptors. Scan Context is the handcrafted anchor; OverlapNet the learned model.
+//! descriptors. Scan Context is the handcrafted anchor; OverlapNet the learned model; the fused
+//! detector asks both.
 
 use crate::error::{Error, Result};
 use crate::loops::scan_context::ScanContext;
@@ -30,6 +31,9 @@ pub enum LoopMethod {
     OverlapNetMimo,
     /// Scan Context (Kim & Kim, IROS 2018).
     ScanContext,
+    /// Scan Context and OverlapNet together: a pair scores the product of their scores (Scan
+    /// Context's 1 - distance, OverlapNet's overlap), and OverlapNet gives the yaw.
+    Fused,
 }
 
 impl std::str::FromStr for LoopMethod {
@@ -39,8 +43,9 @@ impl std::str::FromStr for LoopMethod {
             "overlapnet" => Ok(Self::OverlapNet),
             "overlapnet-mimo" => Ok(Self::OverlapNetMimo),
             "scancontext" => Ok(Self::ScanContext),
+            "fused" => Ok(Self::Fused),
             _ => Err(format!(
-                "unknown loop detector '{s}' (overlapnet, overlapnet-mimo, scancontext)"
+                "unknown loop detector '{s}' (overlapnet, overlapnet-mimo, scancontext, fused)"
             )),
         }
     }
@@ -52,6 +57,8 @@ pub enum LoopDetector {
     OverlapNet(Box<OverlapNet>),
     /// Scan Context.
     ScanContext,
+    /// Scan Context and OverlapNet with its weights.
+    Fused(Box<OverlapNet>),
 }
 
 /// One scan's descriptor.
@@ -60,6 +67,8 @@ pub enum Descriptor {
     OverlapNet(Features),
     /// Scan Context's polar grid.
     ScanContext(ScanContext),
+    /// Both.
+    Fused(ScanContext, Features),
 }
 
 /// A detector's verdict on a (query, reference) pair.
@@ -83,13 +92,16 @@ impl LoopDetector {
     /// The detector for `method`; OverlapNet loads `weights` or, without them, the shipped model
     /// (the shipped MIMO model for `overlapnet-mimo`).
     pub fn new(method: LoopMethod, weights: Option<&std::path::Path>) -> Result<Self> {
-        let net = match (method, weights) {
+        let net = Box::new(match (method, weights) {
             (LoopMethod::ScanContext, _) => return Ok(Self::ScanContext),
             (_, Some(path)) => OverlapNet::load(path)?,
-            (LoopMethod::OverlapNet, None) => OverlapNet::shipped()?,
             (LoopMethod::OverlapNetMimo, None) => OverlapNet::shipped_mimo()?,
-        };
-        Ok(Self::OverlapNet(Box::new(net)))
+            (LoopMethod::OverlapNet | LoopMethod::Fused, None) => OverlapNet::shipped()?,
+        });
+        Ok(match method {
+            LoopMethod::Fused => Self::Fused(net),
+            _ => Self::OverlapNet(net),
+        })
     }
 
     /// The method: OverlapNet's follows from its weights (MIMO when they hold subnetworks).
@@ -98,76 +110,119 @@ impl LoopDetector {
             Self::OverlapNet(net) if net.config.members() > 1 => LoopMethod::OverlapNetMimo,
             Self::OverlapNet(_) => LoopMethod::OverlapNet,
             Self::ScanContext => LoopMethod::ScanContext,
+            Self::Fused(_) => LoopMethod::Fused,
         }
     }
 
     /// Descriptors of `scans`, in order.
     pub fn describe(&self, scans: &[Scan]) -> Result<Vec<Descriptor>> {
         match self {
-            Self::ScanContext => Ok(scans
-                .par_iter()
-                .map(|s| Descriptor::ScanContext(ScanContext::new(&s.points)))
+            Self::ScanContext => Ok(scan_contexts(scans).into_iter().map(Descriptor::ScanContext).collect()),
+            Self::OverlapNet(net) => Ok(legs(net, scans)?.into_iter().map(Descriptor::OverlapNet).collect()),
+            Self::Fused(net) => Ok(scan_contexts(scans)
+                .into_iter()
+                .zip(legs(net, scans)?)
+                .map(|(sc, f)| Descriptor::Fused(sc, f))
                 .collect()),
-            Self::OverlapNet(net) => {
-                let params = net.config.projection();
-                let mut out = Vec::with_capacity(scans.len());
-                for chunk in scans.chunks(LEG_BATCH) {
-                    let images: Vec<RangeImage> = chunk
-                        .par_iter()
-                        .map(|s| project(&s.points, &s.intensity, &params))
-                        .collect();
-                    let refs: Vec<&RangeImage> = images.iter().collect();
-                    out.extend(
-                        net.describe(&refs, LEG_BATCH)
-                            .map_err(candle)?
-                            .into_iter()
-                            .map(Descriptor::OverlapNet),
-                    );
-                }
-                Ok(out)
-            }
         }
     }
 
     /// Verdicts on (query, reference) pairs of descriptors.
     pub fn compare(&self, pairs: &[(&Descriptor, &Descriptor)]) -> Result<Vec<Verdict>> {
         match self {
-            Self::ScanContext => pairs
-                .par_iter()
-                .map(|pair| match pair {
-                    (Descriptor::ScanContext(a), Descriptor::ScanContext(b)) => {
-                        let m = a.compare(b);
-                        Ok(Verdict {
-                            score: 1.0 - m.distance,
-                            overlap: None,
-                            yaw_deg: m.yaw_deg,
-                            spread: None,
-                        })
-                    }
-                    _ => Err(mixed()),
-                })
-                .collect(),
+            Self::ScanContext => {
+                let grids = pairs
+                    .iter()
+                    .map(|pair| match pair {
+                        (Descriptor::ScanContext(a), Descriptor::ScanContext(b)) => Ok((a, b)),
+                        _ => Err(mixed()),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(scan_context_verdicts(&grids))
+            }
             Self::OverlapNet(net) => {
-                let features: Vec<(&Features, &Features)> = pairs
+                let features = pairs
                     .iter()
                     .map(|pair| match pair {
                         (Descriptor::OverlapNet(a), Descriptor::OverlapNet(b)) => Ok((a, b)),
                         _ => Err(mixed()),
                     })
-                    .collect::<Result<_>>()?;
-                let matches = net.compare(&features, HEAD_BATCH).map_err(candle)?;
-                Ok(matches
+                    .collect::<Result<Vec<_>>>()?;
+                overlapnet_verdicts(net, &features)
+            }
+            Self::Fused(net) => {
+                let (grids, features): (Vec<_>, Vec<_>) = pairs
+                    .iter()
+                    .map(|pair| match pair {
+                        (Descriptor::Fused(sa, fa), Descriptor::Fused(sb, fb)) => Ok(((sa, sb), (fa, fb))),
+                        _ => Err(mixed()),
+                    })
+                    .collect::<Result<Vec<_>>>()?
                     .into_iter()
-                    .map(|m| Verdict {
-                        score: m.overlap,
-                        overlap: Some(m.overlap),
-                        yaw_deg: m.yaw_deg,
-                        spread: m.spread,
+                    .unzip();
+                let places = scan_context_verdicts(&grids);
+                let overlaps = overlapnet_verdicts(net, &features)?;
+                Ok(places
+                    .iter()
+                    .zip(overlaps)
+                    .map(|(p, o)| Verdict {
+                        score: p.score * o.score,
+                        ..o
                     })
                     .collect())
             }
         }
     }
+}
+
+/// Scan Context of each scan.
+fn scan_contexts(scans: &[Scan]) -> Vec<ScanContext> {
+    scans.par_iter().map(|s| ScanContext::new(&s.points)).collect()
+}
+
+/// OverlapNet's leg features of each scan, in batches.
+fn legs(net: &OverlapNet, scans: &[Scan]) -> Result<Vec<Features>> {
+    let params = net.config.projection();
+    let mut out = Vec::with_capacity(scans.len());
+    for chunk in scans.chunks(LEG_BATCH) {
+        let images: Vec<RangeImage> = chunk
+            .par_iter()
+            .map(|s| project(&s.points, &s.intensity, &params))
+            .collect();
+        let refs: Vec<&RangeImage> = images.iter().collect();
+        out.extend(net.describe(&refs, LEG_BATCH).map_err(candle)?);
+    }
+    Ok(out)
+}
+
+/// Scan Context's verdicts: 1 - distance, its yaw.
+fn scan_context_verdicts(pairs: &[(&ScanContext, &ScanContext)]) -> Vec<Verdict> {
+    pairs
+        .par_iter()
+        .map(|(a, b)| {
+            let m = a.compare(b);
+            Verdict {
+                score: 1.0 - m.distance,
+                overlap: None,
+                yaw_deg: m.yaw_deg,
+                spread: None,
+            }
+        })
+        .collect()
+}
+
+/// OverlapNet's verdicts: its overlap and yaw (and a MIMO network's spread).
+fn overlapnet_verdicts(net: &OverlapNet, pairs: &[(&Features, &Features)]) -> Result<Vec<Verdict>> {
+    let matches = net.compare(pairs, HEAD_BATCH).map_err(candle)?;
+    Ok(matches
+        .into_iter()
+        .map(|m| Verdict {
+            score: m.overlap,
+            overlap: Some(m.overlap),
+            yaw_deg: m.yaw_deg,
+            spread: m.spread,
+        })
+        .collect())
 }
 
 fn mixed() -> Error {

@@ -188,7 +188,7 @@ impl LoopSearch {
         // Scan Context's ring keys pick the candidates whatever the detector; its descriptor is
         // computed once.
         let scan_context = match &descriptor {
-            Descriptor::ScanContext(sc) => sc.clone(),
+            Descriptor::ScanContext(sc) | Descriptor::Fused(sc, _) => sc.clone(),
             Descriptor::OverlapNet(_) => ScanContext::new(&scan.points),
         };
         let keyframe = Keyframe {
@@ -221,6 +221,7 @@ impl LoopSearch {
         match self.detector.method() {
             LoopMethod::OverlapNet | LoopMethod::OverlapNetMimo => self.config.accept_overlap,
             LoopMethod::ScanContext => 1.0 - self.config.accept_scan_context_distance,
+            LoopMethod::Fused => (1.0 - self.config.accept_scan_context_distance) * self.config.accept_overlap,
         }
     }
 

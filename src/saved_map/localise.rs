@@ -99,8 +99,11 @@ impl MapIndex {
             .enumerate()
             .map(|(i, k)| match detector {
                 LoopDetector::ScanContext => Ok(Descriptor::ScanContext(k.scan_context.clone())),
-                LoopDetector::OverlapNet(net) => match &k.overlapnet {
-                    Some(f) => features(f, net).map(Descriptor::OverlapNet),
+                LoopDetector::OverlapNet(net) | LoopDetector::Fused(net) => match &k.overlapnet {
+                    Some(f) => features(f, net).map(|f| match detector {
+                        LoopDetector::Fused(_) => Descriptor::Fused(k.scan_context.clone(), f),
+                        _ => Descriptor::OverlapNet(f),
+                    }),
                     None => Err(Error::Usage(format!(
                         "map keyframe {i} has no OverlapNet features (its session ran Scan Context): \
                          localise in this map with --loop-detector scancontext"
@@ -235,7 +238,7 @@ fn features(f: &StoredFeatures, net: &OverlapNet) -> Result<Features> {
 
 /// A descriptor as a map stores it: OverlapNet's features (`None` for Scan Context).
 pub fn stored_features(descriptor: &Descriptor) -> Result<Option<StoredFeatures>> {
-    let Descriptor::OverlapNet(f) = descriptor else {
+    let (Descriptor::OverlapNet(f) | Descriptor::Fused(_, f)) = descriptor else {
         return Ok(None);
     };
     let flat = |t: &Tensor| -> Result<Vec<f32>> {
