@@ -100,31 +100,34 @@ fn scan_context_recognises_a_real_scan_turned_and_moved() {
     assert!(m.distance < far.distance, "{m:?} vs {far:?}");
 }
 
+/// Runs `eval-loops` on the shipped sample (pairs at least 2 frames apart) with `args`, into
+/// `dir/eval`; returns that folder and its `loops_eval.json`.
+fn eval_loops_on_sample(dir: &std::path::Path, args: &[&str]) -> (std::path::PathBuf, serde_json::Value) {
+    let out_dir = dir.join("eval");
+    let sample = common::sample_kitti();
+    let mut all = vec![
+        "eval-loops",
+        sample.to_str().unwrap(),
+        "--min-gap",
+        "2",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let out = common::cli(&all);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = serde_json::from_str(&fs::read_to_string(out_dir.join("loops_eval.json")).unwrap()).unwrap();
+    (out_dir, report)
+}
+
 #[test]
 fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("eval");
-    let sample = common::sample_kitti();
     // The sample's frames are 0-7 of a straight drive: OverlapNet's labels
     // (scripts/overlapnet_reference.py labels) put pairs 2-3 frames apart at 0.65-0.73 and the
     // rest at 0.45-0.60, so a 0.6 threshold makes 11 loops among the 21 pairs.
-    let args = [
-        "eval-loops",
-        sample.to_str().unwrap(),
-        "--method",
-        "scancontext",
-        "--min-gap",
-        "2",
-        "--loop-overlap",
-        "0.6",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--quiet",
-    ];
-    let out = common::cli(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out_dir.join("loops_eval.json")).unwrap()).unwrap();
+    let (out_dir, report) = eval_loops_on_sample(dir.path(), &["--method", "scancontext", "--loop-overlap", "0.6"]);
     assert_eq!(report["method"], "scancontext");
     assert_eq!(report["pairs"], 21, "pairs of 8 frames at least 2 apart");
     assert_eq!(report["loops"], 11);
@@ -169,6 +172,7 @@ fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
     assert_eq!((two_zero[7], two_zero[8]), ("", ""), "Scan Context has no spread");
     assert!(report["uncertainty"].is_null());
 
+    let sample = common::sample_kitti();
     let unknown = common::cli(&[
         "eval-loops",
         sample.to_str().unwrap(),
@@ -184,27 +188,10 @@ fn eval_loops_writes_the_curve_the_plot_and_the_figures() {
 #[test]
 fn eval_loops_judges_by_distance_and_reports_recall_further_down_the_ranking() {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("eval");
-    let sample = common::sample_kitti();
-    let args = [
-        "eval-loops",
-        sample.to_str().unwrap(),
-        "--method",
-        "scancontext",
-        "--min-gap",
-        "2",
-        "--loop-distance",
-        "2.5",
-        "--top-n",
-        "2",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--quiet",
-    ];
-    let out = common::cli(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out_dir.join("loops_eval.json")).unwrap()).unwrap();
+    let (out_dir, report) = eval_loops_on_sample(
+        dir.path(),
+        &["--method", "scancontext", "--loop-distance", "2.5", "--top-n", "2"],
+    );
     assert_eq!(report["revisit"]["distance_m"], 2.5);
     assert_eq!(report["top_n"], 2);
     // The car moves about 0.85 m a frame: pairs 2 frames apart are loops, 3 or more are not.
