@@ -6,6 +6,7 @@
 //! (DESIGN.md §5): skip the last 100 frames and anything under 50 m of travel.
 
 use crate::error::Result;
+use crate::graph::BackendConfig;
 use crate::loops::detector::{Descriptor, LoopDetector, LoopMethod};
 use crate::loops::scan_context::{RINGS, ScanContext, ring_key_distance};
 use crate::overlapnet::Spread;
@@ -39,8 +40,8 @@ pub struct LoopSearchConfig {
     /// metres of the query's, plus `prior_drift_fraction` of the travel between them, is scored
     /// whatever its ring key (ours: 10 m, a revisit's 8 m and a lane).
     pub prior_radius_m: f64,
-    /// How much of the travel between two keyframes the odometry may have drifted (the pose
-    /// graph's own allowance, `BackendConfig::drift_fraction`: 5 %).
+    /// How much of the travel between two keyframes the odometry may have drifted: the pose
+    /// graph's drift gate ([`BackendConfig::drift_fraction`]), so the two agree on what is reachable.
     pub prior_drift_fraction: f64,
     /// Keyframes inside the prior scored at most per query, nearest first.
     pub prior_candidates: usize,
@@ -91,7 +92,7 @@ impl Default for LoopSearchConfig {
             accept_scan_context_distance: 0.6,
             gate: SpreadGate::default(),
             prior_radius_m: 10.0,
-            prior_drift_fraction: 0.05,
+            prior_drift_fraction: BackendConfig::default().drift_fraction,
             prior_candidates: 10,
             outside_prior_margin: 0.15,
         }
@@ -263,8 +264,9 @@ impl LoopSearch {
     }
 
     /// The older keyframes worth scoring for `query`: the nearest by ring key, and those the
-    /// odometry prior puts within reach, nearest first; each once.
-    fn pool<'a>(&'a self, query: &Keyframe) -> Vec<&'a Keyframe> {
+    /// odometry prior puts within reach, nearest first; each once, with whether the prior
+    /// reaches it.
+    fn pool<'a>(&'a self, query: &Keyframe) -> Vec<(&'a Keyframe, bool)> {
         let c = &self.config;
         let eligible: Vec<&Keyframe> = self
             .keyframes
@@ -282,10 +284,14 @@ impl LoopSearch {
             .map(|k| ((query.position - k.position).norm(), *k))
             .collect();
         by_position.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut pool: Vec<&Keyframe> = by_ring_key.iter().take(c.candidates.max(1)).map(|(_, k)| *k).collect();
+        let mut pool: Vec<(&Keyframe, bool)> = by_ring_key
+            .iter()
+            .take(c.candidates.max(1))
+            .map(|(_, k)| (*k, self.within_prior(query, k)))
+            .collect();
         for (_, k) in by_position.into_iter().take(c.prior_candidates) {
-            if !pool.iter().any(|p| p.frame == k.frame) {
-                pool.push(k);
+            if !pool.iter().any(|(p, _)| p.frame == k.frame) {
+                pool.push((k, true));
             }
         }
         pool
@@ -300,14 +306,15 @@ impl LoopSearch {
             return Ok(Vec::new());
         }
         let c = &self.config;
-        let pairs: Vec<(&Descriptor, &Descriptor)> = pool.iter().map(|k| (&query.descriptor, &k.descriptor)).collect();
+        let pairs: Vec<(&Descriptor, &Descriptor)> =
+            pool.iter().map(|(k, _)| (&query.descriptor, &k.descriptor)).collect();
         let verdicts = self.detector.compare(&pairs)?;
         let threshold = self.threshold();
         let mut ranked: Vec<(f32, LoopCandidate)> = verdicts
             .iter()
             .zip(&pool)
-            .filter(|(v, k)| self.within_prior(query, k) || v.score > threshold + c.outside_prior_margin)
-            .map(|(v, k)| {
+            .filter(|(v, (_, reachable))| *reachable || v.score > threshold + c.outside_prior_margin)
+            .map(|(v, (k, _))| {
                 let candidate = LoopCandidate {
                     query: query.frame,
                     reference: k.frame,
@@ -385,10 +392,10 @@ mod tests {
             "5 m away, 10 m + 5 % of 195 m allowed"
         );
         assert!(!search.within_prior(&query, far), "100 m away after 95 m of travel");
-        let pool: Vec<usize> = search.pool(&query).iter().map(|k| k.frame).collect();
+        let pool: Vec<(usize, bool)> = search.pool(&query).iter().map(|(k, r)| (k.frame, *r)).collect();
         assert_eq!(
             pool,
-            [1, 0],
+            [(1, false), (0, true)],
             "the nearest ring key, then the keyframe the prior reaches"
         );
     }

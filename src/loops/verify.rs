@@ -167,14 +167,18 @@ impl Query {
     }
 }
 
-/// Share of `points`, moved by `transform`, with a target point within `distance_m`.
-fn share_within(points: &[Point3<f64>], target: &Target, transform: &Pose, distance_m: f64) -> f64 {
-    let near = points
-        .iter()
-        .filter_map(|p| target.nearest(&(transform * p)))
-        .filter(|&(d2, _)| d2 <= distance_m * distance_m)
-        .count();
-    near as f64 / points.len().max(1) as f64
+/// How well `points`, moved by `transform`, lie on `target`: the share with a target point within
+/// the fine distance, and the share of inliers (also within `inlier_m` of that point's surface).
+fn agreement(points: &[Point3<f64>], target: &Target, transform: &Pose, cfg: &VerifyConfig) -> (f64, f64) {
+    let (mut near, mut inliers) = (0usize, 0usize);
+    for (d2, plane) in points.iter().filter_map(|p| target.nearest(&(transform * p))) {
+        if d2 <= cfg.fine_correspondence_m.powi(2) {
+            near += 1;
+            inliers += (plane <= cfg.inlier_m) as usize;
+        }
+    }
+    let n = points.len().max(1) as f64;
+    (near as f64 / n, inliers as f64 / n)
 }
 
 fn verify_from(query: &Query, target: &Target, seed: Pose, cfg: &VerifyConfig) -> Verification {
@@ -187,7 +191,7 @@ fn verify_from(query: &Query, target: &Target, seed: Pose, cfg: &VerifyConfig) -
         point_to_plane(points, target, initial, &icp)
     };
     let coarse = pass(&query.coarse, seed, cfg.coarse_correspondence_m, cfg.coarse_iterations);
-    let reach = share_within(&query.all, target, &coarse.transform, cfg.fine_correspondence_m);
+    let (reach, _) = agreement(&query.all, target, &coarse.transform, cfg);
     if reach + cfg.fine_pass_gain < cfg.min_fitness {
         // The fine pass starts here and moves the share within its distance by a few hundredths
         // at most: it could not reach `min_fitness` (a look-alike place ends here; its inlier
@@ -205,13 +209,7 @@ fn verify_from(query: &Query, target: &Target, seed: Pose, cfg: &VerifyConfig) -
         cfg.fine_correspondence_m,
         IcpConfig::default().max_iterations,
     );
-    let query = &query.all;
-    let inliers = query
-        .iter()
-        .filter_map(|p| target.nearest(&(fine.transform * p)))
-        .filter(|&(d2, plane)| d2 <= cfg.fine_correspondence_m.powi(2) && plane <= cfg.inlier_m)
-        .count();
-    let inlier_ratio = inliers as f64 / query.len().max(1) as f64;
+    let (_, inlier_ratio) = agreement(&query.all, target, &fine.transform, cfg);
     Verification {
         transform: fine.transform,
         fitness: fine.fitness,
