@@ -3,11 +3,10 @@
 
 mod common;
 
-use overlap_slam::jobs::train_liif::{dense_images, simulated_images};
 use overlap_slam::overlapnet::OverlapNet;
 use overlap_slam::perception::ivr_cam::normalise::DEFAULT_IVR_PERCENTILE;
 use overlap_slam::perception::ivr_cam::{CamTarget, Normalisation, normalise, pair_cam};
-use overlap_slam::perception::liif::train::compare;
+use overlap_slam::perception::liif::train::{DenseSet, compare};
 use overlap_slam::perception::liif::{Liif, RowLayout};
 use overlap_slam::projection::{ProjectionParams, compute_normals, project};
 use overlap_slam::sim::{SimConfig, Simulation};
@@ -25,7 +24,7 @@ fn held_out_scan(frame: usize) -> overlap_slam::Scan {
 fn liif_reproduces_a_64_row_image_from_its_own_64_rows() {
     let net = Liif::shipped().unwrap();
     let params = ProjectionParams::overlapnet_hdl64();
-    let set = dense_images(&[held_out_scan(0), held_out_scan(40)], &params);
+    let set = DenseSet::of_scans(&[held_out_scan(0), held_out_scan(40)], &params);
     let c = compare(&net, &set, 1).unwrap();
     // Factor 1 keeps every row, so `compare` (which scores only missing rows) has nothing to
     // score: judge the whole image instead.
@@ -64,7 +63,7 @@ fn liif_renders_any_number_of_rows() {
 #[test]
 fn liif_beats_bilinear_and_nearest_on_held_out_16_row_scans() {
     let net = Liif::shipped().unwrap();
-    let set = simulated_images(&[901], 60);
+    let set = DenseSet::simulated(&[901], 60);
     assert!(set.images.len() >= 5);
     let c = compare(&net, &set, 4).unwrap();
     assert_eq!(c.sparse_rows, 16);

@@ -2,7 +2,6 @@
 //! nearest upsampling, then downstream: loop detection on 16-row scans rendered at 64 rows by
 //! LIIF against the same scans upsampled naively.
 
-use super::train_liif::{candle_err, dense_images};
 use crate::error::{Error, Result};
 use crate::ground_truth::pairs::pairs_apart;
 use crate::ground_truth::scoring::{LoopScores, RevisitRule, ScoredPair, score};
@@ -12,7 +11,7 @@ use crate::jobs::eval_loops::score_pair;
 use crate::jobs::gt_pairs::{label_scans, read_posed_scans};
 use crate::loops::detector::{LoopDetector, LoopMethod};
 use crate::perception::liif::train::{Comparison, DenseSet, compare};
-use crate::perception::liif::{Baseline, Liif, RowLayout, rows::upsample_baseline};
+use crate::perception::liif::{Baseline, Liif, RowLayout, candle_error, rows::upsample_baseline};
 use crate::pipeline::config::SourceSpec;
 use crate::pipeline::status::progress_bar;
 use crate::projection::png::{Rgb8, turbo};
@@ -83,10 +82,10 @@ pub fn eval_liif(cfg: &EvalLiifConfig) -> Result<LiifEvalReport> {
     let params = ProjectionParams::overlapnet_hdl64();
     check_factors(cfg, &params)?;
     let (name, scans) = read_posed_scans(&cfg.source, cfg.frames, cfg.every, "eval-liif")?;
-    let set = dense_images(&scans, &params);
+    let set = DenseSet::of_scans(&scans, &params);
     let mut upsampling = Vec::new();
     for &f in &cfg.factors {
-        upsampling.push(compare(&net, &set, f).map_err(candle_err)?);
+        upsampling.push(compare(&net, &set, f).map_err(candle_error)?);
     }
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     if let (Some(&factor), Some(img)) = (cfg.factors.last(), set.images.get(set.images.len() / 2)) {
@@ -142,7 +141,7 @@ fn rendered_scans(
             let sparse = layout.decimate(img, params.cols);
             let dense = match input {
                 "dense" => img.clone(),
-                "liif" => net.upsample(&sparse, params.cols, &layout).map_err(candle_err)?,
+                "liif" => net.upsample(&sparse, params.cols, &layout).map_err(candle_error)?,
                 "bilinear" => upsample_baseline(&sparse, params.cols, &layout, Baseline::Bilinear),
                 _ => upsample_baseline(&sparse, params.cols, &layout, Baseline::Nearest),
             };
@@ -200,7 +199,7 @@ fn example_picture(net: &Liif, dense: &[f32], params: &ProjectionParams, factor:
         .collect();
     let nearest = upsample_baseline(&sparse, cols, &layout, Baseline::Nearest);
     let bilinear = upsample_baseline(&sparse, cols, &layout, Baseline::Bilinear);
-    let liif = net.upsample(&sparse, cols, &layout).map_err(candle_err)?;
+    let liif = net.upsample(&sparse, cols, &layout).map_err(candle_error)?;
     let colour = |v: &[f32], max: f32| -> Vec<u8> {
         v.iter()
             .flat_map(|&r| {

@@ -8,51 +8,17 @@ use crate::io::atomic::write_bytes_atomic;
 use crate::jobs::gt_pairs::read_posed_scans;
 use crate::overlapnet::train::Adam;
 use crate::perception::liif::train::{DenseSet, StepConfig, train_step};
-use crate::perception::liif::{Liif, LiifConfig, save};
+use crate::perception::liif::{Liif, LiifConfig, candle_error, save};
 use crate::pipeline::config::SourceSpec;
 use crate::pipeline::status::progress_bar;
-use crate::projection::{ProjectionParams, project};
-use crate::scan::Scan;
-use crate::sim::{SimConfig, Simulation};
+use crate::projection::ProjectionParams;
 use candle_core::Device;
 use candle_nn::VarMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Dense range images of `scans` in the HDL-64E window.
-pub fn dense_images(scans: &[Scan], params: &ProjectionParams) -> DenseSet {
-    DenseSet {
-        rows: params.rows,
-        cols: params.cols,
-        images: scans
-            .par_iter()
-            .map(|s| project(&s.points, &s.intensity, params).range)
-            .collect(),
-    }
-}
-
-/// Every `every`-th scan of the default simulated drive of each world in `seeds`, projected.
-pub fn simulated_images(seeds: &[u64], every: usize) -> DenseSet {
-    let mut set = DenseSet::default();
-    for &seed in seeds {
-        let sim = Simulation::new(&SimConfig {
-            seed,
-            ..SimConfig::default()
-        });
-        let params = ProjectionParams::from_sensor(sim.sensor());
-        let frames: Vec<usize> = (0..sim.frames()).step_by(every.max(1)).collect();
-        let scans: Vec<Scan> = frames.par_iter().map(|&i| sim.scan(i)).collect();
-        let part = dense_images(&scans, &params);
-        set.rows = part.rows;
-        set.cols = part.cols;
-        set.images.extend(part.images);
-    }
-    set
-}
 
 /// How to train.
 #[derive(Debug, Clone)]
@@ -106,8 +72,8 @@ pub fn train_liif(cfg: &TrainLiifConfig) -> Result<LiifTrainState> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let set = training_images(cfg)?;
     let varmap = VarMap::new();
-    let net = Liif::trainable(&varmap, cfg.model, &Device::Cpu).map_err(candle_err)?;
-    let mut opt = Adam::new(&varmap, cfg.lr).map_err(candle_err)?;
+    let net = Liif::trainable(&varmap, cfg.model, &Device::Cpu).map_err(candle_error)?;
+    let mut opt = Adam::new(&varmap, cfg.lr).map_err(candle_error)?;
     if let Some(init) = &cfg.init {
         let mut varmap = varmap.clone();
         varmap.load(init).map_err(|e| Error::input(init, e.to_string()))?;
@@ -126,11 +92,11 @@ pub fn train_liif(cfg: &TrainLiifConfig) -> Result<LiifTrainState> {
 
 /// The simulated scans, and the real ones repeated so that a batch is half real on average.
 fn training_images(cfg: &TrainLiifConfig) -> Result<DenseSet> {
-    let mut set = simulated_images(&cfg.seeds, cfg.every);
+    let mut set = DenseSet::simulated(&cfg.seeds, cfg.every);
     let simulated = set.images.len();
     if let Some((source, frames)) = &cfg.real {
         let (_, scans) = read_posed_scans(source, *frames, 1, "train-liif")?;
-        let real = dense_images(&scans, &ProjectionParams::overlapnet_hdl64());
+        let real = DenseSet::of_scans(&scans, &ProjectionParams::overlapnet_hdl64());
         let repeat = (simulated / real.images.len().max(1)).max(1);
         for _ in 0..repeat {
             set.images.extend(real.images.iter().cloned());
@@ -184,7 +150,7 @@ fn run_steps(
             cfg.lr
         };
         let t = Instant::now();
-        let loss = train_step(net, opt, set, &cfg.step, &mut rng).map_err(candle_err)?;
+        let loss = train_step(net, opt, set, &cfg.step, &mut rng).map_err(candle_error)?;
         state.seconds += t.elapsed().as_secs_f64();
         state.steps += 1;
         block = (
@@ -214,8 +180,4 @@ fn checkpoint(cfg: &TrainLiifConfig, varmap: &VarMap, opt: &Adam, state: &LiifTr
     std::fs::rename(&tmp, &adam).map_err(|e| Error::io(&adam, e))?;
     let json = serde_json::to_vec_pretty(state).expect("state serialises");
     write_bytes_atomic(&cfg.out.join("state.json"), &json)
-}
-
-pub(crate) fn candle_err(e: candle_core::Error) -> Error {
-    Error::Usage(format!("LIIF: {e}"))
 }

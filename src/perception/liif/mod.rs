@@ -13,7 +13,7 @@ pub mod train;
 pub use model::{Liif, LiifConfig};
 pub use rows::{Baseline, RowLayout};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::weights;
 use crate::projection::EMPTY;
 use candle_nn::VarMap;
@@ -56,4 +56,9 @@ impl Liif {
 /// Saves `varmap` to `path` (safetensors) and the sizes beside it (`.json`), each atomically.
 pub fn save(varmap: &VarMap, config: &LiifConfig, path: &Path) -> Result<()> {
     weights::save(varmap, config, path)
+}
+
+/// A candle error while running LIIF, as the project's error.
+pub fn candle_error(e: candle_core::Error) -> Error {
+    Error::Usage(format!("LIIF: {e}"))
 }

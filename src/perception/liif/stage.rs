@@ -74,7 +74,7 @@ impl PerceptionStage for LiifStage {
         let dense = self
             .net
             .upsample(&sparse, img.cols, &layout)
-            .map_err(|e| Error::Usage(format!("liif: {e}")))?;
+            .map_err(super::candle_error)?;
         let factor = self.factor;
         let mut frame_sums = ScoreSums::default();
         frame_sums.add_rows(&dense, &img.range, img.cols, |y| !y.is_multiple_of(factor));
@@ -108,7 +108,7 @@ impl LiifStage {
         let dense = self
             .net
             .upsample(&img.range, img.cols, &layout)
-            .map_err(|e| Error::Usage(format!("liif: {e}")))?;
+            .map_err(super::candle_error)?;
         viz.log_depth("perception/liif/sparse", img.rows, img.cols, &img.range)?;
         viz.log_depth("perception/liif/rendered", layout.dense_rows, img.cols, &dense)
     }

@@ -7,8 +7,12 @@ use super::model::{Liif, input_tensor};
 use super::rows::{Baseline, RowLayout, upsample_baseline};
 use super::score::{ScoreSums, UpsampleScore};
 use crate::overlapnet::train::Adam;
+use crate::projection::{ProjectionParams, project};
+use crate::scan::Scan;
+use crate::sim::{SimConfig, Simulation};
 use candle_core::{Device, Result, Tensor};
 use rand::Rng;
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// Dense range images of one size (metres, negative where empty), row-major.
@@ -20,6 +24,39 @@ pub struct DenseSet {
     pub cols: usize,
     /// The images.
     pub images: Vec<Vec<f32>>,
+}
+
+impl DenseSet {
+    /// Dense range images of `scans` under `params`.
+    pub fn of_scans(scans: &[Scan], params: &ProjectionParams) -> Self {
+        Self {
+            rows: params.rows,
+            cols: params.cols,
+            images: scans
+                .par_iter()
+                .map(|s| project(&s.points, &s.intensity, params).range)
+                .collect(),
+        }
+    }
+
+    /// Every `every`-th scan of the default simulated drive of each world in `seeds`, projected.
+    pub fn simulated(seeds: &[u64], every: usize) -> Self {
+        let mut set = Self::default();
+        for &seed in seeds {
+            let sim = Simulation::new(&SimConfig {
+                seed,
+                ..SimConfig::default()
+            });
+            let params = ProjectionParams::from_sensor(sim.sensor());
+            let frames: Vec<usize> = (0..sim.frames()).step_by(every.max(1)).collect();
+            let scans: Vec<Scan> = frames.par_iter().map(|&i| sim.scan(i)).collect();
+            let part = Self::of_scans(&scans, &params);
+            set.rows = part.rows;
+            set.cols = part.cols;
+            set.images.extend(part.images);
+        }
+        set
+    }
 }
 
 /// How each step samples its batch.
