@@ -13,6 +13,7 @@
 pub mod allocator;
 pub mod cli;
 pub mod error;
+pub mod frames;
 pub mod graph;
 pub mod ground_truth;
 pub mod io;

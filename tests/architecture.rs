@@ -12,7 +12,7 @@ type Module = Vec<String>;
 /// never from its own layer or one after it.
 const LAYERS: &[&[&str]] = &[
     &["error", "scan", "allocator"],
-    &["sensor"],
+    &["sensor", "frames"],
     &["io", "registration", "graph"],
     &["sim", "projection", "odometry", "metrics"],
     &["ground_truth"],

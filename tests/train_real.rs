@@ -33,6 +33,8 @@ fn real(recordings: Vec<Recording>, every: usize) -> RealDataConfig {
         every,
         self_label: false,
         distinct_places: false,
+        every_pair: false,
+        hard_negatives: 0.0,
         sensor: SensorModel::hdl64(),
         seed: 0,
         poses_out: None,
@@ -149,6 +151,7 @@ fn train_config(out: PathBuf, data: RealDataConfig) -> TrainConfig {
         real_share: 0.5,
         init: None,
         dropout: 0.1,
+        sector_blank: 0.1,
     }
 }
 
@@ -247,4 +250,19 @@ fn the_cli_refuses_unlabelled_recordings_and_bad_shares_in_one_line() {
     common::assert_input_error(&share, &["real share must be in [0, 1]"]);
     // Nothing half-written is left for a later --resume to trip over.
     assert!(!out_dir.join("state.json").exists());
+}
+
+#[test]
+fn every_pair_keeps_the_far_pairs_that_balancing_drops() {
+    let frames = FrameRange { start: 0, end: Some(8) };
+    let balanced = real(vec![recording(common::sample_kitti(), frames)], 1);
+    let mut every = balanced.clone();
+    every.every_pair = true;
+    let (all, _) = real_pairs(&every, &model()).unwrap();
+    // The sample's 8 scans: every one of the 28 pairs, the far ones (least overlap) with them.
+    assert_eq!(all.pairs.len(), 28);
+    let least = all.pairs.iter().map(|p| p.overlap).fold(1.0, f32::min);
+    assert!(least < 0.5, "{:?}", all.pairs);
+    let (kept, _) = real_pairs(&balanced, &model()).unwrap();
+    assert!(kept.pairs.len() <= all.pairs.len());
 }

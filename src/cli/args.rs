@@ -1,5 +1,6 @@
 //! Argument groups shared by several commands, and the parsers of their values.
 
+use crate::frames::{Mounting, PoseFrame};
 use crate::io::velodyne::VelodyneConfig;
 use crate::io::{Format, FrameRange, SourceOptions};
 use crate::jobs::eval_loops::LoopMethod;
@@ -110,6 +111,15 @@ pub struct PipelineArgs {
     /// Write poses_kitti.txt, poses_tum.txt and metrics.json here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the LiDAR sits on the robot (base_link -> sensor): x,y,z,roll,pitch,yaw in metres
+    /// and radians, or a .toml file with xyz = [..] and rpy = [..] (URDF's origin). Poses written
+    /// and published are then the base's.
+    #[arg(long, value_name = "X,Y,Z,ROLL,PITCH,YAW|FILE", allow_hyphen_values = true)]
+    pub lidar_to_base: Option<String>,
+    /// Which body written and published poses describe: the robot's base, moved from the
+    /// sensor by --lidar-to-base, or the sensor itself.
+    #[arg(long, value_enum, default_value = "base")]
+    pub pose_frame: PoseFrame,
     /// Save a rerun recording to this .rrd file.
     #[arg(long, conflicts_with_all = ["spawn", "connect"])]
     pub rrd: Option<PathBuf>,
@@ -211,6 +221,10 @@ impl PipelineArgs {
         stop: Arc<AtomicBool>,
     ) -> Result<PipelineConfig> {
         let odometry = OdometryConfig::default().with_overrides(self.odometry_config.as_deref(), &self.set)?;
+        let mounting = match &self.lidar_to_base {
+            Some(spec) => Mounting::parse(spec)?,
+            None => Mounting::default(),
+        };
         let defaults = PipelineConfig::default();
         Ok(PipelineConfig {
             source,
@@ -235,6 +249,8 @@ impl PipelineArgs {
             weights: self.weights,
             quiet: self.quiet,
             stop: Some(stop),
+            mounting,
+            pose_frame: self.pose_frame,
             ..defaults
         })
     }

@@ -102,6 +102,15 @@ struct RealArgs {
     /// (overlap 0), as many as the pairs within them.
     #[arg(long)]
     distinct_places: bool,
+    /// Keep every pair within a real recording, at every distance, instead of OverlapNet's
+    /// balancing over the overlap bins: a drive's far, partly overlapping pairs are what ranking
+    /// its loop candidates turns on.
+    #[arg(long)]
+    every_pair: bool,
+    /// With --distinct-places: the share of the pairs across recordings chosen as hard
+    /// negatives, the pairs whose scans Scan Context finds most alike; the rest are random.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    hard_negatives: f64,
     /// Share of each step's labelled pairs drawn from the --data recordings (the rest simulated).
     #[arg(long, default_value_t = 0.5)]
     real_share: f64,
@@ -134,6 +143,10 @@ struct RealArgs {
     /// uniformly per pair; 0: none): real scans miss returns the simulator never misses.
     #[arg(long, default_value_t = 0.0)]
     dropout: f32,
+    /// Each training pair empties one sector of up to this many degrees of its query scan
+    /// (drawn uniformly per pair; 0: none): an occluder beside the sensor hides whole directions.
+    #[arg(long, value_name = "DEGREES", default_value_t = 0.0)]
+    sector_blank: f32,
 }
 
 impl RealArgs {
@@ -163,10 +176,20 @@ impl RealArgs {
             every: self.data_every,
             self_label: self.self_label,
             distinct_places: self.distinct_places,
+            every_pair: self.every_pair,
+            hard_negatives: self.hard_negatives,
             sensor: SensorModel::from_name_or_path(&self.sensor)?,
             seed,
             poses_out: self.self_label.then(|| out.join("self-label")),
         }))
+    }
+}
+
+/// A share in [0, 1].
+fn parse_share(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a share in [0, 1], got {s}")),
     }
 }
 
@@ -263,6 +286,7 @@ impl TrainArgs {
             real_share: self.real.real_share,
             init: self.real.init.clone(),
             dropout: self.real.dropout,
+            sector_blank: self.real.sector_blank / 360.0,
         };
         let state = train(&cfg)?;
         println!(

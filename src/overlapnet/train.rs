@@ -106,6 +106,10 @@ pub struct Sample {
     /// returns to glass, dark paint and sky where the simulator's surfaces never fail); 0 for
     /// validation.
     pub dropout: f32,
+    /// Share of the query's columns emptied as one contiguous sector (an occluder beside the
+    /// sensor: a truck, a wall, a person); the reference is left whole, so the overlap label,
+    /// a share of the query's remaining pixels, still holds. 0 for validation.
+    pub sector: f32,
 }
 
 impl Sample {
@@ -117,6 +121,7 @@ impl Sample {
             pair,
             shift,
             dropout: 0.0,
+            sector: 0.0,
         }
     }
 
@@ -125,12 +130,18 @@ impl Sample {
         Self { dropout, ..self }
     }
 
+    /// The same sample with a sector of `share` of the query's columns emptied.
+    pub fn with_sector(self, share: f32) -> Self {
+        Self { sector: share, ..self }
+    }
+
     /// A pair as it is, its reference turned by `shift` columns.
     pub fn turned(pair: PairLabel, shift: i64) -> Self {
         Self {
             pair,
             shift,
             dropout: 0.0,
+            sector: 0.0,
         }
     }
 
@@ -225,7 +236,10 @@ fn forward(net: &OverlapNet, set: &PairSet, rows: &[Row]) -> Result<(Tensor, Ten
     for row in rows {
         let queries: Vec<Vec<f32>> = row
             .iter()
-            .map(|s| dropped_out(set.images[s.pair.query].clone(), ch, s, 0))
+            .map(|s| {
+                let query = dropped_out(set.images[s.pair.query].clone(), ch, s, 0);
+                sector_blanked(query, c.cols, ch, s)
+            })
             .collect();
         let queries: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
         data.extend(stack_members(&queries, ch));
@@ -261,6 +275,25 @@ fn dropped_out(mut image: Vec<f32>, ch: usize, sample: &Sample, side: u64) -> Ve
     for pixel in image.chunks_exact_mut(ch) {
         if rng.random::<f32>() < sample.dropout {
             pixel.fill(crate::projection::EMPTY);
+        }
+    }
+    image
+}
+
+/// `image` (channels-last, `cols` columns, `ch` channels) with `sample.sector` of its columns
+/// emptied as one contiguous block that may wrap around, starting at a column drawn from a
+/// generator seeded by the sample (a step is reproducible).
+fn sector_blanked(mut image: Vec<f32>, cols: usize, ch: usize, sample: &Sample) -> Vec<f32> {
+    let width = (sample.sector.clamp(0.0, 1.0) * cols as f32).round() as usize;
+    if width == 0 {
+        return image;
+    }
+    let seed = (sample.pair.query as u64) << 32 ^ sample.pair.reference as u64 ^ (sample.shift as u64) << 48;
+    let start = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5ec7).random_range(0..cols);
+    for row in image.chunks_exact_mut(cols * ch) {
+        for k in 0..width {
+            let c = (start + k) % cols;
+            row[c * ch..(c + 1) * ch].fill(crate::projection::EMPTY);
         }
     }
     image
@@ -408,6 +441,26 @@ mod tests {
         assert_eq!(out, dropped_out(image.clone(), 4, &s, 0));
         assert_ne!(out, dropped_out(image.clone(), 4, &s, 1));
         assert_eq!(dropped_out(image.clone(), 4, &sample(3), 0), image);
+    }
+
+    #[test]
+    fn a_sector_empties_whole_contiguous_columns_of_the_query() {
+        let (rows, cols, ch) = (4, 100, 2);
+        let image = vec![1.0f32; rows * cols * ch];
+        let s = sample(3).with_sector(0.25);
+        let out = sector_blanked(image.clone(), cols, ch, &s);
+        let empty_column = |c: usize| (0..rows).all(|r| out[(r * cols + c) * ch..][..ch] == [-1.0; 2]);
+        let full_column = |c: usize| (0..rows).all(|r| out[(r * cols + c) * ch..][..ch] == [1.0; 2]);
+        let empty: Vec<usize> = (0..cols).filter(|&c| empty_column(c)).collect();
+        assert_eq!(empty.len(), 25);
+        assert!((0..cols).all(|c| empty_column(c) || full_column(c)));
+        // One block, possibly wrapping around the image's seam.
+        let starts = (0..cols)
+            .filter(|&c| empty_column(c) && !empty_column((c + cols - 1) % cols))
+            .count();
+        assert_eq!(starts, 1);
+        assert_eq!(out, sector_blanked(image.clone(), cols, ch, &s), "seeded");
+        assert_eq!(sector_blanked(image.clone(), cols, ch, &sample(3)), image);
     }
 
     #[test]

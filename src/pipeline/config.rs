@@ -2,9 +2,10 @@
 //! with every default in one place.
 
 use super::loop_worker::LoopClosureConfig;
-use super::sink::EstimateSink;
+use super::sink::{EstimateSink, MountedSink};
 use super::status::RunStatus;
 use crate::error::{Error, Result};
+use crate::frames::{Mounting, PoseFrame};
 use crate::io::ros::dds::Ros2Input;
 use crate::io::velodyne::LiveSource;
 use crate::io::{self, FrameRange, ScanSource, SourceOptions};
@@ -104,6 +105,10 @@ pub struct PipelineConfig {
     pub status: Option<Arc<RunStatus>>,
     /// Told every frame's odometry and every loop correction.
     pub sink: Option<Arc<dyn EstimateSink>>,
+    /// Where the LiDAR sits on the robot (`base_link → sensor`); identity: the sensor is the base.
+    pub mounting: Mounting,
+    /// Whether poses handed out and written are the base's or the sensor's.
+    pub pose_frame: PoseFrame,
 }
 
 impl Default for PipelineConfig {
@@ -132,11 +137,32 @@ impl Default for PipelineConfig {
             live: false,
             status: None,
             sink: None,
+            mounting: Mounting::default(),
+            pose_frame: PoseFrame::default(),
         }
     }
 }
 
 impl PipelineConfig {
+    /// The mounting that moves handed-out poses from the sensor to the body asked for:
+    /// `mounting` for the base, identity for the sensor.
+    pub fn output_mounting(&self) -> Mounting {
+        match self.pose_frame {
+            PoseFrame::Base => self.mounting,
+            PoseFrame::Sensor => Mounting::default(),
+        }
+    }
+
+    /// The estimate sink, its poses in the frame asked for.
+    pub fn output_sink(&self) -> Option<Arc<dyn EstimateSink>> {
+        let sink = self.sink.clone()?;
+        let mounting = self.output_mounting();
+        Some(match mounting.is_identity() {
+            true => sink,
+            false => Arc::new(MountedSink::new(mounting, sink)),
+        })
+    }
+
     /// Refuses settings no run can use.
     pub fn validate(&self) -> Result<()> {
         if self.map_voxel_m.is_nan() || self.map_voxel_m <= 0.0 {

@@ -5,6 +5,7 @@ use super::loop_worker::{LoopClosureConfig, LoopOutcome};
 use super::saved_map_session::LocalisationReport;
 use super::status::percentile;
 use crate::error::Result;
+use crate::frames::{Mounting, PoseFrame};
 use crate::io::atomic::write_atomic;
 use crate::io::poses;
 use crate::io::velodyne::source::LinkCounts;
@@ -76,8 +77,13 @@ pub struct RunReport {
     pub localisation: Option<LocalisationReport>,
     /// The map written with `--save-map` (null without).
     pub saved_map: Option<SavedMap>,
-    /// Final poses, optimised when loop closure is on (LiDAR frame, frame 0 at the origin); not
-    /// serialised.
+    /// The body the written trajectories describe (`base` or `sensor`).
+    pub pose_frame: PoseFrame,
+    /// The sensor's mounting on the base, `[x, y, z, roll, pitch, yaw]` in metres and radians
+    /// (null when none was given: the sensor is the base).
+    pub lidar_to_base: Option<[f64; 6]>,
+    /// Final poses, optimised when loop closure is on (the base's, or the LiDAR's when no
+    /// mounting is given or `--pose-frame sensor`; frame 0 at the origin); not serialised.
     #[serde(skip)]
     pub poses: Vec<Pose>,
     /// Odometry poses; not serialised.
@@ -222,6 +228,9 @@ pub struct RunEnd {
 impl RunReport {
     /// Sums up `log`: the final trajectory (loop-corrected when closure ran) scored against the
     /// ground truth, timings as percentiles and per-stage means.
+    ///
+    /// Accuracy is the sensor's: the trajectory registration estimated, against the sensor's
+    /// ground truth.
     pub fn new(mut log: RunLog, end: RunEnd) -> Self {
         let odometry_poses = std::mem::take(&mut log.poses);
         let poses = match &end.loops.1 {
@@ -270,6 +279,8 @@ impl RunReport {
             poses,
             odometry_poses,
             ground_truth,
+            pose_frame: PoseFrame::Sensor,
+            lidar_to_base: None,
         }
     }
 
@@ -325,6 +336,24 @@ impl RunReport {
             l.candidates.len(),
             l.keyframes
         )
+    }
+
+    /// The report with its trajectories (final, odometry, ground truth) moved from the sensor
+    /// to the `frame` asked for, the sensor being mounted on the base as `given`; the accuracy
+    /// figures stay the sensor's.
+    pub fn in_frame(mut self, given: Mounting, frame: PoseFrame) -> Self {
+        self.pose_frame = frame;
+        self.lidar_to_base = (!given.is_identity()).then(|| given.xyz_rpy());
+        let mounting = match frame {
+            PoseFrame::Base => given,
+            PoseFrame::Sensor => Mounting::default(),
+        };
+        if !mounting.is_identity() {
+            self.poses = mounting.base_poses(&self.poses);
+            self.odometry_poses = mounting.base_poses(&self.odometry_poses);
+            self.ground_truth = self.ground_truth.map(|gt| mounting.base_poses(&gt));
+        }
+        self
     }
 
     /// Writes the trajectories (KITTI and TUM, `stamps` per frame), `loops.csv` and

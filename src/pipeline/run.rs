@@ -201,6 +201,8 @@ struct Pipeline<'a> {
     loops: Option<LoopWorker>,
     keyframe_every: usize,
     log: RunLog,
+    /// The estimate sink, told poses in the frame asked for.
+    sink: Option<Arc<dyn EstimateSink>>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -219,19 +221,20 @@ impl<'a> Pipeline<'a> {
                 s.start_localising();
             }
         }
+        // The robot hears the base's poses; the viewer and the status line the sensor's.
+        let sink = cfg.output_sink();
         let loops = match cfg.loops {
             Some(c) => {
                 let detector = LoopDetector::new(c.detector, cfg.weights.as_deref())?;
                 let status = cfg.status.clone().map(|s| s as Arc<dyn EstimateSink>);
-                let listeners: Vec<_> = cfg
-                    .sink
+                let listeners: Vec<_> = sink
                     .iter()
                     .cloned()
                     .chain(viewer.loop_listener())
                     .chain(status)
                     .collect();
-                let sink = (!listeners.is_empty()).then(|| Arc::new(Sinks(listeners)) as Arc<dyn EstimateSink>);
-                Some(LoopWorker::spawn_in_map(c, detector, sink, job)?)
+                let all = (!listeners.is_empty()).then(|| Arc::new(Sinks(listeners)) as Arc<dyn EstimateSink>);
+                Some(LoopWorker::spawn_in_map(c, detector, all, job)?)
             }
             None => None,
         };
@@ -250,6 +253,7 @@ impl<'a> Pipeline<'a> {
             keyframe_every: cfg.loops.map_or(1, |c| c.search.keyframe_every.max(1)),
             loops,
             log: RunLog::default(),
+            sink,
         })
     }
 
@@ -317,7 +321,7 @@ impl<'a> Pipeline<'a> {
         if let Some(s) = &self.cfg.status {
             s.record(latency_ms);
         }
-        if let Some(sink) = &self.cfg.sink {
+        if let Some(sink) = &self.sink {
             let dt = self.log.stamps.last().map_or(0.0, |t| scan.timestamp - t);
             sink.odometry(scan.timestamp, &step.pose, &step.delta, dt);
         }
@@ -399,7 +403,7 @@ impl<'a> Pipeline<'a> {
             odometry: (self.cfg.odometry_kind, self.odometry_cfg),
             loops: (self.cfg.loops, outcome),
         };
-        let mut report = RunReport::new(self.log, end);
+        let mut report = RunReport::new(self.log, end).in_frame(self.cfg.mounting, self.cfg.pose_frame);
         if let (Some(dir), Some(map)) = (&self.cfg.save_map, map) {
             if failed {
                 log::warn!("{}: the map is not saved, the source failed", dir.display());

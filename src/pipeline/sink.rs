@@ -1,5 +1,6 @@
 //! The estimate handed out while a run goes, for the rest of a robot and for a viewer watching.
 
+use crate::frames::Mounting;
 use crate::scan::Pose;
 use std::sync::Arc;
 
@@ -50,5 +51,46 @@ impl EstimateSink for Sinks {
 
     fn localised(&self, map_from_odometry: &Pose, fix: &Pose) {
         self.0.iter().for_each(|s| s.localised(map_from_odometry, fix));
+    }
+}
+
+/// A sink told base poses: every sensor pose it hears is conjugated by the mounting first.
+#[derive(Debug)]
+pub struct MountedSink {
+    mounting: Mounting,
+    inner: Arc<dyn EstimateSink>,
+}
+
+impl MountedSink {
+    /// `inner`, told base poses for a sensor on `mounting`.
+    pub fn new(mounting: Mounting, inner: Arc<dyn EstimateSink>) -> Self {
+        Self { mounting, inner }
+    }
+}
+
+impl EstimateSink for MountedSink {
+    fn odometry(&self, stamp_s: f64, pose: &Pose, delta: &Pose, dt_s: f64) {
+        let m = &self.mounting;
+        self.inner
+            .odometry(stamp_s, &m.base_pose(pose), &m.base_pose(delta), dt_s);
+    }
+
+    fn corrected(&self, poses: &[Pose]) {
+        self.inner.corrected(&self.mounting.base_poses(poses));
+    }
+
+    fn loop_closed(&self, query: usize, at: &Pose, to: &Pose, overlap: f32) {
+        let m = &self.mounting;
+        self.inner
+            .loop_closed(query, &m.base_pose(at), &m.base_pose(to), overlap);
+    }
+
+    fn hypotheses(&self, poses: &[Pose]) {
+        self.inner.hypotheses(&self.mounting.base_poses(poses));
+    }
+
+    fn localised(&self, map_from_odometry: &Pose, fix: &Pose) {
+        let m = &self.mounting;
+        self.inner.localised(&m.base_pose(map_from_odometry), &m.base_pose(fix));
     }
 }

@@ -8,6 +8,7 @@ pub mod velodyne;
 pub mod world;
 
 use crate::error::{Error, Result};
+use crate::frames::Mounting;
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::{FrameRange, ScanSource, kitti, poses};
 use crate::scan::{Pose, Scan};
@@ -48,6 +49,10 @@ pub struct SimConfig {
     /// through the same world (another speed, another turn-around point, other sensor noise),
     /// the way a robot comes back to a site it mapped.
     pub drive_seed: u64,
+    /// Where the LiDAR sits on the car (`base_link → sensor`, the base on the ground under the
+    /// rear axle's middle); `None`: the sensor's model height, level but for a small random
+    /// mounting tilt (every drive before mountings existed).
+    pub mounting: Option<Mounting>,
 }
 
 impl Default for SimConfig {
@@ -59,6 +64,7 @@ impl Default for SimConfig {
             drive: DriveParams::default(),
             scene: Scene::Street,
             drive_seed: 0,
+            mounting: None,
         }
     }
 }
@@ -78,6 +84,9 @@ pub struct Simulation {
     origin_inv: Pose,
     /// Sensor frame relative to the level vehicle frame (mount tilt).
     mount: Pose,
+    /// Height of the vehicle frame above the ground: the sensor's model height, or 0 when a
+    /// mounting puts the sensor above a base on the ground.
+    base_height_m: f64,
 }
 
 impl Simulation {
@@ -111,10 +120,14 @@ impl Simulation {
         let noise_seed = config.seed ^ config.drive_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let lidar = SimLidar::new(config.sensor.clone(), noise_seed);
         let tilt = lidar::MOUNT_TILT_RAD;
-        let mount = Pose::new(
+        let tilt = Pose::new(
             nalgebra::Vector3::zeros(),
             nalgebra::Vector3::new(rng.random_range(-tilt..tilt), rng.random_range(-tilt..tilt), 0.0),
         );
+        let (mount, base_height_m) = match config.mounting {
+            Some(m) => (m.base_from_sensor, 0.0),
+            None => (tilt, config.sensor.mount_height_m),
+        };
         let mut sim = Self {
             world,
             route,
@@ -125,6 +138,7 @@ impl Simulation {
             frames,
             origin_inv: Pose::identity(),
             mount,
+            base_height_m,
         };
         sim.origin_inv = sim.world_pose(0.0).inverse();
         sim
@@ -152,8 +166,19 @@ impl Simulation {
 
     /// Sensor pose in the world frame at time `t`.
     pub fn world_pose(&self, t: f64) -> Pose {
+        self.base_world_pose(t) * self.mount
+    }
+
+    /// Pose of the car's base (the vehicle frame) in the world frame at time `t`.
+    fn base_world_pose(&self, t: f64) -> Pose {
         let p = self.route.pose_at_time(t);
-        self.world.vehicle_pose(p.xy, p.yaw, self.sensor().mount_height_m) * self.mount
+        self.world.vehicle_pose(p.xy, p.yaw, self.base_height_m)
+    }
+
+    /// Ground-truth pose of the car's base at frame `i` relative to its pose at frame 0 (the
+    /// trajectory `base_link` follows in the odom frame).
+    pub fn base_gt_pose(&self, i: usize) -> Pose {
+        self.base_world_pose(0.0).inverse() * self.base_world_pose(self.frame_time(i))
     }
 
     /// Ground-truth pose of frame `i` relative to frame 0 (the KITTI convention).

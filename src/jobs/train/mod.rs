@@ -89,6 +89,9 @@ pub struct TrainConfig {
     /// Each training pair empties up to this share of its images' pixels (drawn uniformly per
     /// pair): domain randomisation towards real scans' missing returns.
     pub dropout: f32,
+    /// Each training pair empties up to this share of its query's columns as one sector (drawn
+    /// uniformly per pair; 0: none): occluders beside the sensor hide whole directions.
+    pub sector_blank: f32,
 }
 
 /// Progress saved with every checkpoint (`state.json`).
@@ -338,7 +341,13 @@ impl StepPlan {
         pairs.extend((0..self.self_pairs).map(|_| PairLabel::itself(rng.random_range(0..scans))));
         pairs
             .into_iter()
-            .map(|pair| Sample::augmented(pair, cols, rng).with_dropout(rng.random_range(0.0..=cfg.dropout)))
+            .map(|pair| {
+                let sample = Sample::augmented(pair, cols, rng).with_dropout(rng.random_range(0.0..=cfg.dropout));
+                match cfg.sector_blank > 0.0 {
+                    true => sample.with_sector(rng.random_range(0.0..=cfg.sector_blank)),
+                    false => sample,
+                }
+            })
             .collect()
     }
 }
@@ -392,9 +401,12 @@ fn check_settings(cfg: &TrainConfig) -> Result<()> {
             "batch must be at least 1 and the self-pair share in [0, 1)".into(),
         ));
     }
-    if !(0.0..=1.0).contains(&cfg.real_share) || !(0.0..1.0).contains(&cfg.dropout) {
+    if !(0.0..=1.0).contains(&cfg.real_share)
+        || !(0.0..1.0).contains(&cfg.dropout)
+        || !(0.0..1.0).contains(&cfg.sector_blank)
+    {
         return Err(Error::Usage(
-            "the real share must be in [0, 1] and the dropout in [0, 1)".into(),
+            "the real share must be in [0, 1], the dropout in [0, 1) and the blanked sector under 360 degrees".into(),
         ));
     }
     if cfg.batch_repetition == 0 || cfg.batch_repetition > cfg.batch || !(0.0..=1.0).contains(&cfg.input_repetition) {

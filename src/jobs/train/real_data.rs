@@ -10,6 +10,7 @@ use crate::ground_truth::pairs::{
 };
 use crate::io::FrameRange;
 use crate::jobs::gt_pairs::read_posed_scans;
+use crate::loops::scan_context::ScanContext;
 use crate::overlapnet::ModelConfig;
 use crate::overlapnet::data::PairSet;
 use crate::overlapnet::input::encode;
@@ -43,6 +44,13 @@ pub struct RealDataConfig {
     pub self_label: bool,
     /// The recordings show different places: every pair across two of them is a real negative.
     pub distinct_places: bool,
+    /// Keep every pair within a recording, at every distance, instead of OverlapNet's balancing
+    /// over the overlap bins (which keeps few of the far, partly overlapping pairs that ranking
+    /// a drive's candidates turns on).
+    pub every_pair: bool,
+    /// Share of the pairs across recordings chosen as the hardest negatives: the pairs whose scans
+    /// Scan Context finds most alike (places that look the same); the rest are drawn at random.
+    pub hard_negatives: f64,
     /// Sensor model of the recordings (odometry when self-labelling).
     pub sensor: SensorModel,
     /// Seed of the balanced sampling.
@@ -71,21 +79,32 @@ pub fn real_pairs(cfg: &RealDataConfig, model: &ModelConfig) -> Result<(PairSet,
     let mut report = RealDataReport::default();
     let mut spans = Vec::new();
     let mut within = Vec::new();
+    let mut descriptors = Vec::new();
     for (k, recording) in cfg.recordings.iter().enumerate() {
         let (name, scans) = posed_scans(cfg, recording, k, &mut report)?;
         // One projection a scan serves both the network's input and the labels.
-        let (images, labels): (Vec<Vec<f32>>, Vec<LabelScan>) = scans
+        let encoded = scans
             .into_par_iter()
             .map(|s| {
                 let pose = s
                     .gt_pose
                     .ok_or_else(|| Error::Usage(format!("{name}: frame {} has no pose", s.index)))?;
                 let image = project(&s.points, &s.intensity, &params);
-                Ok((encode(&image, model.channels), LabelScan::new(&image, s.points, pose)))
+                let descriptor = ScanContext::new(&s.points);
+                Ok((
+                    encode(&image, model.channels),
+                    LabelScan::new(&image, s.points, pose),
+                    descriptor,
+                ))
             })
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .unzip();
+            .collect::<Result<Vec<_>>>()?;
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        for (image, label, descriptor) in encoded {
+            images.push(image);
+            labels.push(label);
+            descriptors.push(descriptor);
+        }
         let pairs = label_all(&labels, &all_pairs(labels.len(), 1), &params);
         log::info!("{name}: {} scans, {} pairs labelled", labels.len(), pairs.len());
         report.recordings.push((name, labels.len()));
@@ -93,10 +112,14 @@ pub fn real_pairs(cfg: &RealDataConfig, model: &ModelConfig) -> Result<(PairSet,
         spans.push(offset..offset + images.len());
         within.extend(set.append_images(PairSet { images, pairs }));
     }
-    let mut kept = balance_real(&within, cfg.seed);
+    let mut kept = match cfg.every_pair {
+        true => within,
+        false => balance_real(&within, cfg.seed),
+    };
     report.within = overlap_histogram(&kept);
     if cfg.distinct_places {
-        let across = across_pairs(&spans, kept.len().max(1), cfg.seed);
+        let hard = |q: usize, r: usize| descriptors[q].compare(&descriptors[r]).distance;
+        let across = across_pairs(&spans, kept.len().max(1), cfg.hard_negatives, hard, cfg.seed);
         report.across = across.len();
         kept.extend(across);
     }
@@ -177,9 +200,16 @@ fn balance_real(pairs: &[PairLabel], seed: u64) -> Vec<PairLabel> {
     }
 }
 
-/// Up to `count` pairs of scans from two different recordings (`spans` of scan indices), drawn
-/// at random: overlap 0 by declaration, yaw unknown (0; the yaw loss skips pairs under 0.7).
-fn across_pairs(spans: &[std::ops::Range<usize>], count: usize, seed: u64) -> Vec<PairLabel> {
+/// Up to `count` pairs of scans from two different recordings (`spans` of scan indices): overlap
+/// 0 by declaration, yaw unknown (0; the yaw loss skips pairs under 0.7). A `hard` share of them
+/// are the pairs of least `distance` (the most alike), the rest drawn at random.
+fn across_pairs(
+    spans: &[std::ops::Range<usize>],
+    count: usize,
+    hard: f64,
+    distance: impl Fn(usize, usize) -> f32 + Sync,
+    seed: u64,
+) -> Vec<PairLabel> {
     let mut all: Vec<PairLabel> = Vec::new();
     for (a, sa) in spans.iter().enumerate() {
         for sb in &spans[..a] {
@@ -193,10 +223,26 @@ fn across_pairs(spans: &[std::ops::Range<usize>], count: usize, seed: u64) -> Ve
             }
         }
     }
-    all.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0xac055));
+    let hardest = ((count.min(all.len()) as f64 * hard.clamp(0.0, 1.0)).round() as usize).min(all.len());
+    if hardest > 0 {
+        let d: Vec<f32> = all.par_iter().map(|p| distance(p.query, p.reference)).collect();
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        order.sort_by(|&a, &b| d[a].total_cmp(&d[b]).then(a.cmp(&b)));
+        let mut ranked: Vec<PairLabel> = order.iter().map(|&k| all[k]).collect();
+        let rest = ranked.split_off(hardest);
+        all = ranked.into_iter().chain(shuffled(rest, seed)).collect();
+    } else {
+        all = shuffled(all, seed);
+    }
     all.truncate(count);
     all.sort_by_key(|l| (l.query, l.reference));
     all
+}
+
+/// `pairs` in a seeded random order.
+fn shuffled(mut pairs: Vec<PairLabel>, seed: u64) -> Vec<PairLabel> {
+    pairs.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0xac055));
+    pairs
 }
 
 #[cfg(test)]
@@ -206,13 +252,36 @@ mod tests {
     #[test]
     fn pairs_across_recordings_join_different_recordings_only() {
         let spans = [0..2, 2..5, 5..6];
-        let all = across_pairs(&spans, 100, 1);
+        let none = |_: usize, _: usize| 0.0;
+        let all = across_pairs(&spans, 100, 0.0, none, 1);
         // 2*3 + 1*2 + 1*3 pairs across.
         assert_eq!(all.len(), 11);
         let rec = |i: usize| spans.iter().position(|s| s.contains(&i)).unwrap();
         assert!(all.iter().all(|p| rec(p.query) != rec(p.reference) && p.overlap == 0.0));
-        assert_eq!(across_pairs(&spans, 4, 1).len(), 4);
-        assert_eq!(across_pairs(&spans, 4, 1), across_pairs(&spans, 4, 1), "seeded");
+        assert_eq!(across_pairs(&spans, 4, 0.0, none, 1).len(), 4);
+        assert_eq!(
+            across_pairs(&spans, 4, 0.0, none, 1),
+            across_pairs(&spans, 4, 0.0, none, 1),
+            "seeded"
+        );
+    }
+
+    #[test]
+    fn hard_negatives_are_the_most_alike_pairs_across() {
+        let spans = [0..3, 3..6];
+        // Pairs (4, 1) and (5, 2) look most alike.
+        let distance = |q: usize, r: usize| match (q, r) {
+            (4, 1) => 0.1,
+            (5, 2) => 0.2,
+            _ => 0.9,
+        };
+        let hard = across_pairs(&spans, 4, 0.5, distance, 3);
+        assert_eq!(hard.len(), 4);
+        let has = |q, r| hard.iter().any(|p| (p.query, p.reference) == (q, r));
+        assert!(has(4, 1) && has(5, 2), "{hard:?}");
+        let all_hard = across_pairs(&spans, 2, 1.0, distance, 9);
+        let pairs: Vec<_> = all_hard.iter().map(|p| (p.query, p.reference)).collect();
+        assert_eq!(pairs, vec![(4, 1), (5, 2)]);
     }
 
     #[test]
