@@ -12,6 +12,7 @@ use crate::pipeline::live::{LiveSource, PacketInput};
 use crate::pipeline::loop_worker::LoopClosureConfig;
 use crate::pipeline::{PipelineConfig, SourceSpec, VizOptions};
 use crate::sensor::SensorModel;
+use crate::sensor::detect::{Detection, detect};
 use crate::sim::{Scene, SimConfig};
 use crate::viz::VizTarget;
 use crate::{Error, Result};
@@ -41,8 +42,10 @@ pub struct SourceArgs {
     /// Ground-truth trajectory for PLY/PCD input (KITTI 3x4 or TUM).
     #[arg(long)]
     pub poses: Option<PathBuf>,
-    /// Sensor model: hdl64, hdl32, vlp16, os1-64, or a path to a TOML file.
-    #[arg(long, default_value = "hdl64")]
+    /// Sensor model: auto (the shipped model nearest to what the first scan shows: its beams
+    /// and their elevations), hdl64, hdl32, vlp16, os1-64, or a path to a TOML file. A simulated
+    /// drive without a path uses hdl64 for auto.
+    #[arg(long, default_value = AUTO_SENSOR)]
     pub sensor: String,
     /// Seed of the simulated drive (when no path is given).
     #[arg(long, default_value_t = 0)]
@@ -62,9 +65,39 @@ impl SourceArgs {
         self.frames.unwrap_or_default()
     }
 
-    /// The sensor model named by `--sensor`.
+    /// The sensor model named by `--sensor`; see [`Self::sensor`].
     pub fn sensor_model(&self) -> Result<SensorModel> {
-        SensorModel::from_name_or_path(&self.sensor)
+        self.sensor().map(|(model, _)| model)
+    }
+
+    /// The sensor model, and with `auto` what the data showed: the shipped model nearest to the
+    /// first scan of the path (hdl64 for the simulated drive, or when the first scan cannot be
+    /// read: the run then reports that scan's error). A shipped model named by `--sensor` that
+    /// the first scan disagrees with is kept, with a warning that names both.
+    pub fn sensor(&self) -> Result<(SensorModel, Option<Detection>)> {
+        let detection = || {
+            let path = self.path.as_ref()?;
+            let spec = SourceSpec::Path {
+                path: path.clone(),
+                options: self.options(),
+            };
+            let scan = spec.open(self.frame_range()).ok()?.next()?.ok()?;
+            detect(&scan)
+        };
+        if self.sensor == AUTO_SENSOR {
+            return Ok(match detection() {
+                Some(d) => (d.model.clone(), Some(d)),
+                None => (SensorModel::hdl64(), None),
+            });
+        }
+        let named = SensorModel::from_name_or_path(&self.sensor)?;
+        if SensorModel::builtin_names().contains(&self.sensor.as_str())
+            && let Some(d) = detection()
+            && d.name != self.sensor
+        {
+            log::warn!("--sensor {} disagrees with the data, which looks like {d}", self.sensor);
+        }
+        Ok((named, None))
     }
 
     fn options(&self) -> SourceOptions {
@@ -104,6 +137,9 @@ impl SourceArgs {
         }
     }
 }
+
+/// `--sensor`'s value that recognises the sensor from the data.
+pub const AUTO_SENSOR: &str = "auto";
 
 /// What the pipeline does with the scans: outputs, viewer, odometry, loop closure.
 #[derive(Args)]

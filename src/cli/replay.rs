@@ -17,13 +17,14 @@ pub struct ReplayArgs {
 impl ReplayArgs {
     /// Replays the source and prints the summary line.
     pub fn run(self) -> Result<()> {
-        let sensor = self.source.sensor_model()?;
+        let (sensor, detection) = self.source.sensor()?;
         let source = self.source.spec(&sensor);
         let quiet = self.pipeline.quiet;
         let stages = self.pipeline.stages()?;
-        let cfg = self
+        let mut cfg = self
             .pipeline
             .config(source, self.source.frame_range(), sensor, stop_on_ctrl_c())?;
+        cfg.sensor_detection = detection.map(|d| d.to_string());
         let report = replay_with_stages(&cfg, stages)?;
         if !quiet {
             println!("{}", report.summary());

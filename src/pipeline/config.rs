@@ -73,6 +73,9 @@ pub struct PipelineConfig {
     pub viz_options: VizOptions,
     /// Sensor model for the projected images.
     pub sensor: SensorModel,
+    /// How the sensor model was recognised from the data (`--sensor auto`), to report; `None`
+    /// when it was named.
+    pub sensor_detection: Option<String>,
     /// Which odometry runs.
     pub odometry_kind: OdometryKind,
     /// Settings of the KISS-style odometry.
@@ -120,6 +123,7 @@ impl Default for PipelineConfig {
             viz: VizTarget::None,
             viz_options: VizOptions::default(),
             sensor: SensorModel::hdl64(),
+            sensor_detection: None,
             odometry_kind: OdometryKind::default(),
             odometry: OdometryConfig::default(),
             map_out: None,

@@ -77,6 +77,11 @@ pub struct RunReport {
     pub localisation: Option<LocalisationReport>,
     /// The map written with `--save-map` (null without).
     pub saved_map: Option<SavedMap>,
+    /// The sensor model the run used.
+    pub sensor: String,
+    /// What the data showed when the model was recognised from it (`--sensor auto`; null when
+    /// named).
+    pub sensor_detection: Option<String>,
     /// The body the written trajectories describe (`base` or `sensor`).
     pub pose_frame: PoseFrame,
     /// The sensor's mounting on the base, `[x, y, z, roll, pitch, yaw]` in metres and radians
@@ -281,6 +286,8 @@ impl RunReport {
             ground_truth,
             pose_frame: PoseFrame::Sensor,
             lidar_to_base: None,
+            sensor: String::new(),
+            sensor_detection: None,
         }
     }
 
@@ -299,6 +306,9 @@ impl RunReport {
             self.fps,
             self.loops_summary()
         );
+        if let Some(d) = &self.sensor_detection {
+            line += &format!(", sensor {d}");
+        }
         if let Some(l) = &self.localisation {
             line += &match (l.fix_frame, l.seconds_to_fix) {
                 (Some(frame), Some(s)) => format!(

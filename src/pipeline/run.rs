@@ -404,6 +404,8 @@ impl<'a> Pipeline<'a> {
             loops: (self.cfg.loops, outcome),
         };
         let mut report = RunReport::new(self.log, end).in_frame(self.cfg.mounting, self.cfg.pose_frame);
+        report.sensor = self.cfg.sensor.name.clone();
+        report.sensor_detection = self.cfg.sensor_detection.clone();
         if let (Some(dir), Some(map)) = (&self.cfg.save_map, map) {
             if failed {
                 log::warn!("{}: the map is not saved, the source failed", dir.display());

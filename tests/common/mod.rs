@@ -10,6 +10,12 @@ pub fn shared_kitti() -> Option<PathBuf> {
     shared_folder("datasets/kitti-00-0000-0060", "velodyne")
 }
 
+/// `../shared/datasets/kitti-mini-01-10` (the first scans of KITTI sequences 01 to 10), or
+/// `None` with the reason printed.
+pub fn shared_kitti_mini() -> Option<PathBuf> {
+    shared_folder("datasets/kitti-mini-01-10", "01")
+}
+
 /// `../shared/<rel>` when it holds the folder `inner`, or `None` with the reason printed.
 fn shared_folder(rel: &str, inner: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel);

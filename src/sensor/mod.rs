@@ -3,6 +3,8 @@
 //! One model serves both the projection (rows, columns, vertical window, range cut) and the
 //! simulator (beam table, azimuth step, spin rate, noise, dropouts).
 
+pub mod detect;
+
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -48,10 +50,10 @@ pub struct SensorModel {
 
 /// The sensor models shipped in `calib/`, by short name.
 const BUILTIN: &[(&str, &str)] = &[
-    ("hdl64", include_str!("../calib/hdl64.toml")),
-    ("hdl32", include_str!("../calib/hdl32.toml")),
-    ("vlp16", include_str!("../calib/vlp16.toml")),
-    ("os1-64", include_str!("../calib/os1-64.toml")),
+    ("hdl64", include_str!("../../calib/hdl64.toml")),
+    ("hdl32", include_str!("../../calib/hdl32.toml")),
+    ("vlp16", include_str!("../../calib/vlp16.toml")),
+    ("os1-64", include_str!("../../calib/os1-64.toml")),
 ];
 
 impl SensorModel {
