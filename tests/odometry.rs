@@ -346,3 +346,52 @@ fn three_hundred_simulated_frames_stay_within_0_2_m() {
     assert!(ate < 0.2, "ATE {ate:.3} m over 300 frames");
     assert_eq!(report.degenerate_frames, 0);
 }
+
+#[test]
+fn scans_too_far_apart_to_register_are_flagged_lost() {
+    let sim = overlap_slam::sim::Simulation::new(&overlap_slam::sim::SimConfig::default());
+    let lost = |step: usize, frames: usize| {
+        let mut odometry = Odometry::new(OdometryConfig::default());
+        (0..frames)
+            .filter(|i| odometry.register(&sim.scan(i * step)).lost)
+            .count()
+    };
+    // Consecutive sweeps, 0.9 m apart: every registration fits.
+    assert_eq!(lost(1, 60), 0);
+    // Every 20th sweep, 18 m apart: most registrations land off the map and say so.
+    let far = lost(20, 20);
+    assert!(far >= 10, "only {far} of 19 registrations 18 m apart flagged");
+}
+
+#[test]
+fn lost_frames_are_counted_in_the_report() {
+    // The same sweeps 18 m apart, through the whole pipeline.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = overlap_slam::sim::Simulation::new(&overlap_slam::sim::SimConfig {
+        frames: Some(400),
+        ..Default::default()
+    });
+    // A KITTI folder of every 20th sweep, stamped 2 s apart.
+    fs::create_dir_all(dir.path().join("velodyne")).unwrap();
+    let mut times = String::new();
+    for k in 0..20 {
+        let scan = sim.motion_compensated_scan(20 * k);
+        let bin = overlap_slam::io::kitti::encode_bin(&scan);
+        fs::write(dir.path().join(format!("velodyne/{k:06}.bin")), bin).unwrap();
+        times += &format!("{}\n", sim.frame_time(20 * k));
+    }
+    fs::write(dir.path().join("times.txt"), times).unwrap();
+    fs::copy(common::sample_kitti().join("calib.txt"), dir.path().join("calib.txt")).unwrap();
+    let report = replay(&PipelineConfig {
+        source: SourceSpec::Path {
+            path: dir.path().to_path_buf(),
+            options: Default::default(),
+        },
+        loops: None,
+        quiet: true,
+        ..PipelineConfig::default()
+    })
+    .unwrap();
+    assert!(report.lost_frames >= 10, "{}", report.lost_frames);
+    assert!(report.summary().contains("odometry lost on"), "{}", report.summary());
+}

@@ -79,6 +79,8 @@ impl FrameToFrame {
                 source_points: 0,
                 correspondences: 0,
                 degenerate: false,
+                fit: 1.0,
+                lost: false,
             };
         };
         let source = voxel_downsample(&cropped, self.config.source_voxel_m);
@@ -93,6 +95,8 @@ impl FrameToFrame {
             source_points: source.len(),
             correspondences: (icp.fitness * source.len() as f64).round() as usize,
             degenerate,
+            fit: icp.fitness,
+            lost: degenerate,
         }
     }
 }

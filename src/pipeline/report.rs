@@ -64,6 +64,9 @@ pub struct RunReport {
     /// Frames where the motion model replaced the registration, wholly (too few points or
     /// matches) or along the directions the scene does not constrain.
     pub degenerate_frames: usize,
+    /// Frames whose registration failed: too few points or matches, under half the points
+    /// fitting the map, or implausibly fast motion. Their poses are guesses.
+    pub lost_frames: usize,
     /// Mean milliseconds per frame spent in each stage.
     pub stage_ms: BTreeMap<String, f64>,
     /// Loop-closure settings (null when off).
@@ -146,6 +149,8 @@ pub struct RunLog {
     pub memory: BTreeMap<usize, MemorySample>,
     /// Frames the motion model carried.
     pub degenerate: usize,
+    /// Frames whose registration failed (odometry lost).
+    pub lost: usize,
     /// Frames whose viewer update was dropped.
     pub viz_skipped: usize,
     /// Deepest loop-closure queue seen.
@@ -164,6 +169,7 @@ impl Default for RunLog {
             stage_total_ms: BTreeMap::new(),
             memory: BTreeMap::new(),
             degenerate: 0,
+            lost: 0,
             viz_skipped: 0,
             loop_queue_max: 0,
         }
@@ -271,6 +277,7 @@ impl RunReport {
             odometry_kind: end.odometry.0,
             odometry: end.odometry.1,
             degenerate_frames: log.degenerate,
+            lost_frames: log.lost,
             stage_ms: log
                 .stage_total_ms
                 .into_iter()
@@ -306,6 +313,9 @@ impl RunReport {
             self.fps,
             self.loops_summary()
         );
+        if self.lost_frames > 0 {
+            line += &format!(", odometry lost on {} frames", self.lost_frames);
+        }
         if let Some(d) = &self.sensor_detection {
             line += &format!(", sensor {d}");
         }

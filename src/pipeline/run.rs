@@ -203,6 +203,8 @@ struct Pipeline<'a> {
     log: RunLog,
     /// The estimate sink, told poses in the frame asked for.
     sink: Option<Arc<dyn EstimateSink>>,
+    /// Whether the last frame's registration failed.
+    lost: bool,
 }
 
 impl<'a> Pipeline<'a> {
@@ -254,6 +256,7 @@ impl<'a> Pipeline<'a> {
             loops,
             log: RunLog::default(),
             sink,
+            lost: false,
         })
     }
 
@@ -306,6 +309,7 @@ impl<'a> Pipeline<'a> {
         }
         self.record(&timings, latency_ms)?;
         self.log.degenerate += step.degenerate as usize;
+        self.note_loss(&scan, &step);
         self.log.push(
             &scan,
             step.pose,
@@ -313,6 +317,27 @@ impl<'a> Pipeline<'a> {
             self.odometry.local_map_points(),
         );
         self.viewer.follow(&self.log)
+    }
+
+    /// Counts a frame whose registration failed, warns when a loss starts, and tells the status
+    /// line.
+    fn note_loss(&mut self, scan: &Scan, step: &OdometryStep) {
+        let was_lost = self.lost;
+        self.lost = step.lost;
+        if let Some(s) = &self.cfg.status {
+            s.set_lost(step.lost);
+        }
+        if !step.lost {
+            return;
+        }
+        self.log.lost += 1;
+        if !was_lost {
+            log::warn!(
+                "odometry lost at frame {}: {:.0} % of the scan fits the map",
+                scan.index,
+                100.0 * step.fit
+            );
+        }
     }
 
     /// Tells the status line and the estimate sink about a frame's odometry.

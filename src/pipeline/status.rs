@@ -13,6 +13,8 @@ pub struct RunStatus {
     latencies_ms: Mutex<VecDeque<f64>>,
     /// A [`MapState`], as its `u8`.
     map_state: AtomicU8,
+    /// The newest frame's registration failed.
+    lost: AtomicBool,
 }
 
 /// The status line's word for a run in a prior map.
@@ -70,6 +72,16 @@ impl RunStatus {
         );
     }
 
+    /// Says whether the newest frame's registration failed.
+    pub fn set_lost(&self, lost: bool) {
+        self.lost.store(lost, Ordering::Relaxed);
+    }
+
+    /// True while odometry is lost (the newest frame's registration failed).
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
     /// Counts one more frame, with the time from its arrival to its pose when known.
     pub fn record(&self, latency_ms: Option<f64>) {
         self.frames.fetch_add(1, Ordering::Relaxed);
@@ -123,10 +135,11 @@ pub fn print_status(done: &AtomicBool, link: &dyn Fn() -> String, status: &RunSt
         let frames = status.frames();
         let fps = (frames - last_frames) as f64 / last_at.elapsed().as_secs_f64();
         (last_frames, last_at) = (frames, Instant::now());
-        let map = match status.map_state() {
-            MapState::None => "",
-            MapState::Localising => " | localising",
-            MapState::Localised => " | localised",
+        let map = match (status.lost(), status.map_state()) {
+            (true, _) => " | lost",
+            (false, MapState::None) => "",
+            (false, MapState::Localising) => " | localising",
+            (false, MapState::Localised) => " | localised",
         };
         let _ = write!(
             err,
