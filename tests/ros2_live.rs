@@ -5,7 +5,7 @@
 mod common;
 
 use overlap_slam::io::ros::dds::{Ros2Node, latest_qos, reliable_qos};
-use overlap_slam::io::ros::messages::{StampedPose, decode_path, decode_tf, types};
+use overlap_slam::io::ros::messages::{StampedPose, decode_diagnostics, decode_path, decode_tf, types};
 use overlap_slam::io::ros::wire::Encoding;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +49,9 @@ fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
     let mut odometry = node.reader(&odometry_topic, types::ODOMETRY, &reliable_qos()).unwrap();
     let mut tf = node.reader("/tf", types::TF_MESSAGE, &reliable_qos()).unwrap();
     let mut path = node.reader(&path_topic, types::PATH, &latest_qos()).unwrap();
+    let mut diagnostics = node
+        .reader("/diagnostics", types::DIAGNOSTIC_ARRAY, &reliable_qos())
+        .unwrap();
     let out_dir = out.path().to_str().unwrap();
     let live = live_ros2(
         &topic,
@@ -86,6 +89,15 @@ fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = sim.wait_with_output().unwrap();
+    let mut health = Vec::new();
+    let mut read_health = || {
+        while let Ok(Some(s)) = diagnostics.take_next_sample() {
+            let (_, statuses) = decode_diagnostics(&s.into_value().0).unwrap();
+            // Only this run's: its hardware id is its own cloud topic.
+            health.extend(statuses.into_iter().filter(|d| d.hardware_id == topic));
+        }
+    };
+    read_health();
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
     let done = live.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&done.stderr);
@@ -110,6 +122,29 @@ fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
     let (header, path_poses) = last_path.expect("a path message");
     assert_eq!(header.frame_id, "map");
     assert_eq!(path_poses.len(), SWEEPS);
+    // Health once a second: the run took 4 s of clouds and 4 s of idling before it ended.
+    assert!(health.len() >= 4, "{} /diagnostics reports", health.len());
+    let value = |d: &overlap_slam::io::ros::messages::DiagnosticStatus, key: &str| {
+        d.values.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap()
+    };
+    let last = health.last().unwrap();
+    assert_eq!(last.name, "overlap_slam: odometry");
+    assert_eq!(value(last, "state"), "tracking");
+    assert_eq!(value(last, "frames"), SWEEPS.to_string());
+    assert_eq!(value(last, "clouds_received"), SWEEPS.to_string());
+    assert_eq!(value(last, "lost_frames"), "0");
+    assert_eq!(value(last, "clouds_dropped"), "0");
+    // While clouds came, OK at about 10 a second; before the first, a warning.
+    let busy: Vec<_> = health.iter().filter(|d| value(d, "rate_hz") != "0.0").collect();
+    assert!(!busy.is_empty() && busy.iter().all(|d| d.level == 0), "{health:?}");
+    assert!(
+        busy.iter().any(|d| value(d, "rate_hz").parse::<f64>().unwrap() >= 5.0),
+        "{busy:?}"
+    );
+    assert!(
+        health.iter().all(|d| value(d, "rate_hz") != "0.0" || d.level == 1),
+        "{health:?}"
+    );
 }
 
 #[test]

@@ -35,9 +35,20 @@ pub fn live(source: LiveSource, pipeline: PipelineConfig, stages: Vec<Box<dyn Pe
 /// Runs a live pipeline with a status line every second (unless `pipeline.quiet`): sweeps, rate,
 /// what `link` says of the input, and latency.
 pub fn run_with_status(
+    pipeline: PipelineConfig,
+    stages: Vec<Box<dyn PerceptionStage>>,
+    link: impl Fn() -> String + Send + 'static,
+) -> Result<RunReport> {
+    run_with_heartbeat(pipeline, stages, link, |_| {})
+}
+
+/// [`run_with_status`], with `heartbeat` also told the run's status once a second (health
+/// reports for the robot's monitoring).
+pub fn run_with_heartbeat(
     mut pipeline: PipelineConfig,
     stages: Vec<Box<dyn PerceptionStage>>,
     link: impl Fn() -> String + Send + 'static,
+    heartbeat: impl Fn(&RunStatus) + Send + 'static,
 ) -> Result<RunReport> {
     let status = Arc::new(RunStatus::default());
     pipeline.status = Some(status.clone());
@@ -47,10 +58,19 @@ pub fn run_with_status(
         let (done, status) = (done.clone(), status.clone());
         std::thread::spawn(move || print_status(&done, &link, &status))
     });
+    let beat = {
+        let (done, status) = (done.clone(), status.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                heartbeat(&status);
+            }
+        })
+    };
     let result = super::run::run(&pipeline, stages);
     done.store(true, Ordering::Relaxed);
-    if let Some(p) = printer {
-        let _ = p.join();
+    for thread in printer.into_iter().chain([beat]) {
+        let _ = thread.join();
     }
     result
 }

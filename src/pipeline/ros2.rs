@@ -1,16 +1,20 @@
 //! The pipeline on ROS 2: `live --ros2 TOPIC` subscribes to a PointCloud2 topic and publishes the
-//! estimate for the rest of the robot (odometry, the loop-corrected path, and the odom → base
-//! transform on `/tf`).
+//! estimate for the rest of the robot (odometry, the loop-corrected path, the odom → base
+//! transform on `/tf`, and the run's health on `/diagnostics` once a second).
 
 use super::config::{PipelineConfig, SourceSpec};
-use super::live::run_with_status;
+use super::live::run_with_heartbeat;
 use super::report::RunReport;
 use super::sink::EstimateSink;
+use super::status::RunStatus;
 use crate::error::Result;
-use crate::io::ros::dds::{RawCdr, RawWriter, Ros2Input, Ros2Node, reliable_qos};
-use crate::io::ros::messages::{Header, encode_odometry, encode_path, encode_tf, types};
+use crate::io::ros::dds::{RawCdr, RawWriter, Ros2Counts, Ros2Input, Ros2Node, reliable_qos};
+use crate::io::ros::messages::{
+    DiagnosticStatus, Header, encode_diagnostics, encode_odometry, encode_path, encode_tf, types,
+};
 use crate::perception::PerceptionStage;
 use crate::scan::Pose;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Names of what `live --ros2` publishes (REP 105 frames by default).
@@ -80,6 +84,7 @@ pub struct Ros2Outputs {
     odometry: RawWriter,
     path: RawWriter,
     tf: RawWriter,
+    diagnostics: RawWriter,
     trajectory: Mutex<Trajectory>,
     /// `map -> odom` once a run in a saved map is localised, with the latest stamp.
     map_from_odom: Mutex<Option<Pose>>,
@@ -101,6 +106,7 @@ impl Ros2Outputs {
             odometry: node.writer(&names.odometry_topic, types::ODOMETRY, &reliable_qos())?,
             path: node.writer(&names.path_topic, types::PATH, &one)?,
             tf: node.writer("/tf", types::TF_MESSAGE, &reliable_qos())?,
+            diagnostics: node.writer("/diagnostics", types::DIAGNOSTIC_ARRAY, &reliable_qos())?,
             names,
             trajectory: Mutex::new(Trajectory::default()),
             map_from_odom: Mutex::new(None),
@@ -122,6 +128,51 @@ impl Ros2Outputs {
             frame_id: self.names.map_frame.clone(),
         };
         Self::send(&self.path, "the path", encode_path(&header, &t.path()));
+    }
+
+    /// Publishes the run's health on `/diagnostics` (`diagnostic_msgs/DiagnosticArray`, as the
+    /// robot's monitoring reads it): clouds taken in the last second (`rate_hz`), latency,
+    /// clouds received, dropped and malformed, lost frames, the state and the loops closed.
+    /// ERROR while lost, WARN while localising or without clouds, OK otherwise; the hardware id
+    /// is the cloud topic.
+    pub fn publish_diagnostics(&self, status: &RunStatus, rate_hz: f64, clouds: &Ros2Counts, topic: &str) {
+        let state = status.state();
+        let level = match state {
+            "lost" => 2,
+            _ if state == "localising" || rate_hz == 0.0 => 1,
+            _ => 0,
+        };
+        let values = [
+            ("state", state.to_string()),
+            ("rate_hz", format!("{rate_hz:.1}")),
+            ("latency_ms", format!("{:.1}", status.last_latency_ms())),
+            ("latency_p99_ms", format!("{:.1}", status.latency_p99_ms())),
+            ("frames", status.frames().to_string()),
+            ("clouds_received", clouds.received.to_string()),
+            ("clouds_dropped", clouds.lost.to_string()),
+            ("clouds_malformed", clouds.malformed.to_string()),
+            ("lost_frames", status.lost_frames().to_string()),
+            ("loops", status.loops().to_string()),
+        ];
+        let report = DiagnosticStatus {
+            level,
+            name: "overlap_slam: odometry".into(),
+            message: state.into(),
+            hardware_id: topic.into(),
+            values: values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let header = Header {
+            stamp_ns: now,
+            frame_id: String::new(),
+        };
+        Self::send(
+            &self.diagnostics,
+            "/diagnostics",
+            encode_diagnostics(&header, &[report]),
+        );
     }
 
     /// Publishes `map -> odom` on `/tf` at `stamp_ns`, as ROS localisers do.
@@ -191,13 +242,21 @@ pub fn live_ros2(
     stages: Vec<Box<dyn PerceptionStage>>,
 ) -> Result<RunReport> {
     let stats = input.stats.clone();
+    let topic = input.topic.clone();
     let mut pipeline = pipeline.for_stream(SourceSpec::Ros2(input), true);
-    pipeline.sink = Some(Arc::new(Ros2Outputs::new(names)?));
-    run_with_status(pipeline, stages, move || {
-        let c = stats.snapshot();
+    let outputs = Arc::new(Ros2Outputs::new(names)?);
+    pipeline.sink = Some(outputs.clone());
+    let (link_stats, last_frames) = (stats.clone(), AtomicUsize::new(0));
+    let link = move || {
+        let c = link_stats.snapshot();
         format!(
             "clouds {} received, {} lost, {} malformed",
             c.received, c.lost, c.malformed
         )
+    };
+    run_with_heartbeat(pipeline, stages, link, move |status| {
+        let frames = status.frames();
+        let rate_hz = frames.saturating_sub(last_frames.swap(frames, Ordering::Relaxed)) as f64;
+        outputs.publish_diagnostics(status, rate_hz, &stats.snapshot(), &topic);
     })
 }

@@ -15,6 +15,10 @@ pub struct RunStatus {
     map_state: AtomicU8,
     /// The newest frame's registration failed.
     lost: AtomicBool,
+    /// Frames whose registration failed, so far.
+    lost_frames: AtomicUsize,
+    /// Loops closed so far.
+    loops: AtomicUsize,
 }
 
 /// The status line's word for a run in a prior map.
@@ -75,6 +79,27 @@ impl RunStatus {
     /// Says whether the newest frame's registration failed.
     pub fn set_lost(&self, lost: bool) {
         self.lost.store(lost, Ordering::Relaxed);
+        self.lost_frames.fetch_add(lost as usize, Ordering::Relaxed);
+    }
+
+    /// Frames whose registration failed, so far.
+    pub fn lost_frames(&self) -> usize {
+        self.lost_frames.load(Ordering::Relaxed)
+    }
+
+    /// Loops closed so far.
+    pub fn loops(&self) -> usize {
+        self.loops.load(Ordering::Relaxed)
+    }
+
+    /// The run's state in one word: `lost`, `localising`, `localised` or `tracking`.
+    pub fn state(&self) -> &'static str {
+        match (self.lost(), self.map_state()) {
+            (true, _) => "lost",
+            (false, MapState::Localising) => "localising",
+            (false, MapState::Localised) => "localised",
+            (false, MapState::None) => "tracking",
+        }
     }
 
     /// True while odometry is lost (the newest frame's registration failed).
@@ -103,6 +128,10 @@ impl crate::pipeline::sink::EstimateSink for RunStatus {
 
     fn localised(&self, _map_from_odometry: &crate::scan::Pose, _fix: &crate::scan::Pose) {
         self.map_state.store(MapState::Localised as u8, Ordering::Relaxed);
+    }
+
+    fn loop_closed(&self, _query: usize, _at: &crate::scan::Pose, _to: &crate::scan::Pose, _overlap: f32) {
+        self.loops.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -135,11 +164,9 @@ pub fn print_status(done: &AtomicBool, link: &dyn Fn() -> String, status: &RunSt
         let frames = status.frames();
         let fps = (frames - last_frames) as f64 / last_at.elapsed().as_secs_f64();
         (last_frames, last_at) = (frames, Instant::now());
-        let map = match (status.lost(), status.map_state()) {
-            (true, _) => " | lost",
-            (false, MapState::None) => "",
-            (false, MapState::Localising) => " | localising",
-            (false, MapState::Localised) => " | localised",
+        let map = match status.state() {
+            "tracking" => String::new(),
+            state => format!(" | {state}"),
         };
         let _ = write!(
             err,

@@ -1,6 +1,6 @@
 //! The ROS messages overlap-slam reads and writes, as plain data: `sensor_msgs/PointCloud2` in,
 //! `nav_msgs/Odometry` / `geometry_msgs/PoseStamped` in as ground truth, and `nav_msgs/Odometry`,
-//! `nav_msgs/Path`, `tf2_msgs/TFMessage` out. Field order follows the ROS message definitions.
+//! `nav_msgs/Path`, `tf2_msgs/TFMessage` and `diagnostic_msgs/DiagnosticArray` out. Field order follows the ROS message definitions.
 
 use super::wire::{Encoding, Reader, WireResult, Writer};
 use crate::scan::Pose;
@@ -18,6 +18,8 @@ pub mod types {
     pub const PATH: &str = "nav_msgs/msg/Path";
     /// Transforms between frames.
     pub const TF_MESSAGE: &str = "tf2_msgs/msg/TFMessage";
+    /// Health reports for the robot's monitoring (`/diagnostics`).
+    pub const DIAGNOSTIC_ARRAY: &str = "diagnostic_msgs/msg/DiagnosticArray";
 
     /// The ROS 2 name for a type written either way (`pkg/msg/Name` or ROS 1's `pkg/Name`).
     pub fn normalise(name: &str) -> String {
@@ -359,6 +361,64 @@ pub fn decode_path(bytes: &[u8]) -> WireResult<(Header, Vec<StampedPose>)> {
     Ok((header, poses))
 }
 
+/// One `diagnostic_msgs/DiagnosticStatus`: how one part of the robot is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiagnosticStatus {
+    /// 0 OK, 1 WARN, 2 ERROR, 3 STALE (the message's constants).
+    pub level: u8,
+    /// Which part reports, e.g. `overlap_slam: odometry`.
+    pub name: String,
+    /// A short human-readable state.
+    pub message: String,
+    /// The device the report is about.
+    pub hardware_id: String,
+    /// Named values, as text.
+    pub values: Vec<(String, String)>,
+}
+
+/// `diagnostic_msgs/DiagnosticArray` as CDR.
+pub fn encode_diagnostics(header: &Header, statuses: &[DiagnosticStatus]) -> Vec<u8> {
+    let mut w = Writer::new();
+    header.write(&mut w);
+    w.u32(statuses.len() as u32);
+    for s in statuses {
+        w.u8(s.level);
+        w.string(&s.name);
+        w.string(&s.message);
+        w.string(&s.hardware_id);
+        w.u32(s.values.len() as u32);
+        for (key, value) in &s.values {
+            w.string(key);
+            w.string(value);
+        }
+    }
+    w.finish()
+}
+
+/// Reads a `diagnostic_msgs/DiagnosticArray` back.
+pub fn decode_diagnostics(bytes: &[u8]) -> WireResult<(Header, Vec<DiagnosticStatus>)> {
+    let r = &mut Reader::new(bytes, Encoding::Cdr)?;
+    let header = Header::read(r, Encoding::Cdr)?;
+    let n = r.len(17)?;
+    let statuses = (0..n)
+        .map(|_| {
+            let (level, name, message, hardware_id) = (r.u8()?, r.string()?, r.string()?, r.string()?);
+            let k = r.len(8)?;
+            let values = (0..k)
+                .map(|_| Ok((r.string()?, r.string()?)))
+                .collect::<WireResult<_>>()?;
+            Ok(DiagnosticStatus {
+                level,
+                name,
+                message,
+                hardware_id,
+                values,
+            })
+        })
+        .collect::<WireResult<_>>()?;
+    Ok((header, statuses))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,5 +482,23 @@ mod tests {
         let (_, path) = decode_path(&encode_path(&header, &[(1, pose), (2, Pose::identity())])).unwrap();
         assert_eq!(path.len(), 2);
         assert_eq!(path[1].header.stamp_ns, 2);
+    }
+
+    #[test]
+    fn diagnostics_round_trip() {
+        let header = Header {
+            stamp_ns: 1_500_000_000,
+            frame_id: String::new(),
+        };
+        let status = DiagnosticStatus {
+            level: 1,
+            name: "overlap_slam: odometry".into(),
+            message: "localising".into(),
+            hardware_id: "/points".into(),
+            values: vec![("rate_hz".into(), "9.9".into()), ("lost_frames".into(), "0".into())],
+        };
+        let bytes = encode_diagnostics(&header, std::slice::from_ref(&status));
+        assert_eq!(decode_diagnostics(&bytes).unwrap(), (header, vec![status]));
+        assert!(decode_diagnostics(&bytes[..bytes.len() - 3]).is_err());
     }
 }
