@@ -18,6 +18,9 @@ pub struct Alignment {
     pub pose: Pose,
     /// Correspondences found in the last iteration.
     pub correspondences: usize,
+    /// Points of the last iteration whose nearest map point lies within
+    /// [`super::FIT_DISTANCE_M`], whatever the correspondence threshold.
+    pub fitting: usize,
     /// Gauss-Newton iterations run.
     pub iterations: usize,
 }
@@ -36,6 +39,7 @@ pub fn align_to_map(
     let mut result = Alignment {
         pose: initial,
         correspondences: 0,
+        fitting: 0,
         iterations: 0,
     };
     if map.is_empty() || source.is_empty() {
@@ -46,18 +50,20 @@ pub fn align_to_map(
     let mut estimate = Pose::identity();
     let max_sq = max_distance * max_distance;
     let kernel_sq = kernel * kernel;
+    let fit_sq = super::FIT_DISTANCE_M * super::FIT_DISTANCE_M;
     for iteration in 1..=max_iterations {
-        let partial: Vec<(Matrix6<f64>, Vector6<f64>, usize)> = moved
+        let partial: Vec<(Matrix6<f64>, Vector6<f64>, usize, usize)> = moved
             .par_chunks(CHUNK)
             .zip(hoods.par_chunks_mut(CHUNK))
             .map(|(chunk, chunk_hoods)| {
-                let (mut h, mut g, mut n) = (Matrix6::zeros(), Vector6::zeros(), 0);
+                let (mut h, mut g, mut n, mut fitting) = (Matrix6::zeros(), Vector6::zeros(), 0, 0);
                 for (s, hood) in chunk.iter().zip(chunk_hoods) {
                     let hood = match hood {
                         Some(kept) if kept.holds(s) => kept,
                         _ => hood.insert(map.neighbourhood(s)),
                     };
                     let Some((t, d2)) = hood.closest(s) else { continue };
+                    fitting += usize::from(d2 < fit_sq);
                     if d2 >= max_sq {
                         continue;
                     }
@@ -71,16 +77,17 @@ pub fn align_to_map(
                     g += j.transpose() * r * w;
                     n += 1;
                 }
-                (h, g, n)
+                (h, g, n, fitting)
             })
             .collect();
-        let (h, g, n) = partial
+        let (h, g, n, fitting) = partial
             .into_iter()
-            .fold((Matrix6::zeros(), Vector6::zeros(), 0), |a, b| {
-                (a.0 + b.0, a.1 + b.1, a.2 + b.2)
+            .fold((Matrix6::zeros(), Vector6::zeros(), 0, 0), |a, b| {
+                (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
             });
         result.iterations = iteration;
         result.correspondences = n;
+        result.fitting = fitting;
         if n < 6 {
             break;
         }

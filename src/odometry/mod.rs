@@ -196,7 +196,8 @@ pub struct OdometryStep {
     /// True when the registration was not trusted and the motion model was used instead.
     pub degenerate: bool,
     /// Share of the registered points that lie within [`FIT_DISTANCE_M`] of the map at the pose
-    /// found (1 for the first frame, which makes the map).
+    /// registration found, counted in its last iteration (1 for the first frame, which makes
+    /// the map).
     pub fit: f64,
     /// True when the registration failed: too few points or matches, a poor fit (under
     /// `min_fit`), or a motion faster than `max_speed_mps`. The pose is then a guess.
@@ -285,7 +286,7 @@ impl Odometry {
             self.first_scan = Some(Box::new(scan.clone()));
         }
         let (reference, degenerate) = self.trusted_pose(&registered, &prediction);
-        let fit = self.fit(&registered.source, &reference);
+        let fit = self.fit(&registered);
         let starved = self.starved(&registered);
         let speed = (self.last_reference.inverse() * reference).translation.vector.norm() / period;
         if !degenerate {
@@ -320,18 +321,13 @@ impl Odometry {
                 || (aligned.correspondences as f64) < self.config.min_match_share * source.len() as f64)
     }
 
-    /// Share of `source` (sensor frame) within [`FIT_DISTANCE_M`] of the map at `pose`.
-    fn fit(&self, source: &[Point3<f64>], pose: &Pose) -> f64 {
-        use rayon::prelude::*;
-        if self.map.is_empty() || source.is_empty() {
+    /// Share of the registered points within [`FIT_DISTANCE_M`] of the map (1 while the map
+    /// is empty: the first frame makes it).
+    fn fit(&self, registered: &Registered) -> f64 {
+        if self.map.is_empty() || registered.source.is_empty() {
             return 1.0;
         }
-        let limit = FIT_DISTANCE_M * FIT_DISTANCE_M;
-        let near = source
-            .par_iter()
-            .filter(|p| self.map.closest(&(pose * *p)).is_some_and(|(_, d2)| d2 < limit))
-            .count();
-        near as f64 / source.len() as f64
+        registered.aligned.fitting as f64 / registered.source.len() as f64
     }
 
     /// Deskews, downsamples and aligns the scan to the map, starting at `prediction`. A sudden

@@ -67,6 +67,9 @@ pub struct RunReport {
     /// Frames whose registration failed: too few points or matches, under half the points
     /// fitting the map, or implausibly fast motion. Their poses are guesses.
     pub lost_frames: usize,
+    /// Lowest share of a frame's registered points within 0.5 m of the local map: how close the
+    /// run came to losing track (odometry is lost under `min_fit`).
+    pub odometry_fit_min: f64,
     /// Mean milliseconds per frame spent in each stage.
     pub stage_ms: BTreeMap<String, f64>,
     /// Loop-closure settings (null when off).
@@ -151,6 +154,8 @@ pub struct RunLog {
     pub degenerate: usize,
     /// Frames whose registration failed (odometry lost).
     pub lost: usize,
+    /// Lowest share of a frame's registered points that fit the map.
+    pub fit_min: f64,
     /// Frames whose viewer update was dropped.
     pub viz_skipped: usize,
     /// Deepest loop-closure queue seen.
@@ -170,6 +175,7 @@ impl Default for RunLog {
             memory: BTreeMap::new(),
             degenerate: 0,
             lost: 0,
+            fit_min: 1.0,
             viz_skipped: 0,
             loop_queue_max: 0,
         }
@@ -278,6 +284,7 @@ impl RunReport {
             odometry: end.odometry.1,
             degenerate_frames: log.degenerate,
             lost_frames: log.lost,
+            odometry_fit_min: log.fit_min,
             stage_ms: log
                 .stage_total_ms
                 .into_iter()

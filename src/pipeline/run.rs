@@ -309,7 +309,7 @@ impl<'a> Pipeline<'a> {
         }
         self.record(&timings, latency_ms)?;
         self.log.degenerate += step.degenerate as usize;
-        self.note_loss(&scan, &step);
+        self.note_registration(&scan, &step);
         self.log.push(
             &scan,
             step.pose,
@@ -319,11 +319,12 @@ impl<'a> Pipeline<'a> {
         self.viewer.follow(&self.log)
     }
 
-    /// Counts a frame whose registration failed, warns when a loss starts, and tells the status
-    /// line.
-    fn note_loss(&mut self, scan: &Scan, step: &OdometryStep) {
+    /// Keeps the lowest fit, counts a frame whose registration failed, warns when a loss
+    /// starts, and tells the status line.
+    fn note_registration(&mut self, scan: &Scan, step: &OdometryStep) {
         let was_lost = self.lost;
         self.lost = step.lost;
+        self.log.fit_min = self.log.fit_min.min(step.fit);
         if let Some(s) = &self.cfg.status {
             s.set_lost(step.lost);
         }
