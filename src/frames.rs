@@ -116,6 +116,17 @@ pub enum PoseFrame {
     Sensor,
 }
 
+impl PoseFrame {
+    /// The mounting that moves sensor poses to this body, for a sensor mounted as `given`:
+    /// `given` for the base, identity for the sensor itself.
+    pub fn mounting(self, given: Mounting) -> Mounting {
+        match self {
+            PoseFrame::Base => given,
+            PoseFrame::Sensor => Mounting::default(),
+        }
+    }
+}
+
 fn mounting_usage(spec: &str) -> String {
     format!(
         "--lidar-to-base {spec:?}: expected x,y,z,roll,pitch,yaw (metres, radians; six finite numbers) or a .toml file with xyz and rpy"

@@ -76,11 +76,7 @@ impl SourceArgs {
     /// the first scan disagrees with is kept, with a warning that names both.
     pub fn sensor(&self) -> Result<(SensorModel, Option<Detection>)> {
         let detection = || {
-            let path = self.path.as_ref()?;
-            let spec = SourceSpec::Path {
-                path: path.clone(),
-                options: self.options(),
-            };
+            let spec = self.spec_of(self.path.as_ref()?);
             let scan = spec.open(self.frame_range()).ok()?.next()?.ok()?;
             detect(&scan)
         };

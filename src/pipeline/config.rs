@@ -148,19 +148,10 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
-    /// The mounting that moves handed-out poses from the sensor to the body asked for:
-    /// `mounting` for the base, identity for the sensor.
-    pub fn output_mounting(&self) -> Mounting {
-        match self.pose_frame {
-            PoseFrame::Base => self.mounting,
-            PoseFrame::Sensor => Mounting::default(),
-        }
-    }
-
     /// The estimate sink, its poses in the frame asked for.
     pub fn output_sink(&self) -> Option<Arc<dyn EstimateSink>> {
         let sink = self.sink.clone()?;
-        let mounting = self.output_mounting();
+        let mounting = self.pose_frame.mounting(self.mounting);
         Some(match mounting.is_identity() {
             true => sink,
             false => Arc::new(MountedSink::new(mounting, sink)),

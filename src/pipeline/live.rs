@@ -39,16 +39,18 @@ pub fn run_with_status(
     stages: Vec<Box<dyn PerceptionStage>>,
     link: impl Fn() -> String + Send + 'static,
 ) -> Result<RunReport> {
-    run_with_heartbeat(pipeline, stages, link, |_| {})
+    run_with_heartbeat(pipeline, stages, link, None)
 }
 
-/// [`run_with_status`], with `heartbeat` also told the run's status once a second (health
-/// reports for the robot's monitoring).
+/// Told the run's status once a second (health reports for the robot's monitoring).
+pub type Heartbeat = Box<dyn Fn(&RunStatus) + Send>;
+
+/// [`run_with_status`], with `heartbeat`, when given, told the run's status once a second.
 pub fn run_with_heartbeat(
     mut pipeline: PipelineConfig,
     stages: Vec<Box<dyn PerceptionStage>>,
     link: impl Fn() -> String + Send + 'static,
-    heartbeat: impl Fn(&RunStatus) + Send + 'static,
+    heartbeat: Option<Heartbeat>,
 ) -> Result<RunReport> {
     let status = Arc::new(RunStatus::default());
     pipeline.status = Some(status.clone());
@@ -58,19 +60,27 @@ pub fn run_with_heartbeat(
         let (done, status) = (done.clone(), status.clone());
         std::thread::spawn(move || print_status(&done, &link, &status))
     });
-    let beat = {
+    let beat = heartbeat.map(|beat| {
         let (done, status) = (done.clone(), status.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_secs(1));
-                heartbeat(&status);
-            }
-        })
-    };
+        std::thread::spawn(move || every_second_until(&done, || beat(&status)))
+    });
     let result = super::run::run(&pipeline, stages);
     done.store(true, Ordering::Relaxed);
-    for thread in printer.into_iter().chain([beat]) {
+    for thread in printer.into_iter().chain(beat) {
         let _ = thread.join();
     }
     result
+}
+
+/// Calls `f` once a second until `done`, looking at `done` four times a second so that a run
+/// ending waits at most a quarter of a second for this thread.
+fn every_second_until(done: &AtomicBool, f: impl Fn()) {
+    let mut last = std::time::Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if last.elapsed() >= std::time::Duration::from_secs(1) {
+            last = std::time::Instant::now();
+            f();
+        }
+    }
 }

@@ -371,10 +371,7 @@ impl RunReport {
     pub fn in_frame(mut self, given: Mounting, frame: PoseFrame) -> Self {
         self.pose_frame = frame;
         self.lidar_to_base = (!given.is_identity()).then(|| given.xyz_rpy());
-        let mounting = match frame {
-            PoseFrame::Base => given,
-            PoseFrame::Sensor => Mounting::default(),
-        };
+        let mounting = frame.mounting(given);
         if !mounting.is_identity() {
             self.poses = mounting.base_poses(&self.poses);
             self.odometry_poses = mounting.base_poses(&self.odometry_poses);

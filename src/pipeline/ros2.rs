@@ -6,7 +6,7 @@ use super::config::{PipelineConfig, SourceSpec};
 use super::live::run_with_heartbeat;
 use super::report::RunReport;
 use super::sink::EstimateSink;
-use super::status::RunStatus;
+use super::status::{RunState, RunStatus};
 use crate::error::Result;
 use crate::io::ros::dds::{RawCdr, RawWriter, Ros2Counts, Ros2Input, Ros2Node, reliable_qos};
 use crate::io::ros::messages::{
@@ -138,12 +138,12 @@ impl Ros2Outputs {
     pub fn publish_diagnostics(&self, status: &RunStatus, rate_hz: f64, clouds: &Ros2Counts, topic: &str) {
         let state = status.state();
         let level = match state {
-            "lost" => 2,
-            _ if state == "localising" || rate_hz == 0.0 => 1,
+            RunState::Lost => 2,
+            _ if state == RunState::Localising || rate_hz == 0.0 => 1,
             _ => 0,
         };
         let values = [
-            ("state", state.to_string()),
+            ("state", state.name().to_string()),
             ("rate_hz", format!("{rate_hz:.1}")),
             ("latency_ms", format!("{:.1}", status.last_latency_ms())),
             ("latency_p99_ms", format!("{:.1}", status.latency_p99_ms())),
@@ -157,7 +157,7 @@ impl Ros2Outputs {
         let report = DiagnosticStatus {
             level,
             name: "overlap_slam: odometry".into(),
-            message: state.into(),
+            message: state.name().into(),
             hardware_id: topic.into(),
             values: values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         };
@@ -254,9 +254,10 @@ pub fn live_ros2(
             c.received, c.lost, c.malformed
         )
     };
-    run_with_heartbeat(pipeline, stages, link, move |status| {
+    let heartbeat = move |status: &RunStatus| {
         let frames = status.frames();
         let rate_hz = frames.saturating_sub(last_frames.swap(frames, Ordering::Relaxed)) as f64;
         outputs.publish_diagnostics(status, rate_hz, &stats.snapshot(), &topic);
-    })
+    };
+    run_with_heartbeat(pipeline, stages, link, Some(Box::new(heartbeat)))
 }

@@ -33,6 +33,31 @@ pub enum MapState {
     Localised = 2,
 }
 
+/// Where a run stands, as the status line and the robot's monitoring say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Odometry registers and no prior map is involved.
+    Tracking,
+    /// Searching a prior map for where the run is.
+    Localising,
+    /// Fixed in the prior map.
+    Localised,
+    /// The newest frame's registration failed.
+    Lost,
+}
+
+impl RunState {
+    /// The state in one word.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Tracking => "tracking",
+            RunState::Localising => "localising",
+            RunState::Localised => "localised",
+            RunState::Lost => "lost",
+        }
+    }
+}
+
 /// Latencies kept for the running percentile.
 const STATUS_WINDOW: usize = 100;
 
@@ -92,13 +117,13 @@ impl RunStatus {
         self.loops.load(Ordering::Relaxed)
     }
 
-    /// The run's state in one word: `lost`, `localising`, `localised` or `tracking`.
-    pub fn state(&self) -> &'static str {
+    /// Where the run stands: lost, or else where it is in its prior map.
+    pub fn state(&self) -> RunState {
         match (self.lost(), self.map_state()) {
-            (true, _) => "lost",
-            (false, MapState::Localising) => "localising",
-            (false, MapState::Localised) => "localised",
-            (false, MapState::None) => "tracking",
+            (true, _) => RunState::Lost,
+            (false, MapState::Localising) => RunState::Localising,
+            (false, MapState::Localised) => RunState::Localised,
+            (false, MapState::None) => RunState::Tracking,
         }
     }
 
@@ -165,8 +190,8 @@ pub fn print_status(done: &AtomicBool, link: &dyn Fn() -> String, status: &RunSt
         let fps = (frames - last_frames) as f64 / last_at.elapsed().as_secs_f64();
         (last_frames, last_at) = (frames, Instant::now());
         let map = match status.state() {
-            "tracking" => String::new(),
-            state => format!(" | {state}"),
+            RunState::Tracking => String::new(),
+            state => format!(" | {}", state.name()),
         };
         let _ = write!(
             err,
@@ -221,5 +246,20 @@ mod tests {
         assert_eq!(status.map_state(), MapState::Localised);
         status.start_localising();
         assert_eq!(status.map_state(), MapState::Localised, "a fix is not undone");
+    }
+
+    #[test]
+    fn a_lost_frame_reads_lost_until_the_next_registers_and_is_counted() {
+        let status = RunStatus::default();
+        assert_eq!(status.state(), RunState::Tracking);
+        status.start_localising();
+        status.set_lost(true);
+        assert_eq!(status.state(), RunState::Lost, "lost outranks localising");
+        status.set_lost(true);
+        status.set_lost(false);
+        assert_eq!(status.state(), RunState::Localising);
+        assert_eq!(status.lost_frames(), 2);
+        status.loop_closed(3, &Pose::identity(), &Pose::identity(), 0.5);
+        assert_eq!(status.loops(), 1);
     }
 }

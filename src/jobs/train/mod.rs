@@ -343,9 +343,11 @@ impl StepPlan {
             .into_iter()
             .map(|pair| {
                 let sample = Sample::augmented(pair, cols, rng).with_dropout(rng.random_range(0.0..=cfg.dropout));
-                match cfg.sector_blank > 0.0 {
-                    true => sample.with_sector(rng.random_range(0.0..=cfg.sector_blank)),
-                    false => sample,
+                // Drawn only when asked for, so that runs without it keep their random sequence.
+                if cfg.sector_blank > 0.0 {
+                    sample.with_sector(rng.random_range(0.0..=cfg.sector_blank))
+                } else {
+                    sample
                 }
             })
             .collect()

@@ -79,7 +79,8 @@ pub fn real_pairs(cfg: &RealDataConfig, model: &ModelConfig) -> Result<(PairSet,
     let mut report = RealDataReport::default();
     let mut spans = Vec::new();
     let mut within = Vec::new();
-    let mut descriptors = Vec::new();
+    let mut descriptors: Vec<Option<ScanContext>> = Vec::new();
+    let wants_look = cfg.distinct_places && cfg.hard_negatives > 0.0;
     for (k, recording) in cfg.recordings.iter().enumerate() {
         let (name, scans) = posed_scans(cfg, recording, k, &mut report)?;
         // One projection a scan serves both the network's input and the labels.
@@ -90,7 +91,8 @@ pub fn real_pairs(cfg: &RealDataConfig, model: &ModelConfig) -> Result<(PairSet,
                     .gt_pose
                     .ok_or_else(|| Error::Usage(format!("{name}: frame {} has no pose", s.index)))?;
                 let image = project(&s.points, &s.intensity, &params);
-                let descriptor = ScanContext::new(&s.points);
+                // Only hard negatives need a scan's look.
+                let descriptor = wants_look.then(|| ScanContext::new(&s.points));
                 Ok((
                     encode(&image, model.channels),
                     LabelScan::new(&image, s.points, pose),
@@ -118,7 +120,10 @@ pub fn real_pairs(cfg: &RealDataConfig, model: &ModelConfig) -> Result<(PairSet,
     };
     report.within = overlap_histogram(&kept);
     if cfg.distinct_places {
-        let hard = |q: usize, r: usize| descriptors[q].compare(&descriptors[r]).distance;
+        let hard = |q: usize, r: usize| match (&descriptors[q], &descriptors[r]) {
+            (Some(a), Some(b)) => a.compare(b).distance,
+            _ => 1.0,
+        };
         let across = across_pairs(&spans, kept.len().max(1), cfg.hard_negatives, hard, cfg.seed);
         report.across = across.len();
         kept.extend(across);
