@@ -392,7 +392,12 @@ fn lost_frames_are_counted_in_the_report() {
         ..PipelineConfig::default()
     })
     .unwrap();
-    eprintln!("{} of 19 registrations 18 m apart lost", report.lost_frames);
+    eprintln!(
+        "{} of 19 registrations 18 m apart lost, {} recoveries, ATE {:?}",
+        report.lost_frames,
+        report.recoveries.len(),
+        report.accuracy.ate_rmse_m
+    );
     assert!(report.lost_frames >= 10, "{}", report.lost_frames);
     assert!(report.summary().contains("odometry lost on"), "{}", report.summary());
 }

@@ -53,7 +53,7 @@ fn close_loops(sim: &Simulation, odometry: &[Pose]) -> LoopOutcome {
         let motion = i
             .checked_sub(1)
             .map_or(Pose::identity(), |p| odometry[p].inverse() * pose);
-        worker.send(&scan, pose, &motion, false);
+        worker.send(&scan, pose, &motion, false, false);
     }
     worker.finish().unwrap()
 }

@@ -36,6 +36,10 @@ pub struct SourceArgs {
     /// Frames to take: A..B, A.., ..B, A..=B or N.
     #[arg(long, value_parser = parse_frames)]
     pub frames: Option<FrameRange>,
+    /// Frames to leave out, as a sensor that falls silent would (A..B): the run sees the gap
+    /// in the timestamps and nothing between.
+    #[arg(long, value_name = "A..B", value_parser = parse_frames)]
+    pub drop: Option<FrameRange>,
     /// Force the input format (kitti, ply, pcd) instead of guessing from the path.
     #[arg(long, value_parser = parse_format)]
     pub format: Option<Format>,

@@ -25,6 +25,7 @@ impl ReplayArgs {
             .pipeline
             .config(source, self.source.frame_range(), sensor, stop_on_ctrl_c())?;
         cfg.sensor_detection = detection.map(|d| d.to_string());
+        cfg.dropped = self.source.drop;
         let report = replay_with_stages(&cfg, stages)?;
         if !quiet {
             println!("{}", report.summary());

@@ -37,6 +37,15 @@ pub struct BackendConfig {
     pub drift_fraction: f64,
     /// The allowed drift is never less than this many metres.
     pub min_kernel_m: f64,
+    /// Standard deviation of the step between two odometry chains (odometry restarted after a
+    /// dropout it could not bridge: the new chain starts at the motion model's guess), metres
+    /// (ours: 10, a 3 s guess in a bend is off by 3-5 m).
+    pub chain_break_sigma_m: f64,
+    /// Its rotation, degrees (ours: 30; the same guess turns 20-25 degrees off).
+    pub chain_break_sigma_deg: f64,
+    /// Width of the robust kernel of the loop that first joins two chains, metres (ours: 50;
+    /// it is added however far it lies from the estimate, which knows nothing across the break).
+    pub chain_break_drift_m: f64,
     /// Levenberg–Marquardt settings.
     pub solver: SolverConfig,
 }
@@ -53,6 +62,9 @@ impl Default for BackendConfig {
             prior_loop_sigma_deg: 1.5,
             drift_fraction: 0.05,
             min_kernel_m: 1.0,
+            chain_break_sigma_m: 10.0,
+            chain_break_sigma_deg: 30.0,
+            chain_break_drift_m: 50.0,
             solver: SolverConfig::default(),
         }
     }
@@ -81,6 +93,12 @@ pub struct Backend {
     prior_nodes: usize,
     /// Distance travelled when the run was last tied to the prior map, once it is.
     travel_at_prior_m: Option<f64>,
+    /// Chain breaks before each node.
+    breaks: Vec<usize>,
+    /// The next frame starts a new odometry chain.
+    pending_break: bool,
+    /// Breaks a loop has joined across (break `b` lies between chains `b` and `b + 1`).
+    joined: std::collections::BTreeSet<usize>,
 }
 
 impl Backend {
@@ -98,6 +116,9 @@ impl Backend {
             optimisations: 0,
             prior_nodes: 0,
             travel_at_prior_m: None,
+            breaks: Vec::new(),
+            pending_break: false,
+            joined: Default::default(),
         }
     }
 
@@ -114,10 +135,24 @@ impl Backend {
         backend
     }
 
+    /// Tells the back-end that the next frame starts a new odometry chain: it becomes a node,
+    /// joined to the one before only by the motion model's guess
+    /// ([`BackendConfig::chain_break_sigma_m`]), and loops across the break may move it far.
+    pub fn break_chain(&mut self) {
+        self.pending_break = true;
+    }
+
+    /// Chain breaks the back-end was told of.
+    pub fn chain_breaks(&self) -> usize {
+        self.breaks.last().copied().unwrap_or(0) + usize::from(self.pending_break)
+    }
+
     /// Adds the next frame with its odometry pose. Keyframes (and the first frame) become graph
     /// nodes, joined to the node before by the odometry between them; `degenerate` frames weaken
     /// that edge. Other frames follow their node rigidly.
     pub fn add_frame(&mut self, frame: usize, odometry: Pose, degenerate: bool, keyframe: bool) {
+        let chain_break = std::mem::take(&mut self.pending_break) && !self.node_frames.is_empty();
+        let keyframe = keyframe || chain_break;
         if let Some((last, _)) = self.frames.last() {
             self.travel_now_m += (last.inverse() * odometry).translation.vector.norm();
         }
@@ -138,17 +173,23 @@ impl Backend {
                 } else {
                     1.0
                 };
+            let (sigma_m, sigma_deg) = match chain_break {
+                true => (self.config.chain_break_sigma_m, self.config.chain_break_sigma_deg),
+                false => (
+                    self.config.odometry_sigma_m * scale,
+                    self.config.odometry_sigma_deg * scale,
+                ),
+            };
             let edge = Edge {
                 from: last,
                 to: last + 1,
                 measurement: increment,
-                information: diagonal_information(
-                    self.config.odometry_sigma_m * scale,
-                    (self.config.odometry_sigma_deg * scale).to_radians(),
-                ),
+                information: diagonal_information(sigma_m, sigma_deg.to_radians()),
                 cauchy: None,
             };
+            let breaks = self.breaks.last().copied().unwrap_or(0) + usize::from(chain_break);
             self.push_node(frame, odometry, self.graph.poses()[last] * increment);
+            *self.breaks.last_mut().expect("just pushed") = breaks;
             self.graph.add_edge(edge).expect("consecutive nodes exist");
         } else {
             let node = self.node_frames.len() - 1;
@@ -163,6 +204,7 @@ impl Backend {
             self.graph.set_fixed(node, true);
         }
         self.node_frames.push(frame);
+        self.breaks.push(self.breaks.last().copied().unwrap_or(0));
         self.node_odometry.push(odometry);
         self.travel_m.push(self.travel_now_m);
         self.frames.push((odometry, self.node_frames.len() - 1));
@@ -190,7 +232,27 @@ impl Backend {
         let (gq, gr) = (self.graph_node(q), self.graph_node(r));
         let drift_m = self.allowed_drift_m(self.travel_m[q] - self.travel_m[r]);
         let sigma = (self.config.loop_sigma_m, self.config.loop_sigma_deg);
-        self.close_loop(gr, gq, transform, sigma, drift_m)
+        let (lo, hi) = (self.breaks[q].min(self.breaks[r]), self.breaks[q].max(self.breaks[r]));
+        if !(lo..hi).any(|b| !self.joined.contains(&b)) {
+            return self.close_loop(gr, gq, transform, sigma, drift_m);
+        }
+        // The first loop across a break the estimate knows nothing of: verification is the only
+        // test, and it joins the chains.
+        self.add_loop_edge(gr, gq, transform, sigma, self.config.chain_break_drift_m)?;
+        self.optimise()?;
+        self.joined.extend(lo..hi);
+        log::info!("odometry chains joined by the loop from frame {query} to {reference}");
+        Ok(true)
+    }
+
+    /// Chain breaks a loop has joined across.
+    pub fn joined_breaks(&self) -> usize {
+        self.joined.len()
+    }
+
+    /// Whether a loop has joined across break `b` (from 0, in the order they came).
+    pub fn is_joined(&self, b: usize) -> bool {
+        self.joined.contains(&b)
     }
 
     /// Adds the loop from graph node `from` to `to` and re-optimises, unless it disagrees with
@@ -393,6 +455,39 @@ mod tests {
             "an impossible loop is refused"
         );
         assert_eq!(backend.optimisations(), 1);
+    }
+
+    #[test]
+    fn a_loop_across_a_chain_break_joins_the_chains_however_far_the_guess_was() {
+        let mut backend = Backend::new(BackendConfig::default());
+        for i in 0..=20 {
+            backend.add_frame(i, pose(i as f64, 0.0, 0.0), false, i % 10 == 0);
+        }
+        // Odometry restarts at frame 25 with a guess 30 m off to the side; the next chain then
+        // drives back along y = 30 to x = 0.
+        backend.break_chain();
+        backend.add_frame(25, pose(25.0, 30.0, 0.0), false, false);
+        for i in 26..=50 {
+            backend.add_frame(i, pose(50.0 - i as f64, 30.0, 0.0), false, i % 10 == 0);
+        }
+        assert_eq!(backend.chain_breaks(), 1);
+        assert_eq!(
+            backend.keyframe_pose(25),
+            Some(pose(25.0, 30.0, 0.0)),
+            "the chain's first frame is a node"
+        );
+        // In truth frame 50 is back at frame 0: 30 m from the estimate, beyond any drift.
+        assert!(
+            backend.add_loop(50, 0, Pose::identity()).unwrap(),
+            "the first loop across the break joins"
+        );
+        assert!(backend.is_joined(0));
+        let end = backend.keyframe_pose(50).unwrap();
+        assert!(end.translation.vector.norm() < 0.5, "{end}");
+        // Once joined, the break no longer excuses a loop: 30 m off is refused again.
+        assert!(!backend.add_loop(40, 10, pose(0.0, 30.0, 0.0)).unwrap());
+        // The first chain keeps its odometry.
+        assert!((backend.keyframe_pose(20).unwrap().translation.vector - Vector3::new(20.0, 0.0, 0.0)).norm() < 0.5);
     }
 
     #[test]

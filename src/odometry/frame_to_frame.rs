@@ -81,6 +81,8 @@ impl FrameToFrame {
                 degenerate: false,
                 fit: 1.0,
                 lost: false,
+                relocalised: false,
+                new_chain: false,
             };
         };
         let source = voxel_downsample(&cropped, self.config.source_voxel_m);
@@ -97,6 +99,8 @@ impl FrameToFrame {
             degenerate,
             fit: icp.fitness,
             lost: degenerate,
+            relocalised: false,
+            new_chain: false,
         }
     }
 }

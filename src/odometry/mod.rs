@@ -8,6 +8,7 @@ pub mod degeneracy;
 pub mod frame_to_frame;
 pub mod local_map;
 pub mod preprocess;
+pub mod relocalise;
 pub mod threshold;
 
 use crate::error::{Error, Result};
@@ -69,6 +70,13 @@ pub struct OdometryConfig {
     /// A registration that moves faster than this is lost, metres a second (ours: 60, above any
     /// road vehicle's speed).
     pub max_speed_mps: f64,
+    /// A silence between two sweeps longer than this is a dropout, seconds (ours: 0.5, five
+    /// sweeps at 10 Hz): if the next sweep cannot be registered or relocalised in the local map,
+    /// odometry starts a new chain there instead of extrapolating.
+    pub max_gap_s: f64,
+    /// After this many lost frames in a row odometry starts a new chain (ours: 5, half a second
+    /// at 10 Hz); lost frames before that are left out of the local map.
+    pub max_lost_frames: usize,
     /// Drop local-map voxels no scan has hit for this many frames (ours; 0: never, as KISS-ICP);
     /// unset follows the source: 600 (a minute at 10 Hz) for a live sensor, which may circle one
     /// area for hours, never for recorded sequences.
@@ -94,6 +102,8 @@ impl Default for OdometryConfig {
             min_match_share: 0.2,
             min_fit: 0.5,
             max_speed_mps: 60.0,
+            max_gap_s: 0.5,
+            max_lost_frames: 5,
             max_voxel_age_frames: None,
             min_support: 0.005,
         }
@@ -200,14 +210,26 @@ pub struct OdometryStep {
     /// the map).
     pub fit: f64,
     /// True when the registration failed: too few points or matches, a poor fit (under
-    /// `min_fit`), or a motion faster than `max_speed_mps`. The pose is then a guess.
+    /// `min_fit`), or a motion faster than `max_speed_mps`, and relocalising in the local map
+    /// failed too. The pose is then a guess.
     pub lost: bool,
+    /// The registration failed (or followed a dropout) and the pose was found again by searching
+    /// the local map ([`relocalise`]).
+    pub relocalised: bool,
+    /// The frame starts a new odometry chain: the local map was started again from it, at the
+    /// motion model's guess, after a dropout or too many lost frames. Its pose relative to the
+    /// frames before it is unknown.
+    pub new_chain: bool,
 }
 
 /// A registered point this close to the local map counts as fitting it, metres: a few
 /// centimetres of noise and the map's point spacing (at most 20 points in a 1 m voxel) where
 /// the pose is right; most points land metres off where it is not.
 pub const FIT_DISTANCE_M: f64 = 0.5;
+
+/// How fast a sensor whose motion odometry does not know (at its start, or standing before a
+/// dropout) is searched for after a gap, metres a second (ours: a car in town).
+const UNKNOWN_SPEED_MPS: f64 = 10.0;
 
 /// One scan deskewed, downsampled and aligned.
 struct Registered {
@@ -235,6 +257,8 @@ pub struct Odometry {
     /// The first scan, kept until the second shows how the sensor moves (see
     /// [`Odometry::restart_in_motion`]).
     first_scan: Option<Box<Scan>>,
+    /// Lost frames in a row.
+    lost_streak: usize,
 }
 
 fn empty_map(config: &OdometryConfig) -> VoxelHashMap {
@@ -254,6 +278,7 @@ impl Odometry {
             last_period_s: 0.1,
             last_timestamp: None,
             first_scan: None,
+            lost_streak: 0,
         }
     }
 
@@ -285,17 +310,55 @@ impl Odometry {
         } else if self.last_timestamp.is_none() && self.config.deskew && self.sweep_times(scan, period).is_some() {
             self.first_scan = Some(Box::new(scan.clone()));
         }
-        let (reference, degenerate) = self.trusted_pose(&registered, &prediction);
-        let fit = self.fit(&registered);
-        let starved = self.starved(&registered);
-        let speed = (self.last_reference.inverse() * reference).translation.vector.norm() / period;
-        if !degenerate {
+        let (mut reference, degenerate) = self.trusted_pose(&registered, &prediction);
+        let mut fit = self.fit(&registered);
+        let mut lost = self.starved(&registered) || self.failed(fit, &reference, period);
+        let gap = self.last_timestamp.is_some() && period > self.config.max_gap_s;
+        let mut relocalised = false;
+        if lost || gap {
+            let bounds = (3.0 * self.threshold.sigma(), self.threshold.sigma());
+            // Without a motion to go by, the sensor may have gone anywhere a car goes meanwhile.
+            let standstill = self.last_delta.translation.vector.norm() < self.config.min_motion_m;
+            let unknown_m = if standstill { UNKNOWN_SPEED_MPS * period } else { 0.0 };
+            let found = relocalise::relocalise(
+                &registered.source,
+                &self.map,
+                &self.last_reference,
+                &prediction,
+                unknown_m,
+                bounds,
+            );
+            log::debug!("frame {}: registration fit {fit:.2}, relocalised {found:?}", scan.index);
+            if let Some(r) =
+                found.filter(|r| r.fit >= fit.max(self.config.min_fit) && !self.failed(r.fit, &r.pose, period))
+            {
+                (reference, fit, lost, relocalised) = (r.pose, r.fit, false, lost);
+            }
+        }
+        self.lost_streak = if lost { self.lost_streak + 1 } else { 0 };
+        let new_chain = lost && (gap || self.lost_streak > self.config.max_lost_frames);
+        if new_chain {
+            // What lies between the last good frame and this one is unknown: a new local map
+            // starts here, at the motion model's guess.
+            reference = prediction;
+            self.map = empty_map(&self.config);
+            self.threshold = AdaptiveThreshold::new(
+                self.config.initial_threshold_m,
+                self.config.min_motion_m,
+                self.config.max_range_m,
+            );
+            self.lost_streak = 0;
+        }
+        if !degenerate && !lost {
             self.threshold.update(&(prediction.inverse() * reference));
         }
-        let world: Vec<Point3<f64>> = registered.frame.iter().map(|p| reference * p).collect();
-        self.map.update(&world, &Point3::from(reference.translation.vector));
+        if !lost || new_chain {
+            // A lost frame's points would spoil the map the next frames try to register against.
+            let world: Vec<Point3<f64>> = registered.frame.iter().map(|p| reference * p).collect();
+            self.map.update(&world, &Point3::from(reference.translation.vector));
+        }
         let delta = self.last_reference.inverse() * reference;
-        if self.last_timestamp.is_some() {
+        if self.last_timestamp.is_some() && !lost {
             self.last_delta = delta;
             self.last_period_s = period;
         }
@@ -308,8 +371,17 @@ impl Odometry {
             correspondences: registered.aligned.correspondences,
             degenerate,
             fit,
-            lost: starved || fit < self.config.min_fit || speed > self.config.max_speed_mps,
+            lost,
+            relocalised,
+            new_chain,
         }
+    }
+
+    /// A registration to `pose` that fits under `min_fit` of its points, or that moves faster
+    /// than `max_speed_mps` from the last pose over `period` seconds.
+    fn failed(&self, fit: f64, pose: &Pose, period: f64) -> bool {
+        let speed = (self.last_reference.inverse() * pose).translation.vector.norm() / period;
+        fit < self.config.min_fit || speed > self.config.max_speed_mps
     }
 
     /// Too few points or matches to trust the registration at all (an empty map has nothing to

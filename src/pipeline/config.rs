@@ -65,6 +65,8 @@ pub struct PipelineConfig {
     pub source: SourceSpec,
     /// Frames to take (applies to every kind of source).
     pub frames: FrameRange,
+    /// Frames left out as though the sensor fell silent (`--drop`); `None`: none.
+    pub dropped: Option<FrameRange>,
     /// Folder for `poses_kitti.txt`, `poses_tum.txt`, `metrics.json`; none writes nothing.
     pub out: Option<PathBuf>,
     /// Recording target.
@@ -119,6 +121,7 @@ impl Default for PipelineConfig {
         Self {
             source: SourceSpec::Simulated(SimConfig::default()),
             frames: FrameRange::all(),
+            dropped: None,
             out: None,
             viz: VizTarget::None,
             viz_options: VizOptions::default(),

@@ -94,6 +94,9 @@ pub struct LoopOutcome {
     pub loops_missed: Option<usize>,
     /// Each missed revisit and why it was missed.
     pub missed: Vec<MissedRevisit>,
+    /// Every new odometry chain (odometry restarted after a dropout or a loss it could not
+    /// recover from) and the loop that joined it to the chains before, if one did.
+    pub chain_joins: Vec<ChainJoin>,
     /// Optimised pose of every frame sent, in order; not serialised.
     #[serde(skip)]
     pub poses: Vec<Pose>,
@@ -107,6 +110,18 @@ pub struct LoopOutcome {
     /// The map to save (runs with `--save-map`); not serialised.
     #[serde(skip)]
     pub map: Option<crate::saved_map::PriorMap>,
+}
+
+/// A new odometry chain and the loop that joined it to the ones before.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ChainJoin {
+    /// The chain's first frame.
+    pub chain_start: usize,
+    /// The query frame of the loop that joined it (null: none did; its poses stay guesses
+    /// relative to the chains before).
+    pub joined_at: Option<usize>,
+    /// Sensor time from the chain's first frame to that loop's, seconds.
+    pub seconds_to_join: Option<f64>,
 }
 
 /// A revisit no loop closed, and where the chain broke.
@@ -158,6 +173,8 @@ struct FrameMsg {
     /// The sensor's motion since the previous frame, as odometry found it.
     motion: Pose,
     degenerate: bool,
+    /// The frame starts a new odometry chain.
+    new_chain: bool,
     /// The frame's ground-truth pose, when the source has one.
     gt: Option<Pose>,
     keyframe: Option<Scan>,
@@ -216,9 +233,12 @@ impl LoopWorker {
     /// the queue is full. `motion` is the sensor's since the previous frame: keyframes whose
     /// points carry times are deskewed with it before they are described and verified (a scan
     /// taken in a turn is bent, and its bent copy matches the place less well).
-    pub fn send(&self, scan: &Scan, pose: &Pose, motion: &Pose, degenerate: bool) {
-        let keyframe = scan.index.is_multiple_of(self.keyframe_every).then(|| scan.clone());
+    /// A frame that starts a new odometry chain (`new_chain`) is always a keyframe: the sooner
+    /// it is searched, the sooner a loop joins the chains.
+    pub fn send(&self, scan: &Scan, pose: &Pose, motion: &Pose, degenerate: bool, new_chain: bool) {
+        let keyframe = (new_chain || scan.index.is_multiple_of(self.keyframe_every)).then(|| scan.clone());
         let msg = FrameMsg {
+            new_chain,
             frame: scan.index,
             timestamp: scan.timestamp,
             pose: *pose,
@@ -262,6 +282,10 @@ struct LoopClosureState {
     sink: Option<Arc<dyn EstimateSink>>,
     /// Localising in a prior map, keeping keyframes to save.
     maps: Option<SavedMapSession>,
+    /// Timestamp of each new chain's first frame.
+    chain_starts: Vec<f64>,
+    /// Timestamp of every keyframe.
+    keyframe_stamps: HashMap<usize, f64>,
 }
 
 impl LoopClosureState {
@@ -278,12 +302,23 @@ impl LoopClosureState {
             last_timestamp: None,
             ground_truth: true,
             sink: None,
+            chain_starts: Vec::new(),
+            keyframe_stamps: HashMap::new(),
             config,
         }
     }
 
     fn add(&mut self, msg: FrameMsg) -> Result<()> {
         let (start, optimised_before) = (Instant::now(), self.optimise_ms);
+        if msg.new_chain {
+            self.backend.break_chain();
+            self.outcome.chain_joins.push(ChainJoin {
+                chain_start: msg.frame,
+                joined_at: None,
+                seconds_to_join: None,
+            });
+            self.chain_starts.push(msg.timestamp);
+        }
         self.backend
             .add_frame(msg.frame, msg.pose, msg.degenerate, msg.keyframe.is_some());
         let period = self.last_timestamp.map_or(0.0, |t| msg.timestamp - t);
@@ -296,6 +331,7 @@ impl LoopClosureState {
             return Ok(());
         };
         deskew_keyframe(&mut scan, &msg.motion, period);
+        self.keyframe_stamps.insert(msg.frame, msg.timestamp);
         self.ground_truth &= scan.gt_pose.is_some();
         self.clouds
             .insert(msg.frame, KeyframeCloud::new(&scan.points, &self.config.verify));
@@ -339,10 +375,14 @@ impl LoopClosureState {
         let mut closed = false;
         if verification.accepted {
             let t = Instant::now();
+            let joined_before = self.backend.joined_breaks();
             closed = self
                 .backend
                 .add_loop(candidate.query, candidate.reference, verification.transform)
                 .map_err(|e| Error::Usage(format!("pose graph: {e}")))?;
+            if self.backend.joined_breaks() > joined_before {
+                self.record_joins(candidate.query);
+            }
             self.optimise_ms += t.elapsed().as_secs_f64() * 1e3;
             self.outcome.loops_accepted += closed as usize;
             if let Some(sink) = self.sink.as_ref().filter(|_| closed) {
@@ -358,6 +398,17 @@ impl LoopClosureState {
             closed,
         });
         Ok(verification.accepted)
+    }
+
+    /// Marks the chains a loop from keyframe `query` has just joined.
+    fn record_joins(&mut self, query: usize) {
+        let at = self.keyframe_stamps.get(&query).copied();
+        for (k, join) in self.outcome.chain_joins.iter_mut().enumerate() {
+            if join.joined_at.is_none() && self.backend.is_joined(k) {
+                join.joined_at = Some(query);
+                join.seconds_to_join = at.map(|t| t - self.chain_starts[k]);
+            }
+        }
     }
 
     /// The keyframe `reference` with its neighbours on either side, placed in its frame by the

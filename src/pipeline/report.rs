@@ -70,6 +70,12 @@ pub struct RunReport {
     /// Lowest share of a frame's registered points within 0.5 m of the local map: how close the
     /// run came to losing track (odometry is lost under `min_fit`).
     pub odometry_fit_min: f64,
+    /// Every time odometry had to find its way back: after a silence longer than `max_gap_s`,
+    /// or after lost frames.
+    pub recoveries: Vec<Recovery>,
+    /// Odometry chains: 1, plus one for every restart after a dropout or a loss it could not
+    /// recover from (their poses relative to the chain before are guesses until a loop joins them).
+    pub odometry_chains: usize,
     /// Mean milliseconds per frame spent in each stage.
     pub stage_ms: BTreeMap<String, f64>,
     /// Loop-closure settings (null when off).
@@ -156,10 +162,43 @@ pub struct RunLog {
     pub lost: usize,
     /// Lowest share of a frame's registered points that fit the map.
     pub fit_min: f64,
+    /// Recoveries after dropouts and lost frames.
+    pub recoveries: Vec<Recovery>,
+    /// Chains odometry started after the first.
+    pub new_chains: usize,
     /// Frames whose viewer update was dropped.
     pub viz_skipped: usize,
     /// Deepest loop-closure queue seen.
     pub loop_queue_max: usize,
+}
+
+/// How odometry came back after a dropout or lost frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecoveryKind {
+    /// The frame after a dropout registered as any other (the motion model's guess was close).
+    Registered,
+    /// Registration failed and the frame was found again in the local map.
+    Relocalised,
+    /// Neither: a new odometry chain starts at the frame.
+    NewChain,
+}
+
+/// One time odometry had to find its way back (`recoveries` in `metrics.json`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Recovery {
+    /// Frame number where it came back (or started a new chain).
+    pub frame: usize,
+    /// Silence before the trouble began: the gap between two sweeps, seconds (0 for lost frames
+    /// without a gap).
+    pub silent_s: f64,
+    /// Lost frames before this one.
+    pub lost_frames: usize,
+    /// Sensor time from the first frame after the silence (or the first lost frame) to this
+    /// one, seconds: 0 when the first frame back was placed.
+    pub seconds_to_recover: f64,
+    /// How.
+    pub how: RecoveryKind,
 }
 
 impl Default for RunLog {
@@ -176,6 +215,8 @@ impl Default for RunLog {
             degenerate: 0,
             lost: 0,
             fit_min: 1.0,
+            recoveries: Vec::new(),
+            new_chains: 0,
             viz_skipped: 0,
             loop_queue_max: 0,
         }
@@ -285,6 +326,8 @@ impl RunReport {
             degenerate_frames: log.degenerate,
             lost_frames: log.lost,
             odometry_fit_min: log.fit_min,
+            odometry_chains: 1 + log.new_chains,
+            recoveries: log.recoveries,
             stage_ms: log
                 .stage_total_ms
                 .into_iter()
@@ -322,6 +365,23 @@ impl RunReport {
         );
         if self.lost_frames > 0 {
             line += &format!(", odometry lost on {} frames", self.lost_frames);
+        }
+        let relocalised = self
+            .recoveries
+            .iter()
+            .filter(|r| r.how == RecoveryKind::Relocalised)
+            .count();
+        if relocalised > 0 {
+            line += &format!(", relocalised {relocalised} times");
+        }
+        if self.odometry_chains > 1 {
+            let joins = self.loops.as_ref().map_or(&[][..], |l| &l.chain_joins[..]);
+            let joined = joins.iter().filter(|j| j.joined_at.is_some()).count();
+            line += &format!(
+                ", {} odometry chains ({joined} of {} breaks joined)",
+                self.odometry_chains,
+                self.odometry_chains - 1
+            );
         }
         if let Some(d) = &self.sensor_detection {
             line += &format!(", sensor {d}");

@@ -15,14 +15,14 @@ use super::config::SourceSpec;
 use super::config::{PipelineConfig, SOURCE_QUEUE};
 use super::global_map::{GlobalMap, thin};
 use super::loop_worker::{LoopOutcome, LoopWorker};
-use super::report::{RunEnd, RunLog, RunReport, SavedMap};
+use super::report::{Recovery, RecoveryKind, RunEnd, RunLog, RunReport, SavedMap};
 use super::saved_map_session::SavedMapJob;
 use super::sink::{EstimateSink, Sinks};
 use super::status::progress_bar;
 use super::viewer::ViewerFeed;
 use crate::error::{Error, Result};
-use crate::io::ScanSource;
 use crate::io::velodyne::source::LinkCounts;
+use crate::io::{FrameRange, ScanSource};
 use crate::loops::detector::LoopDetector;
 use crate::odometry::{OdometryConfig, OdometryEstimator, OdometryStep, estimator};
 use crate::perception::{FrameView, PerceptionStage};
@@ -47,7 +47,7 @@ pub fn run(cfg: &PipelineConfig, stages: Vec<Box<dyn PerceptionStage>>) -> Resul
     }
     let started = Instant::now();
     let mut pipeline = Pipeline::new(cfg, stages, source.is_kitti())?;
-    let reader = Reader::spawn(source);
+    let reader = Reader::spawn(source, cfg.dropped);
     let source_error = pipeline.drive(&reader.scans, &progress)?;
     reader.join()?;
     progress.finish_and_clear();
@@ -68,12 +68,16 @@ struct Reader {
 }
 
 impl Reader {
-    fn spawn(mut source: Box<dyn ScanSource>) -> Self {
+    /// Reads `source` ahead on a thread, leaving out the frames in `dropped`.
+    fn spawn(mut source: Box<dyn ScanSource>, dropped: Option<FrameRange>) -> Self {
         let (tx, scans) = crossbeam_channel::bounded(SOURCE_QUEUE);
         let thread = std::thread::spawn(move || {
             loop {
                 let start = Instant::now();
                 let Some(item) = source.next() else { break };
+                if matches!((&item, dropped), (Ok(scan), Some(d)) if d.contains(scan.index)) {
+                    continue;
+                }
                 let failed = item.is_err();
                 if tx.send((item, start.elapsed().as_secs_f64() * 1e3)).is_err() || failed {
                     break;
@@ -203,8 +207,9 @@ struct Pipeline<'a> {
     log: RunLog,
     /// The estimate sink, told poses in the frame asked for.
     sink: Option<Arc<dyn EstimateSink>>,
-    /// Whether the last frame's registration failed.
-    lost: bool,
+    /// Since the trouble began: the silence before it (seconds), its first frame's timestamp and
+    /// the lost frames since; `None` while tracking.
+    trouble: Option<(f64, f64, usize)>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -256,7 +261,7 @@ impl<'a> Pipeline<'a> {
             loops,
             log: RunLog::default(),
             sink,
-            lost: false,
+            trouble: None,
         })
     }
 
@@ -304,7 +309,7 @@ impl<'a> Pipeline<'a> {
         if let Some(w) = &self.loops {
             self.log.loop_queue_max = self.log.loop_queue_max.max(w.queue_depth());
             timings.time("loop_queue_wait", || {
-                w.send(&scan, &step.pose, &step.delta, step.degenerate)
+                w.send(&scan, &step.pose, &step.delta, step.degenerate, step.new_chain)
             });
         }
         self.record(&timings, latency_ms)?;
@@ -320,25 +325,51 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Keeps the lowest fit, counts a frame whose registration failed, warns when a loss
-    /// starts, and tells the status line.
+    /// starts, records how odometry came back after a dropout or a loss, and tells the status line.
     fn note_registration(&mut self, scan: &Scan, step: &OdometryStep) {
-        let was_lost = self.lost;
-        self.lost = step.lost;
+        let silent_s = self.log.stamps.last().map_or(0.0, |t| scan.timestamp - t);
+        let gap = silent_s > self.odometry_cfg.max_gap_s;
+        let was_lost = self.trouble.is_some_and(|(_, _, lost)| lost > 0);
         self.log.fit_min = self.log.fit_min.min(step.fit);
         if let Some(s) = &self.cfg.status {
             s.set_lost(step.lost);
         }
-        if !step.lost {
+        if gap || self.trouble.is_none() && step.lost {
+            self.trouble = Some((if gap { silent_s } else { 0.0 }, scan.timestamp, 0));
+        }
+        if step.lost {
+            self.log.lost += 1;
+            if !was_lost {
+                log::warn!(
+                    "odometry lost at frame {}: {:.0} % of the scan fits the map",
+                    scan.index,
+                    100.0 * step.fit
+                );
+            }
+        }
+        let how = match (step.new_chain, step.lost, step.relocalised) {
+            (true, _, _) => Some(RecoveryKind::NewChain),
+            (false, true, _) => None,
+            (false, false, true) => Some(RecoveryKind::Relocalised),
+            (false, false, false) => Some(RecoveryKind::Registered),
+        };
+        let Some((silent, since, lost)) = self.trouble.as_mut() else {
             return;
-        }
-        self.log.lost += 1;
-        if !was_lost {
-            log::warn!(
-                "odometry lost at frame {}: {:.0} % of the scan fits the map",
-                scan.index,
-                100.0 * step.fit
-            );
-        }
+        };
+        let Some(how) = how else {
+            *lost += 1;
+            return;
+        };
+        self.log.new_chains += usize::from(how == RecoveryKind::NewChain);
+        log::info!("odometry back at frame {} ({how:?})", scan.index);
+        self.log.recoveries.push(Recovery {
+            frame: scan.index,
+            silent_s: *silent,
+            lost_frames: *lost,
+            seconds_to_recover: scan.timestamp - *since,
+            how,
+        });
+        self.trouble = None;
     }
 
     /// Tells the status line and the estimate sink about a frame's odometry.
