@@ -239,3 +239,98 @@ fn live_ros2_in_a_saved_map_publishes_map_to_odom_once_localised() {
     // The run's odometry frame starts 15 s into the drive: tens of metres from the map's origin.
     assert!(correction.translation.vector.norm() > 30.0, "{correction}");
 }
+
+#[test]
+fn live_ros2_saves_its_map_on_demand_and_a_frozen_run_leaves_the_map_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let map = tmp.path().join("map");
+    let map_dir = map.to_str().unwrap();
+    let id = std::process::id();
+    let (topic, odometry_topic, trigger) = (
+        format!("/test_save_{id}/points"),
+        format!("/test_save_{id}/odometry"),
+        format!("/test_save_{id}/save_map"),
+    );
+    let node = Ros2Node::new().unwrap();
+    let mut odometry = node.reader(&odometry_topic, types::ODOMETRY, &reliable_qos()).unwrap();
+    let save = node.writer(&trigger, types::EMPTY, &reliable_qos()).unwrap();
+    let out = tmp.path().join("out");
+    let live = live_ros2(
+        &topic,
+        &[
+            "--odometry-topic",
+            &odometry_topic,
+            "--save-map-topic",
+            &trigger,
+            "--save-map",
+            map_dir,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let sweeps = SWEEPS.to_string();
+    let sim = spawn(&["sim-ros2", &topic, "--sweeps", &sweeps]);
+    // Half-way through the drive, ask for a save and wait for the map to appear while the run
+    // goes on.
+    let (mut poses, mut asked, mut saved_at) = (0, false, None);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(40) && poses < SWEEPS {
+        while let Ok(Some(_)) = odometry.take_next_sample() {
+            poses += 1;
+        }
+        if poses >= SWEEPS / 2 && !asked {
+            // std_msgs/Empty: the CDR header and its one placeholder byte.
+            save.write(overlap_slam::io::ros::dds::RawCdr(vec![0, 1, 0, 0, 0]), None)
+                .unwrap();
+            asked = true;
+        }
+        if asked && saved_at.is_none() && map.join("map.bin").exists() {
+            saved_at = Some(poses);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = sim.wait_with_output().unwrap();
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let done = live.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    if !done.status.success() && stderr.contains("no frames") && poses == 0 {
+        eprintln!("skipping: no DDS traffic crossed loopback on this host (multicast closed?): {stderr}");
+        return;
+    }
+    assert!(done.status.success(), "{stderr}");
+    let saved_at = saved_at.expect("the map was saved while the run went on");
+    assert!(saved_at < SWEEPS, "saved after {saved_at} of {SWEEPS} poses");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let saves = metrics["loops"]["map_saves"].as_array().unwrap();
+    assert_eq!(saves.len(), 1, "{saves:?}");
+    assert_eq!(saves[0]["requests"], 1);
+    assert!(saves[0]["error"].is_null());
+    assert!(saves[0]["frame"].as_u64().unwrap() < SWEEPS as u64 - 1, "{saves:?}");
+    assert!(saves[0]["keyframes"].as_u64().unwrap() >= 1);
+
+    // A frozen run in that map changes no byte of it.
+    let before = std::fs::read(map.join("map.bin")).unwrap();
+    let out2 = tmp.path().join("out2");
+    let frozen = live_ros2(
+        &format!("{topic}2"),
+        &["--map", map_dir, "--freeze", "--out", out2.to_str().unwrap()],
+    );
+    let sim = spawn(&["sim-ros2", &format!("{topic}2"), "--sweeps", &sweeps]);
+    assert!(sim.wait_with_output().unwrap().status.success());
+    let done = frozen.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(
+        std::fs::read(map.join("map.bin")).unwrap(),
+        before,
+        "the frozen map changed"
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(
+        metrics["localisation"]["localised"], true,
+        "{}",
+        metrics["localisation"]
+    );
+    assert!(metrics["saved_map"].is_null());
+}

@@ -234,3 +234,110 @@ fn the_cli_refuses_bad_live_arguments_with_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("needs --udp ADDR and/or --pcap-out FILE"));
 }
+
+#[test]
+fn sigusr1_saves_the_map_of_a_running_capture_and_a_frozen_run_leaves_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, map, out) = (
+        dir.path().join("d.pcap"),
+        dir.path().join("map"),
+        dir.path().join("out"),
+    );
+    let cli = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_overlap-slam"));
+        command
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let recorded = cli(&[
+        "sim-velodyne",
+        "--pcap-out",
+        pcap.to_str().unwrap(),
+        "--sweeps",
+        "60",
+        "--fast",
+        "--quiet",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        recorded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recorded.stderr)
+    );
+    // The capture at its recorded pace: six seconds, a save asked for about half-way.
+    let (p, m, o) = (pcap.to_str().unwrap(), map.to_str().unwrap(), out.to_str().unwrap());
+    let run = cli(&[
+        "live",
+        "--pcap",
+        p,
+        "--realtime",
+        "--save-map",
+        m,
+        "--out",
+        o,
+        "--quiet",
+    ])
+    .spawn()
+    .unwrap();
+    let started = std::time::Instant::now();
+    while !out.exists() && started.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let pid = run.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let done = run.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let saves = metrics["loops"]["map_saves"].as_array().unwrap();
+    assert_eq!(saves.len(), 1, "{saves:?}");
+    let frame = saves[0]["frame"].as_u64().unwrap();
+    assert!((10..55).contains(&frame), "saved at frame {frame}");
+    assert!(saves[0]["error"].is_null() && saves[0]["bytes"].as_u64().unwrap() > 0);
+    assert!(overlap_slam::saved_map::read_map(&map).is_ok());
+
+    // Pure localisation in that map on the same capture changes no byte of it.
+    let before = std::fs::read(map.join("map.bin")).unwrap();
+    let out2 = dir.path().join("out2");
+    let frozen = cli(&[
+        "live",
+        "--pcap",
+        p,
+        "--map",
+        m,
+        "--freeze",
+        "--out",
+        out2.to_str().unwrap(),
+        "--quiet",
+    ])
+    .output()
+    .unwrap();
+    assert!(frozen.status.success(), "{}", String::from_utf8_lossy(&frozen.stderr));
+    assert_eq!(std::fs::read(map.join("map.bin")).unwrap(), before);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(
+        metrics["localisation"]["localised"], true,
+        "{}",
+        metrics["localisation"]
+    );
+    assert_eq!(metrics["loops"]["loops_accepted"], 0, "no loops within a frozen run");
+    // --freeze without a map, and with --save-map, are refused before anything runs.
+    let o = cli(&["live", "--pcap", p, "--freeze"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli(&["live", "--pcap", p, "--map", m, "--freeze", "--save-map", m])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(map.join("map.bin")).unwrap(), before);
+}

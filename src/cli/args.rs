@@ -10,6 +10,7 @@ use crate::perception::ivr_cam::stage::IvrCamConfig;
 use crate::perception::{PerceptionStage, StageKind, StageOptions, build_stages};
 use crate::pipeline::live::{LiveSource, PacketInput};
 use crate::pipeline::loop_worker::LoopClosureConfig;
+use crate::pipeline::map_saves::SaveRequests;
 use crate::pipeline::{PipelineConfig, SourceSpec, VizOptions};
 use crate::sensor::SensorModel;
 use crate::sensor::detect::{Detection, detect};
@@ -179,10 +180,15 @@ pub struct PipelineArgs {
     /// descriptors, then ICP), then write every pose in its frame and correct the run against it.
     #[arg(long, value_name = "DIR")]
     pub map: Option<PathBuf>,
-    /// Save the map (keyframes, descriptors, pose graph) into this folder when the run ends;
-    /// with --map, this run's keyframes extend that map.
+    /// Save the map (keyframes, descriptors, pose graph) into this folder when the run ends,
+    /// and while it runs at every SIGUSR1 (`kill -USR1 PID`) or, with --ros2, every message on
+    /// the save-map topic; with --map, this run's keyframes extend that map.
     #[arg(long, value_name = "DIR")]
     pub save_map: Option<PathBuf>,
+    /// Localise in the --map without changing it: pure localisation, no keyframes added and
+    /// no loops within the run.
+    #[arg(long, requires = "map", conflicts_with = "save_map")]
+    pub freeze: bool,
     /// Odometry: kiss (KISS-ICP-style scan-to-map, default) or f2f (frame-to-frame point-to-plane ICP).
     #[arg(long, default_value = "kiss", value_parser = parse_odometry)]
     pub odometry: OdometryKind,
@@ -262,6 +268,10 @@ impl PipelineArgs {
             None => Mounting::default(),
         };
         let defaults = PipelineConfig::default();
+        let save_requests = match &self.save_map {
+            Some(_) => Some(Arc::new(SaveRequests::with_sigusr1()?)),
+            None => None,
+        };
         Ok(PipelineConfig {
             source,
             frames,
@@ -278,6 +288,8 @@ impl PipelineArgs {
             map_voxel_m: self.map_voxel,
             map: self.map,
             save_map: self.save_map,
+            save_requests,
+            freeze: self.freeze,
             loops: (!self.no_loops).then(|| LoopClosureConfig {
                 detector: self.loop_detector,
                 ..LoopClosureConfig::default()

@@ -45,6 +45,9 @@ struct Ros2OutArgs {
     /// The robot's frame, whose pose is published on /tf (odom -> base).
     #[arg(long, default_value = "base_link")]
     base_frame: String,
+    /// std_msgs/Empty topic: every message saves the map into --save-map while the run goes on.
+    #[arg(long, default_value = "/overlap_slam/save_map")]
+    save_map_topic: String,
 }
 
 impl Ros2OutArgs {
@@ -55,6 +58,7 @@ impl Ros2OutArgs {
             odom_frame: self.odom_frame,
             map_frame: self.map_frame,
             base_frame: self.base_frame,
+            save_map_topic: self.save_map_topic,
         }
     }
 }

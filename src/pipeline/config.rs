@@ -2,6 +2,7 @@
 //! with every default in one place.
 
 use super::loop_worker::LoopClosureConfig;
+use super::map_saves::SaveRequests;
 use super::sink::{EstimateSink, MountedSink};
 use super::status::RunStatus;
 use crate::error::{Error, Result};
@@ -93,6 +94,12 @@ pub struct PipelineConfig {
     pub save_map: Option<PathBuf>,
     /// Voxel size saved keyframe clouds are thinned to, metres.
     pub save_map_voxel_m: f64,
+    /// Save the map into `save_map` while the run goes on, whenever these ask (SIGUSR1, the
+    /// ROS 2 trigger).
+    pub save_requests: Option<Arc<SaveRequests>>,
+    /// Localise in `map` without changing it (`--freeze`): no keyframes added, no loops within
+    /// the run, nothing saved.
+    pub freeze: bool,
     /// Relocalisation in a saved map.
     pub localiser: LocaliserConfig,
     /// Loop closure: OverlapNet loop search, ICP verification, pose graph (`None`: odometry only).
@@ -136,6 +143,8 @@ impl Default for PipelineConfig {
             // Half-metre voxels: the prior map shown in rerun stays legible, and verification
             // thins to 1 m anyway (7 bytes a point in the map file before compression).
             save_map_voxel_m: 0.5,
+            save_requests: None,
+            freeze: false,
             localiser: LocaliserConfig::default(),
             loops: Some(LoopClosureConfig::default()),
             weights: None,
@@ -172,6 +181,14 @@ impl PipelineConfig {
         if (self.map.is_some() || self.save_map.is_some()) && self.loops.is_none() {
             return Err(Error::Usage(
                 "--map and --save-map need loop closure (drop --no-loops)".into(),
+            ));
+        }
+        if self.freeze && self.map.is_none() {
+            return Err(Error::Usage("--freeze needs --map: the map to localise in".into()));
+        }
+        if self.freeze && self.save_map.is_some() {
+            return Err(Error::Usage(
+                "--freeze keeps the map as it is: drop --save-map (or --freeze to extend the map)".into(),
             ));
         }
         if self.save_map_voxel_m.is_nan() || self.save_map_voxel_m <= 0.0 {

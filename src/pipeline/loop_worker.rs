@@ -2,6 +2,7 @@
 //! and the pose-graph back-end, fed every frame's odometry through a bounded channel (the
 //! odometry waits when the thread falls behind: replay never drops a frame).
 
+use super::map_saves::{MapSave, MapSaver};
 use super::saved_map_session::{LocalisationReport, SavedMapJob, SavedMapSession};
 use super::sink::EstimateSink;
 use crate::error::{Error, Result};
@@ -94,6 +95,8 @@ pub struct LoopOutcome {
     pub loops_missed: Option<usize>,
     /// Each missed revisit and why it was missed.
     pub missed: Vec<MissedRevisit>,
+    /// Maps saved on request while the run went on (SIGUSR1, the ROS 2 trigger).
+    pub map_saves: Vec<MapSave>,
     /// Every new odometry chain (odometry restarted after a dropout or a loss it could not
     /// recover from) and the loop that joined it to the chains before, if one did.
     pub chain_joins: Vec<ChainJoin>,
@@ -199,16 +202,18 @@ impl LoopWorker {
         detector: LoopDetector,
         sink: Option<Arc<dyn EstimateSink>>,
     ) -> Self {
-        Self::spawn_in_map(config, detector, sink, None).expect("without a map nothing can fail")
+        Self::spawn_in_map(config, detector, sink, None, None).expect("without a map nothing can fail")
     }
 
     /// Starts the loop-closure thread, localising in a prior map and keeping keyframes to save
-    /// as `maps` asks; fails when the prior map cannot serve the detector.
+    /// as `maps` asks, and saving the map while it runs when `saver`'s requests ask; fails
+    /// when the prior map cannot serve the detector.
     pub fn spawn_in_map(
         config: LoopClosureConfig,
         detector: LoopDetector,
         sink: Option<Arc<dyn EstimateSink>>,
         maps: Option<SavedMapJob>,
+        saver: Option<MapSaver>,
     ) -> Result<Self> {
         let maps = maps
             .map(|job| SavedMapSession::new(job, &detector, &config.verify))
@@ -217,6 +222,7 @@ impl LoopWorker {
         let handle = std::thread::spawn(move || {
             let mut state = LoopClosureState::new(config, detector, maps);
             state.sink = sink;
+            state.saver = saver;
             for msg in rx {
                 state.add(msg)?;
             }
@@ -284,6 +290,8 @@ struct LoopClosureState {
     maps: Option<SavedMapSession>,
     /// Timestamp of each new chain's first frame.
     chain_starts: Vec<f64>,
+    /// Saves the map when asked while the run goes on.
+    saver: Option<MapSaver>,
     /// Timestamp of every keyframe.
     keyframe_stamps: HashMap<usize, f64>,
 }
@@ -304,6 +312,7 @@ impl LoopClosureState {
             sink: None,
             chain_starts: Vec::new(),
             keyframe_stamps: HashMap::new(),
+            saver: None,
             config,
         }
     }
@@ -328,6 +337,7 @@ impl LoopClosureState {
         }
         let Some(mut scan) = msg.keyframe else {
             self.search.add(msg.frame, &msg.pose, None)?;
+            self.serve_saves(msg.frame);
             return Ok(());
         };
         deskew_keyframe(&mut scan, &msg.motion, period);
@@ -338,7 +348,8 @@ impl LoopClosureState {
         let found = self.search.add(msg.frame, &msg.pose, Some(&scan))?;
         self.outcome.keyframes += 1;
         self.outcome.judged.extend(self.search.last_judged().copied());
-        for candidate in found {
+        let frozen = self.maps.as_ref().is_some_and(SavedMapSession::frozen);
+        for candidate in found.into_iter().filter(|_| !frozen) {
             if self.try_candidate(candidate)? {
                 break;
             }
@@ -347,6 +358,11 @@ impl LoopClosureState {
             let cloud = &self.clouds[&msg.frame];
             m.keyframe(&scan, cloud, &self.search, &mut self.backend, self.sink.as_ref())?;
         }
+        if frozen {
+            // Pure localisation closes no loops within the run: its clouds are not kept.
+            self.clouds.remove(&msg.frame);
+        }
+        self.serve_saves(msg.frame);
         // The search's time, without the optimisations its loops set off.
         self.keyframe_ms += start.elapsed().as_secs_f64() * 1e3 - (self.optimise_ms - optimised_before);
         Ok(())
@@ -400,6 +416,24 @@ impl LoopClosureState {
         Ok(verification.accepted)
     }
 
+    /// Saves the map as of `frame` when a save is due (the writer thread writes it).
+    fn serve_saves(&mut self, frame: usize) {
+        let Some(saver) = self.saver.as_mut().filter(|s| s.due() > 0) else {
+            return;
+        };
+        match self
+            .maps
+            .as_ref()
+            .and_then(|m| m.snapshot(&self.backend, self.search.detector()))
+        {
+            Some(map) => saver.save(frame, map),
+            None => {
+                let n = saver.skip();
+                log::warn!("{n} map save request(s) not served: the map is frozen");
+            }
+        }
+    }
+
     /// Marks the chains a loop from keyframe `query` has just joined.
     fn record_joins(&mut self, query: usize) {
         let at = self.keyframe_stamps.get(&query).copied();
@@ -448,6 +482,9 @@ impl LoopClosureState {
             o.loops_missed = Some(o.missed.len());
         }
         o.poses = self.backend.poses();
+        if let Some(saver) = self.saver.take() {
+            o.map_saves = saver.finish();
+        }
         if let Some(m) = self.maps.take() {
             (o.localisation, o.map) = m.finish(&self.backend, self.search.detector(), &o.poses);
         }

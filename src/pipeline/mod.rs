@@ -7,6 +7,7 @@ pub mod config;
 pub mod global_map;
 pub mod live;
 pub mod loop_worker;
+pub mod map_saves;
 pub mod replay;
 pub mod report;
 pub mod ros2;

@@ -4,17 +4,18 @@
 
 use super::config::{PipelineConfig, SourceSpec};
 use super::live::run_with_heartbeat;
+use super::map_saves::SaveRequests;
 use super::report::RunReport;
 use super::sink::EstimateSink;
 use super::status::{RunState, RunStatus};
 use crate::error::Result;
-use crate::io::ros::dds::{RawCdr, RawWriter, Ros2Counts, Ros2Input, Ros2Node, reliable_qos};
+use crate::io::ros::dds::{RawCdr, RawReader, RawWriter, Ros2Counts, Ros2Input, Ros2Node, reliable_qos};
 use crate::io::ros::messages::{
     DiagnosticStatus, Header, encode_diagnostics, encode_odometry, encode_path, encode_tf, types,
 };
 use crate::perception::PerceptionStage;
 use crate::scan::Pose;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Names of what `live --ros2` publishes (REP 105 frames by default).
@@ -30,6 +31,8 @@ pub struct Ros2Names {
     pub map_frame: String,
     /// The sensor's (robot's) frame (`base_link`).
     pub base_frame: String,
+    /// `std_msgs/Empty` topic: every message saves the map (with `--save-map`).
+    pub save_map_topic: String,
 }
 
 impl Default for Ros2Names {
@@ -40,6 +43,7 @@ impl Default for Ros2Names {
             odom_frame: "odom".into(),
             map_frame: "map".into(),
             base_frame: "base_link".into(),
+            save_map_topic: "/overlap_slam/save_map".into(),
         }
     }
 }
@@ -244,6 +248,7 @@ pub fn live_ros2(
     let stats = input.stats.clone();
     let topic = input.topic.clone();
     let mut pipeline = pipeline.for_stream(SourceSpec::Ros2(input), true);
+    let save_topic = names.save_map_topic.clone();
     let outputs = Arc::new(Ros2Outputs::new(names)?);
     pipeline.sink = Some(outputs.clone());
     let (link_stats, last_frames) = (stats.clone(), AtomicUsize::new(0));
@@ -254,10 +259,49 @@ pub fn live_ros2(
             c.received, c.lost, c.malformed
         )
     };
+    let save_trigger = pipeline
+        .save_requests
+        .clone()
+        .map(|requests| -> Result<_> {
+            let node = Ros2Node::new()?;
+            let reader = node.reader(&save_topic, types::EMPTY, &reliable_qos())?;
+            Ok((node, reader, requests))
+        })
+        .transpose()?;
     let heartbeat = move |status: &RunStatus| {
         let frames = status.frames();
         let rate_hz = frames.saturating_sub(last_frames.swap(frames, Ordering::Relaxed)) as f64;
         outputs.publish_diagnostics(status, rate_hz, &stats.snapshot(), &topic);
     };
-    run_with_heartbeat(pipeline, stages, link, Some(Box::new(heartbeat)))
+    let stop = Arc::new(AtomicBool::new(false));
+    let listener = save_trigger.map(|(node, reader, requests)| {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            ask_on_messages(reader, &requests, &stop);
+            drop(node);
+        })
+    });
+    let result = run_with_heartbeat(pipeline, stages, link, Some(Box::new(heartbeat)));
+    stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = listener {
+        let _ = thread.join();
+    }
+    result
+}
+
+/// Asks for a map save at every message `reader` takes, until `stop`.
+fn ask_on_messages(mut reader: RawReader, requests: &SaveRequests, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match reader.take_next_sample() {
+            Ok(Some(_)) => {
+                log::info!("ROS 2: map save asked for");
+                requests.ask();
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => {
+                log::warn!("ROS 2: the save-map trigger failed: {e:?}");
+                return;
+            }
+        }
+    }
 }

@@ -15,6 +15,7 @@ use super::config::SourceSpec;
 use super::config::{PipelineConfig, SOURCE_QUEUE};
 use super::global_map::{GlobalMap, thin};
 use super::loop_worker::{LoopOutcome, LoopWorker};
+use super::map_saves::MapSaver;
 use super::report::{Recovery, RecoveryKind, RunEnd, RunLog, RunReport, SavedMap};
 use super::saved_map_session::SavedMapJob;
 use super::sink::{EstimateSink, Sinks};
@@ -161,6 +162,7 @@ fn map_job(cfg: &PipelineConfig) -> Result<Option<SavedMapJob>> {
         voxel_m: cfg.save_map_voxel_m,
         localiser: cfg.localiser,
         sensor: SensorSignature::of(&cfg.sensor),
+        freeze: cfg.freeze,
     }))
 }
 
@@ -241,7 +243,12 @@ impl<'a> Pipeline<'a> {
                     .chain(status)
                     .collect();
                 let all = (!listeners.is_empty()).then(|| Arc::new(Sinks(listeners)) as Arc<dyn EstimateSink>);
-                Some(LoopWorker::spawn_in_map(c, detector, all, job)?)
+                let saver = cfg
+                    .save_requests
+                    .clone()
+                    .zip(cfg.save_map.clone())
+                    .map(|(requests, dir)| MapSaver::new(requests, dir));
+                Some(LoopWorker::spawn_in_map(c, detector, all, job, saver)?)
             }
             None => None,
         };

@@ -31,6 +31,9 @@ pub struct SavedMapJob {
     pub localiser: LocaliserConfig,
     /// The run's sensor, recorded in a saved map.
     pub sensor: SensorSignature,
+    /// Pure localisation in the prior map (`--freeze`): the map is never changed, and the run
+    /// closes no loops within itself.
+    pub freeze: bool,
 }
 
 /// How localisation in a prior map went (`localisation` in `metrics.json`).
@@ -311,6 +314,16 @@ impl SavedMapSession {
         let report = self.index.is_some().then(|| self.report.clone());
         let saved = self.job.save.then(|| self.saved_map(backend, detector));
         (report, saved)
+    }
+
+    /// Whether the run localises in its prior map without changing it.
+    pub fn frozen(&self) -> bool {
+        self.job.freeze
+    }
+
+    /// The map to save as it stands now (with `--save-map`; `None` otherwise, or when frozen).
+    pub fn snapshot(&self, backend: &Backend, detector: &LoopDetector) -> Option<PriorMap> {
+        (self.job.save && !self.job.freeze).then(|| self.saved_map(backend, detector))
     }
 
     /// The prior map (if any) with this run's keyframes added at their final poses: they join a

@@ -20,6 +20,8 @@ pub mod types {
     pub const TF_MESSAGE: &str = "tf2_msgs/msg/TFMessage";
     /// Health reports for the robot's monitoring (`/diagnostics`).
     pub const DIAGNOSTIC_ARRAY: &str = "diagnostic_msgs/msg/DiagnosticArray";
+    /// A message that carries nothing: a trigger.
+    pub const EMPTY: &str = "std_msgs/msg/Empty";
 
     /// The ROS 2 name for a type written either way (`pkg/msg/Name` or ROS 1's `pkg/Name`).
     pub fn normalise(name: &str) -> String {
