@@ -121,3 +121,78 @@ fn a_malformed_mounting_is_one_line_and_exit_2() {
     common::assert_input_error(&res, &["lidar.toml"]);
     assert!(!out.exists(), "nothing written for a run that never started");
 }
+
+#[test]
+fn a_recordings_tf_static_gives_the_mounting_and_a_missing_link_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("drive.mcap");
+    let [x, y, z, roll, pitch, yaw] = mounting().xyz_rpy();
+    let spec = format!("{x},{y},{z},{roll},{pitch},{yaw}");
+    let frames = FRAMES.to_string();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_overlap-slam"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let bag_path = bag.to_str().unwrap();
+    let recorded = cli(&[
+        "sim-ros2",
+        "--bag-out",
+        bag_path,
+        "--sensor",
+        "hdl64",
+        "--sweeps",
+        &frames,
+        "--fast",
+        "--lidar-to-base",
+        &spec,
+    ]);
+    assert!(
+        recorded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recorded.stderr)
+    );
+    // No --lidar-to-base: the recording's /tf_static (base_link -> lidar) says where the sensor is.
+    let out = dir.path().join("out");
+    let replayed = cli(&[
+        "replay",
+        bag_path,
+        "--no-loops",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let stated: Vec<f64> = serde_json::from_value(metrics["lidar_to_base"].clone()).unwrap();
+    for (a, b) in stated.iter().zip(mounting().xyz_rpy()) {
+        assert!((a - b).abs() < 1e-9, "{stated:?}");
+    }
+    // Every pose written is the base's: it follows the simulated base, pitch removed.
+    let poses = overlap_slam::io::poses::read_kitti_poses(&out.join("poses_kitti.txt")).unwrap();
+    let truth = Simulation::new(&sim());
+    let gt: Vec<Pose> = (0..FRAMES).map(|i| truth.base_gt_pose(i)).collect();
+    let from = |p: &[Pose], i: usize| p[START].inverse() * p[i];
+    let driven = from(&gt, FRAMES - 1).translation.vector.norm();
+    for i in START..FRAMES {
+        let (p, g) = (from(&poses, i), from(&gt, i));
+        let off = (p.translation.vector - g.translation.vector).norm();
+        assert!(off < 0.02 * driven, "frame {i}: {off:.2} m off the base's truth");
+        assert!((pitch_deg(&p) - pitch_deg(&g)).abs() < 0.5, "frame {i}");
+    }
+    // A base frame /tf_static does not hold: one line naming the frames it does, exit 2.
+    let wrong = cli(&["replay", bag_path, "--no-loops", "--quiet", "--base-frame", "chassis"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("/tf_static has no chain from chassis to lidar (frames seen: base_link, lidar)"),
+        "{stderr}"
+    );
+}

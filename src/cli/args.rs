@@ -153,6 +153,10 @@ pub struct PipelineArgs {
     /// and published are then the base's.
     #[arg(long, value_name = "X,Y,Z,ROLL,PITCH,YAW|FILE", allow_hyphen_values = true)]
     pub lidar_to_base: Option<String>,
+    /// The robot's base frame: whose pose is published on /tf (odom -> base), and where a
+    /// recording's /tf_static chain to the clouds' frame starts when --lidar-to-base is absent.
+    #[arg(long, default_value = "base_link")]
+    pub base_frame: String,
     /// Which body written and published poses describe: the robot's base, moved from the
     /// sensor by --lidar-to-base, or the sensor itself.
     #[arg(long, value_enum, default_value = "base")]
@@ -265,7 +269,7 @@ impl PipelineArgs {
         let odometry = OdometryConfig::default().with_overrides(self.odometry_config.as_deref(), &self.set)?;
         let mounting = match &self.lidar_to_base {
             Some(spec) => Mounting::parse(spec)?,
-            None => Mounting::default(),
+            None => recorded_mounting(&source, &self.base_frame)?.unwrap_or_default(),
         };
         let defaults = PipelineConfig::default();
         let save_requests = match &self.save_map {
@@ -302,6 +306,26 @@ impl PipelineArgs {
             ..defaults
         })
     }
+}
+
+/// The mounting a recording's `/tf_static` states under `base` (`None` for other sources, or a
+/// recording without `/tf_static`).
+fn recorded_mounting(source: &SourceSpec, base: &str) -> Result<Option<Mounting>> {
+    let SourceSpec::Path { path, options } = source else {
+        return Ok(None);
+    };
+    if !crate::io::ros::is_bag(path) {
+        return Ok(None);
+    }
+    let mounting = crate::io::ros::tf::bag_mounting(path, options.topic.as_deref(), base)?;
+    if let Some(m) = &mounting {
+        let [x, y, z, roll, pitch, yaw] = m.xyz_rpy();
+        log::info!(
+            "{}: /tf_static puts the sensor at {x:.3},{y:.3},{z:.3} m, rpy {roll:.4},{pitch:.4},{yaw:.4} rad under {base}",
+            path.display()
+        );
+    }
+    Ok(mounting)
 }
 
 /// Where Velodyne packets come from and how to read them.

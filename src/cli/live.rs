@@ -42,22 +42,19 @@ struct Ros2OutArgs {
     /// Frame of the loop-corrected path.
     #[arg(long, default_value = "map")]
     map_frame: String,
-    /// The robot's frame, whose pose is published on /tf (odom -> base).
-    #[arg(long, default_value = "base_link")]
-    base_frame: String,
     /// std_msgs/Empty topic: every message saves the map into --save-map while the run goes on.
     #[arg(long, default_value = "/overlap_slam/save_map")]
     save_map_topic: String,
 }
 
 impl Ros2OutArgs {
-    fn names(self) -> Ros2Names {
+    fn names(self, base_frame: String) -> Ros2Names {
         Ros2Names {
             odometry_topic: self.odometry_topic,
             path_topic: self.path_topic,
             odom_frame: self.odom_frame,
             map_frame: self.map_frame,
-            base_frame: self.base_frame,
+            base_frame,
             save_map_topic: self.save_map_topic,
         }
     }
@@ -91,9 +88,10 @@ impl LiveArgs {
             end: self.packets.sweeps,
         };
         let stages = self.pipeline.stages()?;
+        let names = self.ros2_out.names(self.pipeline.base_frame.clone());
         // `live_ros2` puts in the topic as the source.
         let cfg = self.pipeline.config(placeholder(), frames, sensor, stop)?;
-        live_ros2(input, self.ros2_out.names(), cfg, stages)
+        live_ros2(input, names, cfg, stages)
     }
 
     fn run_packets(self) -> Result<RunReport> {

@@ -2,6 +2,7 @@
 
 use super::args::{SimDriveArgs, print_json, scene_parser, stop_on_ctrl_c};
 use crate::Result;
+use crate::frames::Mounting;
 use crate::jobs::sim_ros2::{SimRos2Config, sim_ros2};
 use crate::sensor::SensorModel;
 use crate::sim::{Scene, SimConfig};
@@ -19,6 +20,14 @@ pub struct SimRos2Args {
     /// Frame id of the clouds.
     #[arg(long, default_value = "lidar")]
     frame_id: String,
+    /// Mount the sensor on the car at x,y,z,roll,pitch,yaw (metres, radians; or a .toml file
+    /// with xyz and rpy) under --base-frame: the ground truth is then the base's, and the
+    /// mounting is published (and recorded) on /tf_static.
+    #[arg(long, value_name = "X,Y,Z,ROLL,PITCH,YAW|FILE", allow_hyphen_values = true)]
+    lidar_to_base: Option<String>,
+    /// The car's base frame, parent of the clouds' frame on /tf_static.
+    #[arg(long, default_value = "base_link")]
+    base_frame: String,
     /// Record the clouds and ground truth to this MCAP file (rosbag2 storage).
     #[arg(long)]
     bag_out: Option<PathBuf>,
@@ -46,8 +55,10 @@ impl SimRos2Args {
                 drive_seed: drive.drive,
                 frames: drive.sweeps.map(|n| n + drive.first_sweep),
                 sensor: SensorModel::from_name_or_path(&self.sensor)?,
+                mounting: self.lidar_to_base.as_deref().map(Mounting::parse).transpose()?,
                 ..SimConfig::default()
             },
+            base_frame: self.base_frame,
             topic: self.topic,
             frame_id: self.frame_id,
             first_frame: drive.first_sweep,

@@ -4,9 +4,10 @@
 
 use crate::error::{Error, Result};
 use crate::io::ros::cloud::encode_scan;
-use crate::io::ros::dds::{RawCdr, RawWriter, Ros2Node, reliable_qos, sensor_qos};
-use crate::io::ros::messages::{Header, encode_odometry, types};
+use crate::io::ros::dds::{RawCdr, RawWriter, Ros2Node, reliable_qos, sensor_qos, static_qos};
+use crate::io::ros::messages::{Header, encode_odometry, encode_tf, types};
 use crate::io::ros::record::McapRecorder;
+use crate::io::ros::tf::TF_STATIC;
 use crate::sim::{SimConfig, Simulation};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub struct SimRos2Config {
     pub topic: Option<String>,
     /// Frame id of the clouds.
     pub frame_id: String,
+    /// The car's base frame: with a mounting in `sim`, the parent of `frame_id` on
+    /// `/tf_static` and the body of the ground truth.
+    pub base_frame: String,
     /// Also publish the ground truth as `nav_msgs/Odometry` on this topic.
     pub gt_topic: Option<String>,
     /// Record the clouds (and ground truth) to this MCAP file.
@@ -51,6 +55,7 @@ pub struct SimRos2Report {
 struct SimOutputs {
     clouds: Option<RawWriter>,
     gt: Option<RawWriter>,
+    tf_static: Option<RawWriter>,
     bag: Option<McapRecorder>,
     /// Held for the writers' lifetime.
     node: Option<Ros2Node>,
@@ -66,6 +71,10 @@ impl SimOutputs {
         Ok(Self {
             clouds: writer(&cfg.topic, types::POINT_CLOUD2, sensor_qos())?,
             gt: writer(&cfg.gt_topic, types::ODOMETRY, reliable_qos())?,
+            tf_static: match cfg.sim.mounting {
+                Some(_) => writer(&Some(TF_STATIC.to_string()), types::TF_MESSAGE, static_qos())?,
+                None => None,
+            },
             bag: cfg.bag_out.as_deref().map(McapRecorder::create).transpose()?,
             node,
         })
@@ -85,6 +94,26 @@ impl SimOutputs {
         }
         if let Some(w) = &self.gt {
             let _ = w.write(RawCdr(odom), None);
+        }
+        Ok(())
+    }
+
+    /// Publishes and records the mounting on `/tf_static` (base frame → the clouds' frame).
+    fn send_static(&mut self, cfg: &SimRos2Config, stamp_ns: i64) -> Result<()> {
+        let Some(mounting) = cfg.sim.mounting else {
+            return Ok(());
+        };
+        let header = Header {
+            stamp_ns,
+            frame_id: cfg.base_frame.clone(),
+        };
+        let tf = encode_tf(&header, &cfg.frame_id, &mounting.base_from_sensor);
+        if let Some(b) = self.bag.as_mut() {
+            b.write(TF_STATIC, types::TF_MESSAGE, stamp_ns, &tf)?;
+        }
+        if let Some(w) = &self.tf_static {
+            w.write(RawCdr(tf), None)
+                .map_err(|e| Error::Usage(format!("ROS 2: publishing {TF_STATIC}: {e:?}")))?;
         }
         Ok(())
     }
@@ -115,6 +144,7 @@ pub fn sim_ros2(cfg: &SimRos2Config) -> Result<SimRos2Report> {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos() as i64;
+    outputs.send_static(cfg, epoch_ns)?;
     let started = Instant::now();
     let mut report = SimRos2Report::default();
     for i in cfg.first_frame..sim.frames() {
@@ -131,7 +161,12 @@ pub fn sim_ros2(cfg: &SimRos2Config) -> Result<SimRos2Report> {
             stamp_ns,
             frame_id: "map".into(),
         };
-        let odom = encode_odometry(&header, &cfg.frame_id, &sim.gt_pose(i), [0.0; 3], [0.0; 3]);
+        // With a mounting the truth is the base's, as a robot's localisation states it.
+        let (body, truth) = match cfg.sim.mounting {
+            Some(_) => (&cfg.base_frame, sim.base_gt_pose(i)),
+            None => (&cfg.frame_id, sim.gt_pose(i)),
+        };
+        let odom = encode_odometry(&header, body, &truth, [0.0; 3], [0.0; 3]);
         outputs.send(cfg, i, stamp_ns, encode_scan(&scan, stamp_ns, &cfg.frame_id), odom)?;
         report.clouds += 1;
         report.points += scan.len();

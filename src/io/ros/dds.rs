@@ -131,6 +131,14 @@ pub fn latest_qos() -> QosPolicies {
     keep_last(reliable(), 1)
 }
 
+/// `/tf_static`'s: reliable, every sample kept for subscribers that join later (transient
+/// local), as tf2's static broadcaster publishes.
+pub fn static_qos() -> QosPolicies {
+    let mut qos = keep_last(reliable(), 100);
+    qos = qos.modify_by(&QosPolicyBuilder::new().durability(Durability::TransientLocal).build());
+    qos
+}
+
 /// The ROS 2 domain: `ROS_DOMAIN_ID`, or 0.
 pub fn domain_id() -> Result<u16> {
     match std::env::var("ROS_DOMAIN_ID") {

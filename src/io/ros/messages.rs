@@ -335,11 +335,16 @@ pub fn encode_tf(header: &Header, child: &str, pose: &Pose) -> Vec<u8> {
 
 /// Reads a `tf2_msgs/TFMessage` back: (parent, child, stamp, pose) of each transform.
 pub fn decode_tf(bytes: &[u8]) -> WireResult<Vec<(Header, String, Pose)>> {
-    let r = &mut Reader::new(bytes, Encoding::Cdr)?;
+    decode_tf_as(bytes, Encoding::Cdr)
+}
+
+/// [`decode_tf`] for a message serialised as `encoding` (ROS 1 bags: ROS 1's).
+pub fn decode_tf_as(bytes: &[u8], encoding: Encoding) -> WireResult<Vec<(Header, String, Pose)>> {
+    let r = &mut Reader::new(bytes, encoding)?;
     let n = r.len(16)?;
     (0..n)
         .map(|_| {
-            let header = Header::read(r, Encoding::Cdr)?;
+            let header = Header::read(r, encoding)?;
             let child = r.string()?;
             Ok((header, child, read_pose(r)?))
         })

@@ -8,6 +8,7 @@ pub mod messages;
 pub mod record;
 pub mod ros1;
 pub mod rosbag2;
+pub mod tf;
 pub mod wire;
 
 use crate::error::{Error, Result};

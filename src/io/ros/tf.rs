@@ -1,0 +1,182 @@
+//! The sensor's mounting as a ROS system states it: the static transforms on `/tf_static`
+//! (robot_state_publisher's URDF, or `static_transform_publisher`), chained from the robot's base
+//! frame to the frame the clouds are stamped in.
+
+use super::messages::{PointCloud2, decode_tf_as, types};
+use super::wire::Encoding;
+use super::{Container, Topic};
+use crate::error::{Error, Result};
+use crate::frames::Mounting;
+use crate::scan::Pose;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::Path;
+
+/// The topic of static transforms.
+pub const TF_STATIC: &str = "/tf_static";
+
+/// One static transform: `child`'s pose in `parent`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticTransform {
+    /// The parent frame.
+    pub parent: String,
+    /// The child frame.
+    pub child: String,
+    /// The child's pose in the parent frame.
+    pub pose: Pose,
+}
+
+/// Every transform of one `tf2_msgs/TFMessage` on `/tf_static`.
+pub fn decode_static(bytes: &[u8], encoding: Encoding) -> std::result::Result<Vec<StaticTransform>, String> {
+    Ok(decode_tf_as(bytes, encoding)?
+        .into_iter()
+        .map(|(header, child, pose)| StaticTransform {
+            parent: trim(&header.frame_id),
+            child: trim(&child),
+            pose,
+        })
+        .collect())
+}
+
+/// ROS 1 names frames with a leading slash at times (`/base_link`); tf2 does not.
+fn trim(frame: &str) -> String {
+    frame.trim_start_matches('/').to_string()
+}
+
+/// The pose of frame `sensor` in frame `base`, chained through `transforms` in either
+/// direction; the error lists the frames seen when no chain joins the two.
+pub fn mounting_between(
+    transforms: &[StaticTransform],
+    base: &str,
+    sensor: &str,
+) -> std::result::Result<Mounting, String> {
+    let (base, sensor) = (trim(base), trim(sensor));
+    // Each frame's neighbours: (frame, the neighbour's pose in this frame).
+    let mut links: HashMap<&str, Vec<(&str, Pose)>> = HashMap::new();
+    for t in transforms {
+        links.entry(&t.parent).or_default().push((&t.child, t.pose));
+        links.entry(&t.child).or_default().push((&t.parent, t.pose.inverse()));
+    }
+    let mut reached: HashMap<&str, Pose> = HashMap::from([(base.as_str(), Pose::identity())]);
+    let mut queue = VecDeque::from([base.as_str()]);
+    while let Some(frame) = queue.pop_front() {
+        let here = reached[frame];
+        for (next, pose) in links.get(frame).into_iter().flatten() {
+            if !reached.contains_key(next) {
+                reached.insert(next, here * pose);
+                queue.push_back(next);
+            }
+        }
+    }
+    reached.get(sensor.as_str()).map(|p| Mounting::at(*p)).ok_or_else(|| {
+        let seen: BTreeSet<&str> = links.keys().copied().collect();
+        let seen: Vec<&str> = seen.into_iter().collect();
+        format!(
+            "/tf_static has no chain from {base} to {sensor} (frames seen: {})",
+            if seen.is_empty() {
+                "none".to_string()
+            } else {
+                seen.join(", ")
+            }
+        )
+    })
+}
+
+/// The mounting a recording's `/tf_static` states for the frame of its clouds on `cloud_topic`
+/// under frame `base`: `None` when the recording has no `/tf_static`.
+pub fn recorded_mounting(
+    path: &Path,
+    bag: &dyn Container,
+    topics: &[Topic],
+    cloud_topic: &str,
+    base: &str,
+) -> Result<Option<Mounting>> {
+    if !topics
+        .iter()
+        .any(|t| t.name == TF_STATIC && t.msg_type == types::TF_MESSAGE)
+    {
+        return Ok(None);
+    }
+    let encoding = bag.encoding();
+    let (mut transforms, mut bad) = (Vec::new(), None);
+    bag.for_each(&[TF_STATIC], &mut |m| match decode_static(m.data, encoding) {
+        Ok(t) => {
+            transforms.extend(t);
+            true
+        }
+        Err(e) => {
+            bad = Some(format!("{TF_STATIC}: {e}"));
+            false
+        }
+    })?;
+    let mut frame = None;
+    bag.for_each(&[cloud_topic], &mut |m| {
+        frame = Some(PointCloud2::decode(m.data, encoding).map(|c| c.header.frame_id));
+        false
+    })?;
+    if let Some(e) = bad {
+        return Err(Error::input(path, e));
+    }
+    let frame = match frame {
+        Some(Ok(f)) => f,
+        Some(Err(e)) => return Err(Error::input(path, format!("{cloud_topic} message 0: {e}"))),
+        None => return Err(Error::input(path, format!("{cloud_topic} has no clouds"))),
+    };
+    let mounting = mounting_between(&transforms, base, &frame)
+        .map_err(|e| Error::input(path, format!("{e}; give --lidar-to-base to say where the sensor sits")))?;
+    Ok(Some(mounting))
+}
+
+/// [`recorded_mounting`] of the recording at `path`, its clouds on `topic` (or the only cloud
+/// topic).
+pub fn bag_mounting(path: &Path, topic: Option<&str>, base: &str) -> Result<Option<Mounting>> {
+    let bag = super::open_container(path)?;
+    let topics = bag.topics()?;
+    let clouds = super::pick_cloud_topic(path, &topics, topic)?;
+    recorded_mounting(path, bag.as_ref(), &topics, &clouds.name, base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Vector3;
+
+    fn link(parent: &str, child: &str, x: f64, z: f64, yaw: f64) -> StaticTransform {
+        StaticTransform {
+            parent: parent.into(),
+            child: child.into(),
+            pose: Pose::new(Vector3::new(x, 0.0, z), Vector3::new(0.0, 0.0, yaw)),
+        }
+    }
+
+    #[test]
+    fn a_chain_of_static_links_composes_in_either_direction() {
+        let tree = [
+            link("base_link", "mast", 0.5, 1.0, 0.0),
+            link("mast", "os_sensor", 0.0, 0.5, std::f64::consts::FRAC_PI_2),
+            link("base_link", "imu", 0.1, 0.2, 0.0),
+        ];
+        let m = mounting_between(&tree, "/base_link", "os_sensor").unwrap();
+        let t = m.base_from_sensor.translation.vector;
+        assert!((t - Vector3::new(0.5, 0.0, 1.5)).norm() < 1e-12, "{t}");
+        // Asked the other way round: the inverse.
+        let back = mounting_between(&tree, "os_sensor", "base_link").unwrap();
+        assert!((back.base_from_sensor * m.base_from_sensor).translation.vector.norm() < 1e-12);
+        assert_eq!(
+            mounting_between(&tree, "base_link", "base_link").unwrap(),
+            Mounting::default()
+        );
+    }
+
+    #[test]
+    fn a_missing_link_names_the_frames_seen() {
+        let tree = [
+            link("base_link", "imu", 0.1, 0.2, 0.0),
+            link("velodyne_mount", "velodyne", 0.0, 0.1, 0.0),
+        ];
+        let e = mounting_between(&tree, "base_link", "velodyne").unwrap_err();
+        assert_eq!(
+            e,
+            "/tf_static has no chain from base_link to velodyne (frames seen: base_link, imu, velodyne, velodyne_mount)"
+        );
+    }
+}
