@@ -302,6 +302,7 @@ impl PipelineArgs {
             quiet: self.quiet,
             stop: Some(stop),
             mounting,
+            mounting_from_tf: self.lidar_to_base.is_none(),
             pose_frame: self.pose_frame,
             ..defaults
         })

@@ -82,6 +82,7 @@ impl LiveArgs {
             idle_timeout_s: self.packets.idle_timeout,
             stats: Default::default(),
             stop: Some(stop.clone()),
+            early: Default::default(),
         };
         let frames = FrameRange {
             start: 0,

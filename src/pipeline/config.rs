@@ -121,6 +121,9 @@ pub struct PipelineConfig {
     pub mounting: Mounting,
     /// Whether poses handed out and written are the base's or the sensor's.
     pub pose_frame: PoseFrame,
+    /// Take the mounting from the live ROS 2 graph's `/tf_static` (`--lidar-to-base` absent);
+    /// recordings' are read when the configuration is made.
+    pub mounting_from_tf: bool,
 }
 
 impl Default for PipelineConfig {
@@ -155,6 +158,7 @@ impl Default for PipelineConfig {
             sink: None,
             mounting: Mounting::default(),
             pose_frame: PoseFrame::default(),
+            mounting_from_tf: false,
         }
     }
 }

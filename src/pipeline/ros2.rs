@@ -48,6 +48,11 @@ impl Default for Ros2Names {
     }
 }
 
+/// How long a run without `--lidar-to-base` waits for the first cloud (to learn its frame, and
+/// `/tf_static`'s chain to it) before it starts without a mounting, seconds. tf2's static
+/// broadcasters latch: `/tf_static` is heard at once by a late subscriber.
+const TF_STATIC_WAIT_S: f64 = 10.0;
+
 /// The path is republished every this many frames (and at every loop closure).
 const PATH_EVERY: usize = 10;
 
@@ -247,6 +252,13 @@ pub fn live_ros2(
 ) -> Result<RunReport> {
     let stats = input.stats.clone();
     let topic = input.topic.clone();
+    let mut pipeline = pipeline;
+    if pipeline.mounting_from_tf {
+        let wait = std::time::Duration::from_secs_f64(TF_STATIC_WAIT_S);
+        if let Some(m) = crate::io::ros::tf::live_mounting(&input, &names.base_frame, wait)? {
+            pipeline.mounting = m;
+        }
+    }
     let mut pipeline = pipeline.for_stream(SourceSpec::Ros2(input), true);
     let save_topic = names.save_map_topic.clone();
     let outputs = Arc::new(Ros2Outputs::new(names)?);

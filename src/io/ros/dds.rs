@@ -260,6 +260,74 @@ pub struct Ros2Input {
     pub stats: std::sync::Arc<Ros2Stats>,
     /// Set to end the stream (Ctrl-C).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// A subscription made before the run (to see the first cloud's frame), with the clouds it
+    /// took: the run's source starts with them, so that none is lost.
+    pub early: std::sync::Arc<std::sync::Mutex<Option<Subscription>>>,
+}
+
+/// A cloud subscription, with clouds taken from it but not yet handed on.
+pub struct Subscription {
+    node: Ros2Node,
+    reader: RawReader,
+    held: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("held", &self.held.len()).finish()
+    }
+}
+
+impl Ros2Input {
+    /// The frame id of the first cloud, waiting for it up to `wait`; the cloud stays for the
+    /// run's source.
+    pub fn first_frame_id(&self, wait: std::time::Duration) -> Result<Option<String>> {
+        let mut early = self.early.lock().expect("subscription lock");
+        if early.is_none() {
+            let node = Ros2Node::new()?;
+            let reader = node.reader(&self.topic, types::POINT_CLOUD2, &sensor_qos())?;
+            *early = Some(Subscription {
+                node,
+                reader,
+                held: Default::default(),
+            });
+        }
+        let sub = early.as_mut().expect("just made");
+        let start = std::time::Instant::now();
+        while sub.held.is_empty() && start.elapsed() < wait {
+            match sub.reader.take_next_sample() {
+                Ok(Some(s)) => sub.held.push_back(s.into_value().0),
+                Ok(None) => std::thread::sleep(POLL * 10),
+                Err(e) => return Err(dds_error(&format!("reading {}", self.topic), e)),
+            }
+        }
+        let frame = sub.held.front().and_then(|bytes| {
+            super::messages::PointCloud2::decode(bytes, super::wire::Encoding::Cdr)
+                .ok()
+                .map(|c| c.header.frame_id)
+        });
+        drop(early);
+        self.hold_until_opened();
+        Ok(frame)
+    }
+
+    /// Keeps taking clouds into the early subscription until the run's source takes it over:
+    /// the subscription keeps only its last few, and the run takes a while to start.
+    fn hold_until_opened(&self) {
+        let early = self.early.clone();
+        std::thread::spawn(move || {
+            loop {
+                {
+                    let mut guard = early.lock().expect("subscription lock");
+                    let Some(sub) = guard.as_mut() else { return };
+                    while let Ok(Some(s)) = sub.reader.take_next_sample() {
+                        sub.held.push_back(s.into_value().0);
+                    }
+                }
+                std::thread::sleep(POLL * 10);
+            }
+        });
+    }
 }
 
 /// How often an idle subscription looks for a new sample.
@@ -270,6 +338,8 @@ pub struct Ros2Source {
     input: Ros2Input,
     reader: RawReader,
     _node: Ros2Node,
+    /// Clouds taken before the run, handed on first.
+    held: std::collections::VecDeque<Vec<u8>>,
     next_index: usize,
     max_scans: Option<usize>,
     last_stamp_ns: Option<i64>,
@@ -284,12 +354,24 @@ impl Ros2Input {
                 "a live topic starts at its first cloud: use --frames ..N".into(),
             ));
         }
-        let node = Ros2Node::new()?;
-        let reader = node.reader(&self.topic, types::POINT_CLOUD2, &sensor_qos())?;
+        let early = self.early.lock().expect("subscription lock").take();
+        let Subscription { node, reader, held } = match early {
+            Some(s) => s,
+            None => {
+                let node = Ros2Node::new()?;
+                let reader = node.reader(&self.topic, types::POINT_CLOUD2, &sensor_qos())?;
+                Subscription {
+                    node,
+                    reader,
+                    held: Default::default(),
+                }
+            }
+        };
         Ok(Ros2Source {
             input: self.clone(),
             reader,
             _node: node,
+            held,
             next_index: 0,
             max_scans: frames.end,
             last_stamp_ns: None,
@@ -336,11 +418,14 @@ impl Iterator for Ros2Source {
             if self.stopped() {
                 return None;
             }
-            let sample = match self.reader.take_next_sample() {
-                Ok(s) => s,
-                Err(e) => return Some(Err(dds_error(&format!("reading {}", self.input.topic), e))),
+            let sample = match self.held.pop_front() {
+                Some(bytes) => Some(bytes),
+                None => match self.reader.take_next_sample() {
+                    Ok(s) => s.map(|s| s.into_value().0),
+                    Err(e) => return Some(Err(dds_error(&format!("reading {}", self.input.topic), e))),
+                },
             };
-            let Some(sample) = sample else {
+            let Some(bytes) = sample else {
                 if self
                     .input
                     .idle_timeout_s
@@ -353,7 +438,6 @@ impl Iterator for Ros2Source {
             };
             let received = std::time::Instant::now();
             self.input.stats.received.fetch_add(1, Relaxed);
-            let bytes = sample.into_value().0;
             let topic = self.input.topic.clone();
             let path = std::path::Path::new(&topic);
             match super::scan_from_message(path, &topic, self.next_index, super::wire::Encoding::Cdr, &bytes, None) {

@@ -135,6 +135,44 @@ pub fn bag_mounting(path: &Path, topic: Option<&str>, base: &str) -> Result<Opti
     recorded_mounting(path, bag.as_ref(), &topics, &clouds.name, base)
 }
 
+/// The mounting the live ROS 2 graph states for the clouds of `input`: their frame from the
+/// first cloud (kept for the run), and `/tf_static`'s chain to it from `base`, each waited for
+/// up to `wait`. `None` when nothing is heard on `/tf_static` (the sensor is then the base); an
+/// error when what is heard holds no chain.
+pub fn live_mounting(input: &super::dds::Ros2Input, base: &str, wait: std::time::Duration) -> Result<Option<Mounting>> {
+    use super::dds::{Ros2Node, static_qos};
+    let node = Ros2Node::new()?;
+    let mut statics = node.reader(TF_STATIC, types::TF_MESSAGE, &static_qos())?;
+    let start = std::time::Instant::now();
+    let frame = input.first_frame_id(wait)?;
+    let mut transforms = Vec::new();
+    // Latched transforms come with discovery; a little after the first cloud is enough.
+    let until = start.elapsed() + std::time::Duration::from_millis(500);
+    while transforms.is_empty() || start.elapsed() < until {
+        while let Ok(Some(s)) = statics.take_next_sample() {
+            match decode_static(&s.into_value().0, Encoding::Cdr) {
+                Ok(t) => transforms.extend(t),
+                Err(e) => log::warn!("{TF_STATIC}: {e}"),
+            }
+        }
+        if start.elapsed() >= until {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (Some(frame), false) = (frame, transforms.is_empty()) else {
+        log::info!("nothing on {TF_STATIC}: the sensor's frame is taken as the base's");
+        return Ok(None);
+    };
+    let mounting = mounting_between(&transforms, base, &frame)
+        .map_err(|e| Error::Usage(format!("{e}; give --lidar-to-base to say where the sensor sits")))?;
+    let [x, y, z, roll, pitch, yaw] = mounting.xyz_rpy();
+    log::info!(
+        "{TF_STATIC} puts {frame} at {x:.3},{y:.3},{z:.3} m, rpy {roll:.4},{pitch:.4},{yaw:.4} rad under {base}"
+    );
+    Ok(Some(mounting))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
