@@ -120,6 +120,9 @@ pub struct LoopOutcome {
 pub struct ChainJoin {
     /// The chain's first frame.
     pub chain_start: usize,
+    /// Its timestamp, seconds.
+    #[serde(skip)]
+    pub started_s: f64,
     /// The query frame of the loop that joined it (null: none did; its poses stay guesses
     /// relative to the chains before).
     pub joined_at: Option<usize>,
@@ -288,12 +291,8 @@ struct LoopClosureState {
     sink: Option<Arc<dyn EstimateSink>>,
     /// Localising in a prior map, keeping keyframes to save.
     maps: Option<SavedMapSession>,
-    /// Timestamp of each new chain's first frame.
-    chain_starts: Vec<f64>,
     /// Saves the map when asked while the run goes on.
     saver: Option<MapSaver>,
-    /// Timestamp of every keyframe.
-    keyframe_stamps: HashMap<usize, f64>,
 }
 
 impl LoopClosureState {
@@ -310,8 +309,6 @@ impl LoopClosureState {
             last_timestamp: None,
             ground_truth: true,
             sink: None,
-            chain_starts: Vec::new(),
-            keyframe_stamps: HashMap::new(),
             saver: None,
             config,
         }
@@ -323,10 +320,10 @@ impl LoopClosureState {
             self.backend.break_chain();
             self.outcome.chain_joins.push(ChainJoin {
                 chain_start: msg.frame,
+                started_s: msg.timestamp,
                 joined_at: None,
                 seconds_to_join: None,
             });
-            self.chain_starts.push(msg.timestamp);
         }
         self.backend
             .add_frame(msg.frame, msg.pose, msg.degenerate, msg.keyframe.is_some());
@@ -341,7 +338,6 @@ impl LoopClosureState {
             return Ok(());
         };
         deskew_keyframe(&mut scan, &msg.motion, period);
-        self.keyframe_stamps.insert(msg.frame, msg.timestamp);
         self.ground_truth &= scan.gt_pose.is_some();
         self.clouds
             .insert(msg.frame, KeyframeCloud::new(&scan.points, &self.config.verify));
@@ -434,13 +430,14 @@ impl LoopClosureState {
         }
     }
 
-    /// Marks the chains a loop from keyframe `query` has just joined.
+    /// Marks the chains a loop from keyframe `query` has just joined (loops are tried for the
+    /// keyframe just received: its stamp is the last one).
     fn record_joins(&mut self, query: usize) {
-        let at = self.keyframe_stamps.get(&query).copied();
+        let at = self.last_timestamp;
         for (k, join) in self.outcome.chain_joins.iter_mut().enumerate() {
             if join.joined_at.is_none() && self.backend.is_joined(k) {
                 join.joined_at = Some(query);
-                join.seconds_to_join = at.map(|t| t - self.chain_starts[k]);
+                join.seconds_to_join = at.map(|t| t - join.started_s);
             }
         }
     }
