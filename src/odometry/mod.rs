@@ -314,26 +314,14 @@ impl Odometry {
         let mut fit = self.fit(&registered);
         let mut lost = self.starved(&registered) || self.failed(fit, &reference, period);
         let gap = self.last_timestamp.is_some() && period > self.config.max_gap_s;
-        let mut relocalised = false;
-        if lost || gap {
-            let bounds = (3.0 * self.threshold.sigma(), self.threshold.sigma());
-            // Without a motion to go by, the sensor may have gone anywhere a car goes meanwhile.
-            let standstill = self.last_delta.translation.vector.norm() < self.config.min_motion_m;
-            let unknown_m = if standstill { UNKNOWN_SPEED_MPS * period } else { 0.0 };
-            let found = relocalise::relocalise(
-                &registered.source,
-                &self.map,
-                &self.last_reference,
-                &prediction,
-                unknown_m,
-                bounds,
-            );
-            log::debug!("frame {}: registration fit {fit:.2}, relocalised {found:?}", scan.index);
-            if let Some(r) =
-                found.filter(|r| r.fit >= fit.max(self.config.min_fit) && !self.failed(r.fit, &r.pose, period))
-            {
-                (reference, fit, lost, relocalised) = (r.pose, r.fit, false, lost);
-            }
+        // After a gap a registration may also have converged on the wrong place with a passing
+        // fit: the search runs then too, and its pose is taken only where it fits better.
+        let found = (lost || gap)
+            .then(|| self.relocalise(scan, &registered, &prediction, period, fit))
+            .flatten();
+        let relocalised = lost && found.is_some();
+        if let Some(r) = found {
+            (reference, fit, lost) = (r.pose, r.fit, false);
         }
         self.lost_streak = if lost { self.lost_streak + 1 } else { 0 };
         let new_chain = lost && (gap || self.lost_streak > self.config.max_lost_frames);
@@ -375,6 +363,37 @@ impl Odometry {
             relocalised,
             new_chain,
         }
+    }
+
+    /// The scan found again in the local map ([`relocalise`]) when that fits better than `fit`,
+    /// the registration's, and passes the lost tests.
+    fn relocalise(
+        &self,
+        scan: &Scan,
+        registered: &Registered,
+        prediction: &Pose,
+        period: f64,
+        fit: f64,
+    ) -> Option<relocalise::Relocalisation> {
+        let start = std::time::Instant::now();
+        let bounds = (3.0 * self.threshold.sigma(), self.threshold.sigma());
+        // Without a motion to go by, the sensor may have gone anywhere a car goes meanwhile.
+        let standstill = self.last_delta.translation.vector.norm() < self.config.min_motion_m;
+        let unknown_m = if standstill { UNKNOWN_SPEED_MPS * period } else { 0.0 };
+        let found = relocalise::relocalise(
+            &registered.source,
+            &self.map,
+            &self.last_reference,
+            prediction,
+            unknown_m,
+            bounds,
+        );
+        log::debug!(
+            "frame {}: registration fit {fit:.2}, relocalised {found:?} in {:.0} ms",
+            scan.index,
+            start.elapsed().as_secs_f64() * 1e3
+        );
+        found.filter(|r| r.fit >= fit.max(self.config.min_fit) && !self.failed(r.fit, &r.pose, period))
     }
 
     /// A registration to `pose` that fits under `min_fit` of its points, or that moves faster
