@@ -318,15 +318,7 @@ fn recorded_mounting(source: &SourceSpec, base: &str) -> Result<Option<Mounting>
     if !crate::io::ros::is_bag(path) {
         return Ok(None);
     }
-    let mounting = crate::io::ros::tf::bag_mounting(path, options.topic.as_deref(), base)?;
-    if let Some(m) = &mounting {
-        let [x, y, z, roll, pitch, yaw] = m.xyz_rpy();
-        log::info!(
-            "{}: /tf_static puts the sensor at {x:.3},{y:.3},{z:.3} m, rpy {roll:.4},{pitch:.4},{yaw:.4} rad under {base}",
-            path.display()
-        );
-    }
-    Ok(mounting)
+    crate::io::ros::tf::bag_mounting(path, options.topic.as_deref(), base)
 }
 
 /// Where Velodyne packets come from and how to read them.

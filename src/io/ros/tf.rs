@@ -81,8 +81,33 @@ pub fn mounting_between(
     })
 }
 
+/// The mounting `transforms` state for frame `sensor` under frame `base`: `None` when they
+/// name neither frame (a tree of other robots or other parts: the sensor is then the base), an
+/// error (see [`mounting_between`]) when they name one without a chain to the other.
+pub fn mounting_in(
+    transforms: &[StaticTransform],
+    base: &str,
+    sensor: &str,
+) -> std::result::Result<Option<Mounting>, String> {
+    let named = |frame: &str| {
+        transforms
+            .iter()
+            .any(|t| t.parent == trim(frame) || t.child == trim(frame))
+    };
+    if !named(base) && !named(sensor) {
+        log::info!("{TF_STATIC} names neither {base} nor {sensor}: the sensor's frame is taken as the base's");
+        return Ok(None);
+    }
+    let mounting = mounting_between(transforms, base, sensor)?;
+    let [x, y, z, roll, pitch, yaw] = mounting.xyz_rpy();
+    log::info!(
+        "{TF_STATIC} puts {sensor} at {x:.3},{y:.3},{z:.3} m, rpy {roll:.4},{pitch:.4},{yaw:.4} rad under {base}"
+    );
+    Ok(Some(mounting))
+}
+
 /// The mounting a recording's `/tf_static` states for the frame of its clouds on `cloud_topic`
-/// under frame `base`: `None` when the recording has no `/tf_static`.
+/// under frame `base`: `None` when the recording has no `/tf_static` or it names neither frame.
 pub fn recorded_mounting(
     path: &Path,
     bag: &dyn Container,
@@ -108,22 +133,21 @@ pub fn recorded_mounting(
             false
         }
     })?;
+    if let Some(e) = bad {
+        return Err(Error::input(path, e));
+    }
     let mut frame = None;
     bag.for_each(&[cloud_topic], &mut |m| {
         frame = Some(PointCloud2::decode(m.data, encoding).map(|c| c.header.frame_id));
         false
     })?;
-    if let Some(e) = bad {
-        return Err(Error::input(path, e));
-    }
     let frame = match frame {
         Some(Ok(f)) => f,
         Some(Err(e)) => return Err(Error::input(path, format!("{cloud_topic} message 0: {e}"))),
         None => return Err(Error::input(path, format!("{cloud_topic} has no clouds"))),
     };
-    let mounting = mounting_between(&transforms, base, &frame)
-        .map_err(|e| Error::input(path, format!("{e}; give --lidar-to-base to say where the sensor sits")))?;
-    Ok(Some(mounting))
+    mounting_in(&transforms, base, &frame)
+        .map_err(|e| Error::input(path, format!("{e}; give --lidar-to-base to say where the sensor sits")))
 }
 
 /// [`recorded_mounting`] of the recording at `path`, its clouds on `topic` (or the only cloud
@@ -137,8 +161,8 @@ pub fn bag_mounting(path: &Path, topic: Option<&str>, base: &str) -> Result<Opti
 
 /// The mounting the live ROS 2 graph states for the clouds of `input`: their frame from the
 /// first cloud (kept for the run), and `/tf_static`'s chain to it from `base`, each waited for
-/// up to `wait`. `None` when nothing is heard on `/tf_static` (the sensor is then the base); an
-/// error when what is heard holds no chain.
+/// up to `wait`. `None` (the sensor is then the base) when no cloud comes or `/tf_static` names
+/// neither frame; an error when it names one without a chain to the other.
 pub fn live_mounting(input: &super::dds::Ros2Input, base: &str, wait: std::time::Duration) -> Result<Option<Mounting>> {
     use super::dds::{Ros2Node, static_qos};
     let node = Ros2Node::new()?;
@@ -146,9 +170,11 @@ pub fn live_mounting(input: &super::dds::Ros2Input, base: &str, wait: std::time:
     let start = std::time::Instant::now();
     let frame = input.first_frame_id(wait)?;
     let mut transforms = Vec::new();
-    // Latched transforms come with discovery; a little after the first cloud is enough.
-    let until = start.elapsed() + std::time::Duration::from_millis(500);
-    while transforms.is_empty() || start.elapsed() < until {
+    // Latched transforms come with discovery, which the subscription above started before the
+    // wait for the first cloud: a second of listening in all is enough, and a run whose first
+    // cloud came later does not wait longer (the clouds meanwhile would only queue up).
+    let until = start.elapsed().max(std::time::Duration::from_secs(1));
+    loop {
         while let Ok(Some(s)) = statics.take_next_sample() {
             match decode_static(&s.into_value().0, Encoding::Cdr) {
                 Ok(t) => transforms.extend(t),
@@ -160,17 +186,12 @@ pub fn live_mounting(input: &super::dds::Ros2Input, base: &str, wait: std::time:
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let (Some(frame), false) = (frame, transforms.is_empty()) else {
-        log::info!("nothing on {TF_STATIC}: the sensor's frame is taken as the base's");
+    let Some(frame) = frame else {
+        log::info!("no cloud on {}: the sensor's frame is taken as the base's", input.topic);
         return Ok(None);
     };
-    let mounting = mounting_between(&transforms, base, &frame)
-        .map_err(|e| Error::Usage(format!("{e}; give --lidar-to-base to say where the sensor sits")))?;
-    let [x, y, z, roll, pitch, yaw] = mounting.xyz_rpy();
-    log::info!(
-        "{TF_STATIC} puts {frame} at {x:.3},{y:.3},{z:.3} m, rpy {roll:.4},{pitch:.4},{yaw:.4} rad under {base}"
-    );
-    Ok(Some(mounting))
+    mounting_in(&transforms, base, &frame)
+        .map_err(|e| Error::Usage(format!("{e}; give --lidar-to-base to say where the sensor sits")))
 }
 
 #[cfg(test)]
@@ -203,6 +224,15 @@ mod tests {
             mounting_between(&tree, "base_link", "base_link").unwrap(),
             Mounting::default()
         );
+    }
+
+    #[test]
+    fn a_tree_naming_neither_frame_leaves_the_sensor_as_the_base() {
+        let other_robot = [link("base_7", "lidar_7", 0.5, 1.0, 0.0)];
+        assert_eq!(mounting_in(&other_robot, "base_link", "velodyne"), Ok(None));
+        assert_eq!(mounting_in(&[], "base_link", "velodyne"), Ok(None));
+        // Naming one of them is a tree about this robot: a missing link is an error.
+        assert!(mounting_in(&other_robot, "base_7", "velodyne").is_err());
     }
 
     #[test]
