@@ -185,8 +185,7 @@ fn non_finite_points_are_dropped_and_counted() {
         stderr.contains("000001.bin: dropped 2 points with NaN/inf values"),
         "{stderr}"
     );
-    let metrics: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics = common::metrics(&out);
     assert_eq!(metrics["frames"], 2);
     assert!(metrics["ate_rmse_m"].is_null(), "no poses.txt, no ATE");
 }

@@ -22,7 +22,7 @@ fn replay(out: &Path, args: &[&str]) -> Value {
     all.extend(["--quiet", "--out", s(out)]);
     let res = cli(&all);
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-    serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap()
+    common::metrics(out)
 }
 
 /// The position in row `row` of the KITTI poses file `dir/file`.
@@ -266,7 +266,7 @@ fn live_on_a_simulated_velodyne_starting_mid_drive_localises_in_a_map() {
     let stdout = String::from_utf8_lossy(&res.stdout);
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     assert!(stdout.contains("localised in the map at frame"), "{stdout}");
-    let m: Value = serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let m: Value = common::metrics(&out);
     assert_eq!(m["localisation"]["localised"], true);
     assert!(m["localisation"]["seconds_to_fix"].as_f64().unwrap() <= 2.05);
     // The live run extended the map: a second session with its 4 keyframes.

@@ -129,14 +129,8 @@ fn a_recordings_tf_static_gives_the_mounting_and_a_missing_link_is_named() {
     let [x, y, z, roll, pitch, yaw] = mounting().xyz_rpy();
     let spec = format!("{x},{y},{z},{roll},{pitch},{yaw}");
     let frames = FRAMES.to_string();
-    let cli = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_overlap-slam"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let bag_path = bag.to_str().unwrap();
-    let recorded = cli(&[
+    common::cli_ok(&[
         "sim-ros2",
         "--bag-out",
         bag_path,
@@ -148,14 +142,9 @@ fn a_recordings_tf_static_gives_the_mounting_and_a_missing_link_is_named() {
         "--lidar-to-base",
         &spec,
     ]);
-    assert!(
-        recorded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&recorded.stderr)
-    );
     // No --lidar-to-base: the recording's /tf_static (base_link -> lidar) says where the sensor is.
     let out = dir.path().join("out");
-    let replayed = cli(&[
+    common::cli_ok(&[
         "replay",
         bag_path,
         "--no-loops",
@@ -163,13 +152,7 @@ fn a_recordings_tf_static_gives_the_mounting_and_a_missing_link_is_named() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        replayed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replayed.stderr)
-    );
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics = common::metrics(&out);
     let stated: Vec<f64> = serde_json::from_value(metrics["lidar_to_base"].clone()).unwrap();
     for (a, b) in stated.iter().zip(mounting().xyz_rpy()) {
         assert!((a - b).abs() < 1e-9, "{stated:?}");
@@ -187,12 +170,9 @@ fn a_recordings_tf_static_gives_the_mounting_and_a_missing_link_is_named() {
         assert!((pitch_deg(&p) - pitch_deg(&g)).abs() < 0.5, "frame {i}");
     }
     // A base frame /tf_static does not hold: one line naming the frames it does, exit 2.
-    let wrong = cli(&["replay", bag_path, "--no-loops", "--quiet", "--base-frame", "chassis"]);
-    assert_eq!(wrong.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&wrong.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("/tf_static has no chain from chassis to lidar (frames seen: base_link, lidar)"),
-        "{stderr}"
+    let wrong = common::cli(&["replay", bag_path, "--no-loops", "--quiet", "--base-frame", "chassis"]);
+    common::assert_input_error(
+        &wrong,
+        &["/tf_static has no chain from chassis to lidar (frames seen: base_link, lidar)"],
     );
 }

@@ -35,8 +35,7 @@ fn fifty_frames_of_the_embedded_default_track_within_half_a_metre() {
     assert!(poses.lines().all(|l| l.split_whitespace().count() == 12));
     let tum = fs::read_to_string(out.join("poses_tum.txt")).unwrap();
     assert!(tum.lines().all(|l| l.split_whitespace().count() == 8));
-    let metrics: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics = common::metrics(&out);
     assert_eq!(metrics["frames"], 50);
     assert!((metrics["ate_rmse_m"].as_f64().unwrap() - ate).abs() < 1e-12);
     for stage in ["source", "odometry", "projection", "viz"] {
@@ -109,8 +108,7 @@ fn a_mimo_replay_records_the_subnetworks_spread_at_every_keyframe() {
     };
     let report = replay(&cfg).unwrap();
     assert_eq!(report.frames, 120);
-    let metrics: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics = common::metrics(&out);
     assert_eq!(metrics["loop_closure"]["detector"], "overlapnet-mimo");
     assert_eq!(
         metrics["loop_closure"]["search"]["gate"]["max_overlap"].as_f64(),

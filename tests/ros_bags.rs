@@ -64,8 +64,7 @@ fn max_difference(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 }
 
 fn ate(out: &Path) -> f64 {
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let m = common::metrics(out);
     m["ate_rmse_m"].as_f64().expect("ATE with ground truth")
 }
 

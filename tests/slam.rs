@@ -152,8 +152,7 @@ fn a_source_failing_mid_stream_leaves_every_output_of_the_frames_before() {
             .count(),
         5
     );
-    let metrics: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics = common::metrics(&out);
     assert_eq!(metrics["frames"], 5);
     assert!(out.join("loops.csv").exists());
 }
@@ -175,8 +174,7 @@ fn ctrl_c_stops_a_replay_with_its_outputs_written() {
     assert!(sent.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let metrics: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics = common::metrics(&out);
     let frames = metrics["frames"].as_u64().unwrap();
     // Stopped early: the default drive has 565 frames.
     assert!(frames > 0 && frames < 565, "{frames}");

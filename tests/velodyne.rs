@@ -1,6 +1,8 @@
 //! The Velodyne driver end to end: simulated packets -> decoder -> sweeps, checked against the
 //! simulator's own echoes, and the link faults a real network brings.
 
+mod common;
+
 use overlap_slam::io::velodyne::decode::{Decoder, Return};
 use overlap_slam::io::velodyne::packet;
 use overlap_slam::io::velodyne::{Calibration, Model};
@@ -243,15 +245,7 @@ fn sigusr1_saves_the_map_of_a_running_capture_and_a_frozen_run_leaves_it_whole()
         dir.path().join("map"),
         dir.path().join("out"),
     );
-    let cli = |args: &[&str]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_overlap-slam"));
-        command
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        command
-    };
-    let recorded = cli(&[
+    common::cli_ok(&[
         "sim-velodyne",
         "--pcap-out",
         pcap.to_str().unwrap(),
@@ -259,29 +253,24 @@ fn sigusr1_saves_the_map_of_a_running_capture_and_a_frozen_run_leaves_it_whole()
         "60",
         "--fast",
         "--quiet",
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        recorded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&recorded.stderr)
-    );
+    ]);
     // The capture at its recorded pace: six seconds, a save asked for about half-way.
     let (p, m, o) = (pcap.to_str().unwrap(), map.to_str().unwrap(), out.to_str().unwrap());
-    let run = cli(&[
-        "live",
-        "--pcap",
-        p,
-        "--realtime",
-        "--save-map",
-        m,
-        "--out",
-        o,
-        "--quiet",
-    ])
-    .spawn()
-    .unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_overlap-slam"))
+        .args([
+            "live",
+            "--pcap",
+            p,
+            "--realtime",
+            "--save-map",
+            m,
+            "--out",
+            o,
+            "--quiet",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = std::time::Instant::now();
     while !out.exists() && started.elapsed().as_secs() < 20 {
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -297,8 +286,7 @@ fn sigusr1_saves_the_map_of_a_running_capture_and_a_frozen_run_leaves_it_whole()
     );
     let done = run.wait_with_output().unwrap();
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics = common::metrics(&out);
     let saves = metrics["loops"]["map_saves"].as_array().unwrap();
     assert_eq!(saves.len(), 1, "{saves:?}");
     let frame = saves[0]["frame"].as_u64().unwrap();
@@ -309,7 +297,7 @@ fn sigusr1_saves_the_map_of_a_running_capture_and_a_frozen_run_leaves_it_whole()
     // Pure localisation in that map on the same capture changes no byte of it.
     let before = std::fs::read(map.join("map.bin")).unwrap();
     let out2 = dir.path().join("out2");
-    let frozen = cli(&[
+    common::cli_ok(&[
         "live",
         "--pcap",
         p,
@@ -319,13 +307,9 @@ fn sigusr1_saves_the_map_of_a_running_capture_and_a_frozen_run_leaves_it_whole()
         "--out",
         out2.to_str().unwrap(),
         "--quiet",
-    ])
-    .output()
-    .unwrap();
-    assert!(frozen.status.success(), "{}", String::from_utf8_lossy(&frozen.stderr));
+    ]);
     assert_eq!(std::fs::read(map.join("map.bin")).unwrap(), before);
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out2.join("metrics.json")).unwrap()).unwrap();
+    let metrics = common::metrics(&out2);
     assert_eq!(
         metrics["localisation"]["localised"], true,
         "{}",
@@ -333,11 +317,9 @@ fn sigusr1_saves_the_map_of_a_running_capture_and_a_frozen_run_leaves_it_whole()
     );
     assert_eq!(metrics["loops"]["loops_accepted"], 0, "no loops within a frozen run");
     // --freeze without a map, and with --save-map, are refused before anything runs.
-    let o = cli(&["live", "--pcap", p, "--freeze"]).output().unwrap();
+    let o = common::cli(&["live", "--pcap", p, "--freeze"]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = cli(&["live", "--pcap", p, "--map", m, "--freeze", "--save-map", m])
-        .output()
-        .unwrap();
+    let o = common::cli(&["live", "--pcap", p, "--map", m, "--freeze", "--save-map", m]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(map.join("map.bin")).unwrap(), before);
 }

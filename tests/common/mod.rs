@@ -48,12 +48,30 @@ pub fn path_replay(path: PathBuf) -> overlap_slam::pipeline::PipelineConfig {
     }
 }
 
+/// The `metrics.json` a run wrote into `out`.
+pub fn metrics(out: &std::path::Path) -> serde_json::Value {
+    let path = out.join("metrics.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Runs the `overlap-slam` binary.
 pub fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_overlap-slam"))
         .args(args)
         .output()
         .expect("binary runs")
+}
+
+/// Runs the `overlap-slam` binary and asserts it succeeded (its stderr shown if not).
+pub fn cli_ok(args: &[&str]) -> Output {
+    let out = cli(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Runs `overlap-slam replay ARGS --quiet --rrd DIR/run.rrd`, asserts it succeeded, and returns
