@@ -137,7 +137,8 @@ def cloud_msg(ts, ros1, t, frame, layout):
         data=np.frombuffer(data, dtype=np.uint8), is_dense=dense)
 
 
-def pose_msgs(ts, ros1, t, m):
+def pose_msgs(ts, ros1, t, m, frame):
+    """Ground truth as Odometry (the pose of `frame`, the clouds' own) and as PoseStamped."""
     g = ts.types
     q = quaternion(m[:3, :3])
     pose = g["geometry_msgs/msg/Pose"](
@@ -145,7 +146,7 @@ def pose_msgs(ts, ros1, t, m):
         orientation=g["geometry_msgs/msg/Quaternion"](x=q[0], y=q[1], z=q[2], w=q[3]))
     cov = np.zeros(36)
     odom = g["nav_msgs/msg/Odometry"](
-        header=header(ts, ros1, t, "map"), child_frame_id="velodyne",
+        header=header(ts, ros1, t, "map"), child_frame_id=frame,
         pose=g["geometry_msgs/msg/PoseWithCovariance"](pose=pose, covariance=cov),
         twist=g["geometry_msgs/msg/TwistWithCovariance"](
             twist=g["geometry_msgs/msg/Twist"](
@@ -176,8 +177,10 @@ def messages(kitti, frames, layout_name):
             layout, topic, frame, t_cloud = ouster_cloud(pts, period), "/ouster/points", "os_sensor", t - period / 2.0
         yield topic, "sensor_msgs/msg/PointCloud2", t_cloud, \
             lambda ts, r1, l=layout, tc=t_cloud, f=frame: cloud_msg(ts, r1, tc, f, l)
-        yield "/ground_truth", "nav_msgs/msg/Odometry", t, lambda ts, r1, m=pose, tt=t: pose_msgs(ts, r1, tt, m)[0]
-        yield "/pose", "geometry_msgs/msg/PoseStamped", t, lambda ts, r1, m=pose, tt=t: pose_msgs(ts, r1, tt, m)[1]
+        yield "/ground_truth", "nav_msgs/msg/Odometry", t, \
+            lambda ts, r1, m=pose, tt=t, f=frame: pose_msgs(ts, r1, tt, m, f)[0]
+        yield "/pose", "geometry_msgs/msg/PoseStamped", t, \
+            lambda ts, r1, m=pose, tt=t, f=frame: pose_msgs(ts, r1, tt, m, f)[1]
 
 
 BASE_TIME_S = 1_700_000_000.0  # recordings carry wall-clock stamps; KITTI's start at 0
@@ -221,7 +224,7 @@ def write_tiny(out, kitti, frame):
                 tk = t + 0.1 * k
                 stamp_ns = int(round((BASE_TIME_S + tk) * 1e9))
                 w.write(c, stamp_ns, ser(cloud_msg(ts, ros1, tk, "velodyne", layout), "sensor_msgs/msg/PointCloud2"))
-                w.write(g, stamp_ns, ser(pose_msgs(ts, ros1, tk, pose)[0], "nav_msgs/msg/Odometry"))
+                w.write(g, stamp_ns, ser(pose_msgs(ts, ros1, tk, pose, "velodyne")[0], "nav_msgs/msg/Odometry"))
 
 
 def main():

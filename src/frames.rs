@@ -105,6 +105,26 @@ impl Mounting {
     }
 }
 
+/// The robot's base frame by name, with the sensor's mounting on it: what a recording's ground
+/// truth stated for the base needs to become the sensor's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseFrame {
+    /// The base frame's name (`--base-frame`, REP 105's `base_link`).
+    pub name: String,
+    /// The sensor's mounting on the base.
+    pub mounting: Mounting,
+}
+
+impl Default for BaseFrame {
+    /// REP 105's `base_link`, the sensor at its origin.
+    fn default() -> Self {
+        Self {
+            name: "base_link".into(),
+            mounting: Mounting::default(),
+        }
+    }
+}
+
 /// Which body the poses a run hands out describe.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

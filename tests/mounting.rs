@@ -143,10 +143,13 @@ fn a_recordings_tf_static_gives_the_mounting_and_a_missing_link_is_named() {
         &spec,
     ]);
     // No --lidar-to-base: the recording's /tf_static (base_link -> lidar) says where the sensor is.
+    // The ground truth is the base's (child_frame_id base_link).
     let out = dir.path().join("out");
     common::cli_ok(&[
         "replay",
         bag_path,
+        "--gt-topic",
+        "/ground_truth",
         "--no-loops",
         "--quiet",
         "--out",
@@ -169,6 +172,23 @@ fn a_recordings_tf_static_gives_the_mounting_and_a_missing_link_is_named() {
         assert!(off < 0.02 * driven, "frame {i}: {off:.2} m off the base's truth");
         assert!((pitch_deg(&p) - pitch_deg(&g)).abs() < 0.5, "frame {i}");
     }
+    // The ground truth was taken as the base's, as it states: written back as the base's, and
+    // moved to the sensor to score the sensor's trajectory.
+    let written = overlap_slam::io::poses::read_kitti_poses(&out.join("ground_truth_kitti.txt")).unwrap();
+    for (w, g) in written.iter().zip(&gt) {
+        assert!((w.translation.vector - g.translation.vector).norm() < 1e-6);
+    }
+    let to_sensor = Mounting::at(mounting().base_from_sensor.inverse());
+    let sensor_poses = to_sensor.base_poses(&poses);
+    let sensor_truth: Vec<Pose> = (0..FRAMES).map(|i| truth.gt_pose(i)).collect();
+    let ate = metrics["ate_rmse_m"].as_f64().unwrap();
+    let want = overlap_slam::metrics::ate_rmse(&sensor_poses, &sensor_truth).unwrap();
+    let against_base = overlap_slam::metrics::ate_rmse(&sensor_poses, &gt).unwrap();
+    assert!((ate - want).abs() < 1e-4, "ATE {ate:.4} m, want {want:.4}");
+    assert!(
+        (ate - against_base).abs() > 0.02,
+        "{ate:.4} vs {against_base:.4}: the test cannot tell"
+    );
     // A base frame /tf_static does not hold: one line naming the frames it does, exit 2.
     let wrong = common::cli(&["replay", bag_path, "--no-loops", "--quiet", "--base-frame", "chassis"]);
     common::assert_input_error(

@@ -1,6 +1,6 @@
 //! Argument groups shared by several commands, and the parsers of their values.
 
-use crate::frames::{Mounting, PoseFrame};
+use crate::frames::{BaseFrame, Mounting, PoseFrame};
 use crate::io::velodyne::VelodyneConfig;
 use crate::io::{Format, FrameRange, SourceOptions};
 use crate::jobs::eval_loops::LoopMethod;
@@ -81,7 +81,16 @@ impl SourceArgs {
     /// the first scan disagrees with is kept, with a warning that names both.
     pub fn sensor(&self) -> Result<(SensorModel, Option<Detection>)> {
         let detection = || {
-            let spec = self.spec_of(self.path.as_ref()?);
+            // The scan alone: its ground truth is read (and placed) by the run itself.
+            let options = SourceOptions {
+                gt_topic: None,
+                poses: None,
+                ..self.options()
+            };
+            let spec = SourceSpec::Path {
+                path: self.path.clone()?,
+                options,
+            };
             let scan = spec.open(self.frame_range()).ok()?.next()?.ok()?;
             detect(&scan)
         };
@@ -108,6 +117,7 @@ impl SourceArgs {
             poses: self.poses.clone(),
             topic: self.topic.clone(),
             gt_topic: self.gt_topic.clone(),
+            ..SourceOptions::default()
         }
     }
 
@@ -271,6 +281,10 @@ impl PipelineArgs {
             Some(spec) => Mounting::parse(spec)?,
             None => recorded_mounting(&source, &self.base_frame)?.unwrap_or_default(),
         };
+        let source = source.on_base(BaseFrame {
+            name: self.base_frame.clone(),
+            mounting,
+        });
         let defaults = PipelineConfig::default();
         let save_requests = match &self.save_map {
             Some(_) => Some(Arc::new(SaveRequests::with_sigusr1()?)),

@@ -161,6 +161,7 @@ impl RealArgs {
             poses: self.poses.clone(),
             topic: self.topic.clone(),
             gt_topic: self.gt_topic.clone(),
+            ..SourceOptions::default()
         };
         Ok(Some(RealDataConfig {
             recordings: paths

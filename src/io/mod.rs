@@ -110,6 +110,9 @@ pub struct SourceOptions {
     pub topic: Option<String>,
     /// Ground-truth `Odometry` / `PoseStamped` topic of a recording.
     pub gt_topic: Option<String>,
+    /// The robot's base and the sensor's mounting on it, for a recording's ground truth stated
+    /// for the base.
+    pub base: crate::frames::BaseFrame,
 }
 
 /// Opens any scan source on disk: a ROS recording (rosbag2 folder, `.mcap`, `.db3`, `.bag`) or
@@ -125,6 +128,7 @@ pub fn open_source(path: &Path, opts: &SourceOptions) -> Result<Box<dyn ScanSour
             topic: opts.topic.clone(),
             gt_topic: opts.gt_topic.clone(),
             frames: opts.frames,
+            base: opts.base.clone(),
         };
         return Ok(Box::new(ros::BagSource::open(path, &bag)?));
     }

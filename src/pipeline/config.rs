@@ -6,7 +6,7 @@ use super::map_saves::SaveRequests;
 use super::sink::{EstimateSink, MountedSink};
 use super::status::RunStatus;
 use crate::error::{Error, Result};
-use crate::frames::{Mounting, PoseFrame};
+use crate::frames::{BaseFrame, Mounting, PoseFrame};
 use crate::io::ros::dds::Ros2Input;
 use crate::io::velodyne::LiveSource;
 use crate::io::{self, FrameRange, ScanSource, SourceOptions};
@@ -55,6 +55,17 @@ impl SourceSpec {
             SourceSpec::Live(live) => Box::new(live.open(frames)?),
             SourceSpec::Ros2(input) => Box::new(input.open(frames)?),
         })
+    }
+
+    /// The source with its recording's ground truth taken on `base` (only files read it).
+    pub fn on_base(self, base: BaseFrame) -> Self {
+        match self {
+            SourceSpec::Path { path, options } => SourceSpec::Path {
+                path,
+                options: SourceOptions { base, ..options },
+            },
+            other => other,
+        }
     }
 }
 

@@ -427,7 +427,8 @@ impl RunReport {
 
     /// The report with its trajectories (final, odometry, ground truth) moved from the sensor
     /// to the `frame` asked for, the sensor being mounted on the base as `given`; the accuracy
-    /// figures stay the sensor's.
+    /// figures stay the sensor's. A moved ground truth starts at the identity, as the estimate
+    /// does.
     pub fn in_frame(mut self, given: Mounting, frame: PoseFrame) -> Self {
         self.pose_frame = frame;
         self.lidar_to_base = (!given.is_identity()).then(|| given.xyz_rpy());
@@ -435,7 +436,7 @@ impl RunReport {
         if !mounting.is_identity() {
             self.poses = mounting.base_poses(&self.poses);
             self.odometry_poses = mounting.base_poses(&self.odometry_poses);
-            self.ground_truth = self.ground_truth.map(|gt| mounting.base_poses(&gt));
+            self.ground_truth = self.ground_truth.map(|gt| mounting.base_poses(&from_first(&gt)));
         }
         self
     }
@@ -491,4 +492,10 @@ fn proc_status_mb(key: &str) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// `poses` relative to the first of them.
+fn from_first(poses: &[Pose]) -> Vec<Pose> {
+    let first_inv = poses.first().map_or_else(Pose::identity, |p| p.inverse());
+    poses.iter().map(|p| first_inv * p).collect()
 }

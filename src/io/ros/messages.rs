@@ -229,6 +229,9 @@ impl<'a> PointCloud2<'a> {
 pub struct StampedPose {
     /// Time and frame of the pose.
     pub header: Header,
+    /// The frame whose pose this is: `Odometry`'s `child_frame_id`; `None` for a `PoseStamped`,
+    /// which does not say.
+    pub child_frame: Option<String>,
     /// The pose.
     pub pose: Pose,
 }
@@ -259,11 +262,9 @@ impl StampedPose {
     pub fn decode(bytes: &[u8], encoding: Encoding, msg_type: &str) -> WireResult<Self> {
         let r = &mut Reader::new(bytes, encoding)?;
         let header = Header::read(r, encoding)?;
-        match types::normalise(msg_type).as_str() {
-            types::ODOMETRY => {
-                r.string()?; // child_frame_id
-            }
-            types::POSE_STAMPED => {}
+        let child_frame = match types::normalise(msg_type).as_str() {
+            types::ODOMETRY => Some(r.string()?),
+            types::POSE_STAMPED => None,
             other => {
                 return Err(format!(
                     "{other} is not a pose type (want {} or {})",
@@ -271,9 +272,10 @@ impl StampedPose {
                     types::POSE_STAMPED
                 ));
             }
-        }
+        };
         Ok(Self {
             header,
+            child_frame,
             pose: read_pose(r)?,
         })
     }
@@ -361,6 +363,7 @@ pub fn decode_path(bytes: &[u8]) -> WireResult<(Header, Vec<StampedPose>)> {
             let header = Header::read(r, Encoding::Cdr)?;
             Ok(StampedPose {
                 header,
+                child_frame: None,
                 pose: read_pose(r)?,
             })
         })

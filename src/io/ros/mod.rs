@@ -12,6 +12,7 @@ pub mod tf;
 pub mod wire;
 
 use crate::error::{Error, Result};
+use crate::frames::BaseFrame;
 use crate::io::{FrameRange, ScanSource};
 use crate::scan::{Pose, Scan};
 use messages::{PointCloud2, StampedPose, types};
@@ -84,6 +85,8 @@ pub struct BagOptions {
     pub gt_topic: Option<String>,
     /// Which clouds (numbered from 0 in file order) to take.
     pub frames: FrameRange,
+    /// The robot's base and the sensor's mounting on it, for ground truth stated for the base.
+    pub base: BaseFrame,
 }
 
 fn list(topics: &[Topic]) -> String {
@@ -150,6 +153,15 @@ impl PoseTrack {
         Self { stamps_ns, poses }
     }
 
+    /// The track of a body whose pose is `pose` in the tracked one's frame: every pose times
+    /// `pose`.
+    pub fn moved_by(mut self, pose: &Pose) -> Self {
+        for p in &mut self.poses {
+            *p *= pose;
+        }
+        self
+    }
+
     /// The pose at `t_ns`: interpolated between the two around it (linear in position, slerp
     /// in rotation), the nearest end within 100 ms outside the span, otherwise none.
     pub fn at(&self, t_ns: i64) -> Option<Pose> {
@@ -168,8 +180,14 @@ impl PoseTrack {
     }
 }
 
-/// Reads every pose on `topic`.
-pub fn read_pose_track(path: &Path, bag: &dyn Container, topics: &[Topic], topic: &str) -> Result<PoseTrack> {
+/// Reads every pose on `topic`, and the frame they are the poses of (an `Odometry`'s
+/// `child_frame_id`; `None` for `PoseStamped`).
+pub fn read_pose_track(
+    path: &Path,
+    bag: &dyn Container,
+    topics: &[Topic],
+    topic: &str,
+) -> Result<(PoseTrack, Option<String>)> {
     let t = topics.iter().find(|t| t.name == topic).ok_or_else(|| {
         Error::input(
             path,
@@ -187,13 +205,13 @@ pub fn read_pose_track(path: &Path, bag: &dyn Container, topics: &[Topic], topic
             ),
         ));
     }
-    let mut poses = Vec::new();
-    let mut bad = None;
+    let (mut poses, mut frame, mut bad) = (Vec::new(), None, None);
     bag.for_each(
         &[topic],
         &mut |m| match StampedPose::decode(m.data, bag.encoding(), &t.msg_type) {
             Ok(p) => {
                 poses.push((p.header.stamp_ns, p.pose));
+                frame = frame.take().or(p.child_frame);
                 true
             }
             Err(e) => {
@@ -211,7 +229,28 @@ pub fn read_pose_track(path: &Path, bag: &dyn Container, topics: &[Topic], topic
             format!("ground-truth topic '{topic}' has no messages"),
         ));
     }
-    Ok(PoseTrack::new(poses))
+    Ok((PoseTrack::new(poses), frame))
+}
+
+/// The ground truth on `gt_topic` as the sensor's poses: moved from the frame it states (its
+/// `child_frame_id`) to the clouds' frame.
+fn sensor_ground_truth(
+    path: &Path,
+    bag: &dyn Container,
+    topics: &[Topic],
+    gt_topic: &str,
+    cloud_topic: &str,
+    opts: &BagOptions,
+) -> Result<PoseTrack> {
+    let (track, truth) = read_pose_track(path, bag, topics, gt_topic)?;
+    let frames = tf::GroundTruthFrames {
+        topic: gt_topic,
+        truth: truth.as_deref(),
+        cloud_topic,
+        base: &opts.base,
+    };
+    let moved = tf::truth_from_sensor(path, bag, topics, &frames)?;
+    Ok(track.moved_by(&moved))
 }
 
 /// Decodes message `n` of `topic` into a scan numbered `n`, with its pose from `gt` when given.
@@ -253,7 +292,7 @@ impl BagSource {
         let topics = bag.topics()?;
         let topic = pick_cloud_topic(path, &topics, opts.topic.as_deref())?;
         let gt = match &opts.gt_topic {
-            Some(g) => Some(read_pose_track(path, bag.as_ref(), &topics, g)?),
+            Some(g) => Some(sensor_ground_truth(path, bag.as_ref(), &topics, g, &topic.name, opts)?),
             None => None,
         };
         let len = topic.count.map(|c| opts.frames.clamp_to(c as usize).len());

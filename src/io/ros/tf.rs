@@ -6,7 +6,7 @@ use super::messages::{PointCloud2, decode_tf_as, types};
 use super::wire::Encoding;
 use super::{Container, Topic};
 use crate::error::{Error, Result};
-use crate::frames::Mounting;
+use crate::frames::{BaseFrame, Mounting};
 use crate::scan::Pose;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
@@ -106,20 +106,13 @@ pub fn mounting_in(
     Ok(Some(mounting))
 }
 
-/// The mounting a recording's `/tf_static` states for the frame of its clouds on `cloud_topic`
-/// under frame `base`: `None` when the recording has no `/tf_static` or it names neither frame.
-pub fn recorded_mounting(
-    path: &Path,
-    bag: &dyn Container,
-    topics: &[Topic],
-    cloud_topic: &str,
-    base: &str,
-) -> Result<Option<Mounting>> {
+/// Every transform on a recording's `/tf_static` (none when it has no such topic).
+fn recorded_transforms(path: &Path, bag: &dyn Container, topics: &[Topic]) -> Result<Vec<StaticTransform>> {
     if !topics
         .iter()
         .any(|t| t.name == TF_STATIC && t.msg_type == types::TF_MESSAGE)
     {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let encoding = bag.encoding();
     let (mut transforms, mut bad) = (Vec::new(), None);
@@ -133,21 +126,114 @@ pub fn recorded_mounting(
             false
         }
     })?;
-    if let Some(e) = bad {
-        return Err(Error::input(path, e));
+    match bad {
+        Some(e) => Err(Error::input(path, e)),
+        None => Ok(transforms),
     }
+}
+
+/// The frame the first cloud on `cloud_topic` is stamped in.
+fn first_cloud_frame(path: &Path, bag: &dyn Container, cloud_topic: &str) -> Result<String> {
     let mut frame = None;
     bag.for_each(&[cloud_topic], &mut |m| {
-        frame = Some(PointCloud2::decode(m.data, encoding).map(|c| c.header.frame_id));
+        frame = Some(PointCloud2::decode(m.data, bag.encoding()).map(|c| c.header.frame_id));
         false
     })?;
-    let frame = match frame {
-        Some(Ok(f)) => f,
-        Some(Err(e)) => return Err(Error::input(path, format!("{cloud_topic} message 0: {e}"))),
-        None => return Err(Error::input(path, format!("{cloud_topic} has no clouds"))),
-    };
+    match frame {
+        Some(Ok(f)) => Ok(f),
+        Some(Err(e)) => Err(Error::input(path, format!("{cloud_topic} message 0: {e}"))),
+        None => Err(Error::input(path, format!("{cloud_topic} has no clouds"))),
+    }
+}
+
+/// The mounting a recording's `/tf_static` states for the frame of its clouds on `cloud_topic`
+/// under frame `base`: `None` when the recording has no `/tf_static` or it names neither frame.
+pub fn recorded_mounting(
+    path: &Path,
+    bag: &dyn Container,
+    topics: &[Topic],
+    cloud_topic: &str,
+    base: &str,
+) -> Result<Option<Mounting>> {
+    let transforms = recorded_transforms(path, bag, topics)?;
+    if transforms.is_empty() {
+        return Ok(None);
+    }
+    let frame = first_cloud_frame(path, bag, cloud_topic)?;
     mounting_in(&transforms, base, &frame)
         .map_err(|e| Error::input(path, format!("{e}; give --lidar-to-base to say where the sensor sits")))
+}
+
+/// Where a recording's ground truth is taken: the frame its poses are of, and the run's base.
+pub struct GroundTruthFrames<'a> {
+    /// The ground-truth topic, to name in errors.
+    pub topic: &'a str,
+    /// The frame whose poses the ground truth gives (`Odometry`'s `child_frame_id`); `None` or
+    /// empty when it does not say (a `PoseStamped`), which is taken as the sensor's.
+    pub truth: Option<&'a str>,
+    /// The clouds' topic.
+    pub cloud_topic: &'a str,
+    /// The run's base frame and the sensor's mounting on it (given, or from `/tf_static`).
+    pub base: &'a BaseFrame,
+}
+
+/// The pose of the clouds' frame in the frame the ground truth describes, to move ground truth
+/// to the sensor (`truth · truth_from_sensor`); see [`sensor_in_truth_frame`].
+pub fn truth_from_sensor(
+    path: &Path,
+    bag: &dyn Container,
+    topics: &[Topic],
+    frames: &GroundTruthFrames,
+) -> Result<Pose> {
+    let truth = match frames.truth.map(trim) {
+        Some(t) if !t.is_empty() => t,
+        _ => return Ok(Pose::identity()),
+    };
+    let sensor = trim(&first_cloud_frame(path, bag, frames.cloud_topic)?);
+    // The static tree is read only when the answer is neither the sensor's nor the base's.
+    let transforms = if truth != sensor && truth != trim(&frames.base.name) {
+        recorded_transforms(path, bag, topics)?
+    } else {
+        Vec::new()
+    };
+    let pose = sensor_in_truth_frame(&truth, &sensor, frames.base, &transforms)
+        .map_err(|e| {
+            Error::input(
+                path,
+                format!(
+                    "ground truth on {}: {e}; give --base-frame {truth} with --lidar-to-base to say where the sensor sits in it",
+                    frames.topic
+                ),
+            )
+        })?;
+    if pose != Pose::identity() {
+        let [x, y, z, roll, pitch, yaw] = Mounting::at(pose).xyz_rpy();
+        log::info!(
+            "ground truth on {} is the pose of {truth}: moved to {sensor} at {x:.3},{y:.3},{z:.3} m, rpy {roll:.4},{pitch:.4},{yaw:.4} rad",
+            frames.topic
+        );
+    }
+    Ok(pose)
+}
+
+/// The pose of frame `sensor` in frame `truth`: identity when they are one, the run's mounting
+/// when `truth` is its base, and otherwise the chain through the static `transforms`.
+pub fn sensor_in_truth_frame(
+    truth: &str,
+    sensor: &str,
+    base: &BaseFrame,
+    transforms: &[StaticTransform],
+) -> std::result::Result<Pose, String> {
+    let (truth, sensor) = (trim(truth), trim(sensor));
+    if truth == sensor {
+        return Ok(Pose::identity());
+    }
+    if truth == trim(&base.name) {
+        return Ok(base.mounting.base_from_sensor);
+    }
+    mounting_between(transforms, &truth, &sensor)
+        .map(|m| m.base_from_sensor)
+        .map_err(|e| format!("the poses of {truth}, not of the clouds' frame {sensor}, and {e}"))
 }
 
 /// [`recorded_mounting`] of the recording at `path`, its clouds on `topic` (or the only cloud
@@ -245,6 +331,32 @@ mod tests {
         assert_eq!(
             e,
             "/tf_static has no chain from base_link to velodyne (frames seen: base_link, imu, velodyne, velodyne_mount)"
+        );
+    }
+
+    #[test]
+    fn ground_truth_is_moved_from_the_frame_it_states_to_the_sensor() {
+        let mounted = BaseFrame {
+            name: "base_link".into(),
+            mounting: Mounting::at(link("base_link", "lidar", 0.5, 1.7, 0.1).pose),
+        };
+        let tree = [
+            link("base_link", "lidar", 0.5, 1.7, 0.1),
+            link("base_link", "gps", -1.0, 1.0, 0.0),
+        ];
+        let at = |truth| sensor_in_truth_frame(truth, "lidar", &mounted, &tree);
+        assert_eq!(at("lidar"), Ok(Pose::identity()));
+        assert_eq!(at("/lidar"), Ok(Pose::identity()));
+        assert_eq!(at("base_link"), Ok(mounted.mounting.base_from_sensor));
+        // A third frame goes through the tree: gps -> base_link -> lidar.
+        let gps = at("gps").unwrap();
+        assert!(
+            (gps.translation.vector - Vector3::new(1.5, 0.0, 0.7)).norm() < 1e-12,
+            "{gps}"
+        );
+        assert_eq!(
+            at("odom_truth"),
+            Err("the poses of odom_truth, not of the clouds' frame lidar, and /tf_static has no chain from odom_truth to lidar (frames seen: base_link, gps, lidar)".into())
         );
     }
 }
