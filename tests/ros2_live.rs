@@ -346,10 +346,24 @@ fn live_ros2_publishes_the_base_of_an_off_centre_sensor_from_tf_static() {
     let mut tf = node.reader("/tf", types::TF_MESSAGE, &reliable_qos()).unwrap();
     let mut truth = node.reader(&gt_topic, types::ODOMETRY, &reliable_qos()).unwrap();
     // No --lidar-to-base: the run reads the mounting off /tf_static. Other tests' frames on the
-    // same domain name neither its base nor its clouds' frame, and are left alone.
-    let mut args = vec!["live", "--ros2", &topic];
-    args.extend(live_args(&["--odom-frame", &odom, "--base-frame", &base]));
-    let live = spawn(&args);
+    // same domain name neither its base nor its clouds' frame, and are left alone. No --sensor
+    // either: the first cloud shows a VLP-16.
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().to_str().unwrap();
+    let live = spawn(&[
+        "live",
+        "--ros2",
+        &topic,
+        "--idle-timeout",
+        "4",
+        "--quiet",
+        "--odom-frame",
+        &odom,
+        "--base-frame",
+        &base,
+        "--out",
+        out_dir,
+    ]);
     let sweeps = SWEEPS.to_string();
     // 0.6 m forward, 0.1 m right, 1.8 m up, pitched 5 degrees down and turned 3 degrees.
     let sim = spawn(&[
@@ -391,6 +405,13 @@ fn live_ros2_publishes_the_base_of_an_off_centre_sensor_from_tf_static() {
         return;
     }
     assert!(done.status.success(), "{stderr}");
+    let metrics = common::metrics(out.path());
+    assert_eq!(metrics["sensor"], "Velodyne VLP-16");
+    let detection = metrics["sensor_detection"].as_str().unwrap_or_default().to_string();
+    assert!(detection.starts_with("vlp16 (16 rings"), "{detection}");
+    // Every cloud was registered: those that came while the run learnt the sensor and the
+    // mounting were kept for it.
+    assert_eq!(metrics["frames"], SWEEPS);
     // /tf is a busy topic: a reader may miss some of a burst (live catching up after its start).
     assert!(
         published.len() >= SWEEPS / 2,

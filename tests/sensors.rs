@@ -108,3 +108,40 @@ fn an_ouster_recording_replays_with_no_sensor_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn velodyne_packets_name_their_sensor_with_no_sensor_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (velodyne, model) in [
+        ("vlp16", "Velodyne VLP-16"),
+        ("hdl32e", "Velodyne HDL-32E"),
+        ("hdl64e", "Velodyne HDL-64E (KITTI)"),
+    ] {
+        let pcap = dir.path().join(format!("{velodyne}.pcap"));
+        let out = dir.path().join(velodyne);
+        let (p, o) = (pcap.to_str().unwrap(), out.to_str().unwrap());
+        common::cli_ok(&[
+            "sim-velodyne",
+            "--sensor",
+            velodyne,
+            "--pcap-out",
+            p,
+            "--sweeps",
+            "8",
+            "--fast",
+            "--quiet",
+        ]);
+        common::cli_ok(&["live", "--pcap", p, "--no-loops", "--quiet", "--out", o]);
+        let metrics = common::metrics(&out);
+        assert_eq!(metrics["sensor"], model, "{velodyne}");
+        let label = metrics["sensor_detection"].as_str().unwrap().to_string();
+        assert!(label.contains("from its data packets"), "{label}");
+        // Every sweep but the first (partial) one was read with the sensor recognised.
+        assert!(
+            metrics["frames"].as_u64().unwrap() >= 6,
+            "{velodyne}: {}",
+            metrics["frames"]
+        );
+        assert_eq!(metrics["link"]["malformed"], 0, "{velodyne}");
+    }
+}

@@ -90,6 +90,7 @@ fn run_live(input: PacketInput, out: &Path) -> overlap_slam::Result<overlap_slam
         velodyne: VelodyneConfig::default(),
         stats: Default::default(),
         stop: None,
+        early: Default::default(),
     };
     live(
         source,

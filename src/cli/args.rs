@@ -1,7 +1,7 @@
 //! Argument groups shared by several commands, and the parsers of their values.
 
 use crate::frames::{BaseFrame, Mounting, PoseFrame};
-use crate::io::velodyne::VelodyneConfig;
+use crate::io::velodyne::{Model, VelodyneConfig};
 use crate::io::{Format, FrameRange, SourceOptions};
 use crate::jobs::eval_loops::LoopMethod;
 use crate::odometry::{OdometryConfig, OdometryKind};
@@ -13,7 +13,7 @@ use crate::pipeline::loop_worker::LoopClosureConfig;
 use crate::pipeline::map_saves::SaveRequests;
 use crate::pipeline::{PipelineConfig, SourceSpec, VizOptions};
 use crate::sensor::SensorModel;
-use crate::sensor::detect::{Detection, detect};
+use crate::sensor::detect::{self, Detection};
 use crate::sim::{Scene, SimConfig};
 use crate::viz::VizTarget;
 use crate::{Error, Result};
@@ -50,7 +50,7 @@ pub struct SourceArgs {
     /// Sensor model: auto (the shipped model nearest to what the first scan shows: its beams
     /// and their elevations), hdl64, hdl32, vlp16, os1-64, or a path to a TOML file. A simulated
     /// drive without a path uses hdl64 for auto.
-    #[arg(long, default_value = AUTO_SENSOR)]
+    #[arg(long, default_value = detect::AUTO)]
     pub sensor: String,
     /// Seed of the simulated drive (when no path is given).
     #[arg(long, default_value_t = 0)]
@@ -80,8 +80,8 @@ impl SourceArgs {
     /// read: the run then reports that scan's error). A shipped model named by `--sensor` that
     /// the first scan disagrees with is kept, with a warning that names both.
     pub fn sensor(&self) -> Result<(SensorModel, Option<Detection>)> {
-        let detection = || {
-            // The scan alone: its ground truth is read (and placed) by the run itself.
+        // The scan alone: its ground truth is read (and placed) by the run itself.
+        let first_scan = || {
             let options = SourceOptions {
                 gt_topic: None,
                 poses: None,
@@ -91,23 +91,9 @@ impl SourceArgs {
                 path: self.path.clone()?,
                 options,
             };
-            let scan = spec.open(self.frame_range()).ok()?.next()?.ok()?;
-            detect(&scan)
+            spec.open(self.frame_range()).ok()?.next()?.ok()
         };
-        if self.sensor == AUTO_SENSOR {
-            return Ok(match detection() {
-                Some(d) => (d.model.clone(), Some(d)),
-                None => (SensorModel::hdl64(), None),
-            });
-        }
-        let named = SensorModel::from_name_or_path(&self.sensor)?;
-        if SensorModel::builtin_names().contains(&self.sensor.as_str())
-            && let Some(d) = detection()
-            && d.name != self.sensor
-        {
-            log::warn!("--sensor {} disagrees with the data, which looks like {d}", self.sensor);
-        }
-        Ok((named, None))
+        detect::choose(&self.sensor, first_scan)
     }
 
     fn options(&self) -> SourceOptions {
@@ -148,9 +134,6 @@ impl SourceArgs {
         }
     }
 }
-
-/// `--sensor`'s value that recognises the sensor from the data.
-pub const AUTO_SENSOR: &str = "auto";
 
 /// What the pipeline does with the scans: outputs, viewer, odometry, loop closure.
 #[derive(Args)]
@@ -344,8 +327,10 @@ pub struct PacketArgs {
     /// Read the packets from a pcap capture instead.
     #[arg(long)]
     pub pcap: Option<PathBuf>,
-    /// The sensor: vlp16, hdl32e or hdl64e.
-    #[arg(long, default_value = "vlp16")]
+    /// The sensor: auto (Velodyne packets name it: the product byte, the HDL-64E's lower
+    /// blocks; a ROS 2 topic's first cloud shows its beams), vlp16, hdl32e or hdl64e; with
+    /// --ros2 also os1-64 or a sensor TOML file.
+    #[arg(long, default_value = detect::AUTO)]
     pub sensor: String,
     /// Per-laser calibration (Velodyne db.xml or ROS YAML); default: the table in calib/ (HDL-64E: nominal).
     #[arg(long)]
@@ -368,8 +353,9 @@ pub struct PacketArgs {
 }
 
 impl PacketArgs {
-    /// The packet source these options name.
-    pub fn source(self, stop: Arc<AtomicBool>) -> Result<LiveSource> {
+    /// The packet source these options name, and with `--sensor auto` how its sensor was
+    /// recognised (to report).
+    pub fn source(self, stop: Arc<AtomicBool>) -> Result<(LiveSource, Option<String>)> {
         let input = match (self.udp, self.pcap) {
             (Some(addr), _) => PacketInput::Udp {
                 addr,
@@ -386,17 +372,35 @@ impl PacketArgs {
                 ));
             }
         };
-        Ok(LiveSource {
+        let auto = self.sensor == detect::AUTO;
+        let mut source = LiveSource {
             input,
             velodyne: VelodyneConfig {
-                model: self.sensor.parse()?,
+                model: if auto { Model::Vlp16 } else { self.sensor.parse()? },
                 calibration: self.calib,
                 cut_deg: self.cut_angle,
                 max_sweeps: self.sweeps,
             },
             stats: Default::default(),
             stop: Some(stop),
-        })
+            early: Default::default(),
+        };
+        if !auto {
+            // A packet of another model fails to parse, and the log names both.
+            return Ok((source, None));
+        }
+        let recognised = match source.model_on_the_wire()? {
+            Some(model) => {
+                log::info!("sensor recognised from its packets: {}", model.label());
+                source.velodyne.model = model;
+                Some(format!("{} (from its data packets)", model.label()))
+            }
+            None => {
+                log::warn!("no data packet named its sensor: VLP-16 assumed (give --sensor)");
+                None
+            }
+        };
+        Ok((source, recognised))
     }
 }
 

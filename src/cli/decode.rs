@@ -19,7 +19,7 @@ pub struct DecodeArgs {
 impl DecodeArgs {
     /// Decodes the stream and prints its counts as JSON.
     pub fn run(self) -> Result<()> {
-        let source = self.packets.source(stop_on_ctrl_c())?;
+        let (source, _) = self.packets.source(stop_on_ctrl_c())?;
         print_json(&decode(&source, self.out.as_deref())?);
         Ok(())
     }

@@ -6,11 +6,13 @@ use crate::io::FrameRange;
 use crate::io::ros::dds::Ros2Input;
 use crate::io::velodyne::Model;
 use crate::pipeline::live::live;
-use crate::pipeline::ros2::{Ros2Names, live_ros2};
+use crate::pipeline::ros2::{FIRST_CLOUD_WAIT_S, Ros2Names, live_ros2};
 use crate::pipeline::{RunReport, SourceSpec};
 use crate::sensor::SensorModel;
+use crate::sensor::detect;
 use crate::sim::SimConfig;
 use clap::Args;
+use std::time::Duration;
 
 /// Arguments of `live`.
 #[derive(Args)]
@@ -76,7 +78,6 @@ impl LiveArgs {
 
     fn run_ros2(self, topic: String) -> Result<RunReport> {
         let stop = stop_on_ctrl_c();
-        let sensor = ros2_sensor(&self.packets.sensor)?;
         let input = Ros2Input {
             topic,
             idle_timeout_s: self.packets.idle_timeout,
@@ -88,21 +89,31 @@ impl LiveArgs {
             start: 0,
             end: self.packets.sweeps,
         };
+        // With `auto` the first cloud (kept for the run) shows the sensor. A named one is taken as
+        // it is: the run subscribes only once its pipeline is set up.
+        let auto = self.packets.sensor == detect::AUTO;
+        let first_scan = || {
+            let wait = Duration::from_secs_f64(FIRST_CLOUD_WAIT_S);
+            auto.then(|| input.first_scan(wait).ok().flatten()).flatten()
+        };
+        let (sensor, detection) = detect::choose(&ros2_sensor_name(&self.packets.sensor), first_scan)?;
         let stages = self.pipeline.stages()?;
         let names = self.ros2_out.names(self.pipeline.base_frame.clone());
         // `live_ros2` puts in the topic as the source.
-        let cfg = self.pipeline.config(placeholder(), frames, sensor, stop)?;
+        let mut cfg = self.pipeline.config(placeholder(), frames, sensor, stop)?;
+        cfg.sensor_detection = detection.map(|d| d.to_string());
         live_ros2(input, names, cfg, stages)
     }
 
     fn run_packets(self) -> Result<RunReport> {
         let stop = stop_on_ctrl_c();
-        let source = self.packets.source(stop.clone())?;
+        let (source, recognised) = self.packets.source(stop.clone())?;
         let stages = self.pipeline.stages()?;
         // `live` puts in the packet source and the sensor's projection model.
-        let cfg = self
+        let mut cfg = self
             .pipeline
             .config(placeholder(), FrameRange::all(), SensorModel::hdl64(), stop)?;
+        cfg.sensor_detection = recognised;
         live(source, cfg, stages)
     }
 }
@@ -112,11 +123,12 @@ fn placeholder() -> SourceSpec {
     SourceSpec::Simulated(SimConfig::default())
 }
 
-/// The projection model for `live --ros2`: a Velodyne name (vlp16, hdl32e, hdl64e) or any
-/// sensor model name or file.
-fn ros2_sensor(name: &str) -> Result<SensorModel> {
+/// A `--sensor` for `live --ros2` in the projection models' names: the Velodyne names of
+/// packet input (vlp16, hdl32e, hdl64e) map to theirs; `auto`, other models and files pass as
+/// they are.
+fn ros2_sensor_name(name: &str) -> String {
     match name.parse::<Model>() {
-        Ok(m) => SensorModel::builtin(m.sensor_model_name()),
-        Err(_) => SensorModel::from_name_or_path(name),
+        Ok(m) => m.sensor_model_name().to_string(),
+        Err(_) => name.to_string(),
     }
 }

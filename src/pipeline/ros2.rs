@@ -48,10 +48,11 @@ impl Default for Ros2Names {
     }
 }
 
-/// How long a run without `--lidar-to-base` waits for the first cloud (to learn its frame, and
-/// `/tf_static`'s chain to it) before it starts without a mounting, seconds. tf2's static
+/// How long a run waits for the first cloud, when it needs one to recognise the sensor
+/// (`--sensor auto`) or to learn the clouds' frame and `/tf_static`'s chain to it (no
+/// `--lidar-to-base`), before it starts without (hdl64; no mounting), seconds. tf2's static
 /// broadcasters latch: `/tf_static` is heard at once by a late subscriber.
-const TF_STATIC_WAIT_S: f64 = 10.0;
+pub const FIRST_CLOUD_WAIT_S: f64 = 10.0;
 
 /// The path is republished every this many frames (and at every loop closure).
 const PATH_EVERY: usize = 10;
@@ -254,7 +255,7 @@ pub fn live_ros2(
     let topic = input.topic.clone();
     let mut pipeline = pipeline;
     if pipeline.mounting_from_tf {
-        let wait = std::time::Duration::from_secs_f64(TF_STATIC_WAIT_S);
+        let wait = std::time::Duration::from_secs_f64(FIRST_CLOUD_WAIT_S);
         if let Some(m) = crate::io::ros::tf::live_mounting(&input, &names.base_frame, wait)? {
             pipeline.mounting = m;
         }

@@ -5,6 +5,7 @@
 //! the sensor.
 
 use super::SensorModel;
+use crate::error::Result;
 use crate::scan::Scan;
 
 /// Points nearer than this (horizontally) are left out: returns off the vehicle itself, metres.
@@ -99,6 +100,39 @@ pub fn detect(scan: &Scan) -> Option<Detection> {
             }
         })
         .min_by(|a, b| a.distance.total_cmp(&b.distance))
+}
+
+/// The `--sensor` value that recognises the sensor from its data.
+pub const AUTO: &str = "auto";
+
+/// The sensor model for a run named `named`: a shipped model's name or a TOML file, or [`AUTO`]
+/// for the shipped model nearest to the first scan (`first` reads it; hdl64 when there is none
+/// to tell by). A shipped name the scan disagrees with is kept, with a warning naming both. The
+/// detection comes back for `auto`, to report.
+pub fn choose(named: &str, first: impl FnOnce() -> Option<Scan>) -> Result<(SensorModel, Option<Detection>)> {
+    if named == AUTO {
+        let scan = first();
+        return Ok(match scan.as_ref().and_then(detect) {
+            Some(d) => {
+                log::info!("sensor recognised from the data: {d}");
+                (d.model.clone(), Some(d))
+            }
+            None => {
+                if scan.is_some() {
+                    log::warn!("the first scan does not tell the sensor: hdl64 assumed (give --sensor)");
+                }
+                (SensorModel::hdl64(), None)
+            }
+        });
+    }
+    let model = SensorModel::from_name_or_path(named)?;
+    if SensorModel::builtin_names().contains(&named)
+        && let Some(d) = first().as_ref().and_then(detect)
+        && d.name != named
+    {
+        log::warn!("--sensor {named} disagrees with the data, which looks like {d}");
+    }
+    Ok((model, None))
 }
 
 /// Elevation of each usable point, degrees, with its index.

@@ -279,9 +279,9 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Ros2Input {
-    /// The frame id of the first cloud, waiting for it up to `wait`; the cloud stays for the
-    /// run's source.
-    pub fn first_frame_id(&self, wait: std::time::Duration) -> Result<Option<String>> {
+    /// The first cloud (CDR bytes), waiting for it up to `wait`; `None` when none came. It stays
+    /// for the run's source, as do the clouds after it.
+    pub fn first_cloud(&self, wait: std::time::Duration) -> Result<Option<Vec<u8>>> {
         let mut early = self.early.lock().expect("subscription lock");
         if early.is_none() {
             let node = Ros2Node::new()?;
@@ -291,6 +291,7 @@ impl Ros2Input {
                 reader,
                 held: Default::default(),
             });
+            self.hold_until_opened();
         }
         let sub = early.as_mut().expect("just made");
         let start = std::time::Instant::now();
@@ -301,14 +302,25 @@ impl Ros2Input {
                 Err(e) => return Err(dds_error(&format!("reading {}", self.topic), e)),
             }
         }
-        let frame = sub.held.front().and_then(|bytes| {
-            super::messages::PointCloud2::decode(bytes, super::wire::Encoding::Cdr)
+        Ok(sub.held.front().cloned())
+    }
+
+    /// The frame id of the first cloud (see [`Self::first_cloud`]).
+    pub fn first_frame_id(&self, wait: std::time::Duration) -> Result<Option<String>> {
+        Ok(self.first_cloud(wait)?.and_then(|bytes| {
+            super::messages::PointCloud2::decode(&bytes, super::wire::Encoding::Cdr)
                 .ok()
                 .map(|c| c.header.frame_id)
-        });
-        drop(early);
-        self.hold_until_opened();
-        Ok(frame)
+        }))
+    }
+
+    /// The first cloud as a scan (see [`Self::first_cloud`]); `None` when none came or it does
+    /// not decode (the run's source then reports why).
+    pub fn first_scan(&self, wait: std::time::Duration) -> Result<Option<crate::scan::Scan>> {
+        Ok(self.first_cloud(wait)?.and_then(|bytes| {
+            let cloud = super::messages::PointCloud2::decode(&bytes, super::wire::Encoding::Cdr).ok()?;
+            super::cloud::decode_cloud(&cloud).ok()
+        }))
     }
 
     /// Keeps taking clouds into the early subscription until the run's source takes it over:

@@ -170,6 +170,19 @@ pub fn parse(bytes: &[u8], model: Model) -> Result<Packet, PacketError> {
     })
 }
 
+/// The sensor that sent data packet `bytes`: the HDL-64E when its lower-block flag opens a
+/// block, otherwise the one its product byte names (VLP-16 0x22, HDL-32E 0x21); `None` for a
+/// packet no known model parses.
+pub fn model_of(bytes: &[u8]) -> Option<Model> {
+    let lower = (0..BLOCKS).any(|b| bytes.get(b * BLOCK_BYTES..b * BLOCK_BYTES + 2) == Some(&LOWER_FLAG[..]));
+    let candidates: &[Model] = if lower {
+        &[Model::Hdl64e]
+    } else {
+        &[Model::Vlp16, Model::Hdl32e]
+    };
+    candidates.iter().copied().find(|m| parse(bytes, *m).is_ok())
+}
+
 /// The bytes of `packet` as `model` sends them (the inverse of [`parse`]); the HDL-64E gets
 /// zeroed status bytes.
 pub fn write(packet: &Packet, model: Model) -> [u8; PACKET_BYTES] {
@@ -265,5 +278,20 @@ mod tests {
         lower[100..102].copy_from_slice(&LOWER_FLAG);
         assert!(parse(&lower, Model::Vlp16).is_err());
         assert!(parse(&lower, Model::Hdl64e).unwrap().blocks[1].lower);
+    }
+
+    #[test]
+    fn the_packet_names_its_sensor() {
+        for model in [Model::Vlp16, Model::Hdl32e] {
+            assert_eq!(model_of(&write(&sample(), model)), Some(model));
+        }
+        let mut hdl64 = sample();
+        hdl64.blocks[1].lower = true;
+        assert_eq!(model_of(&write(&hdl64, Model::Hdl64e)), Some(Model::Hdl64e));
+        // Another sensor's product byte, and a short datagram: nothing known.
+        let mut other = write(&sample(), Model::Vlp16);
+        other[1205] = 0x28;
+        assert_eq!(model_of(&other), None);
+        assert_eq!(model_of(&other[..600]), None);
     }
 }
