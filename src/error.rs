@@ -22,6 +22,9 @@ pub enum Error {
     /// The rerun recording or viewer connection failed.
     #[error("rerun: {0}")]
     Viz(String),
+    /// Work the command ran on others' behalf failed (a batch's jobs): the rest was done.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Result with the library's [`Error`].
@@ -48,7 +51,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input { .. } | Error::Io { .. } | Error::Usage(_) => 2,
-            Error::Viz(_) => 1,
+            Error::Viz(_) | Error::Failed(_) => 1,
         }
     }
 }

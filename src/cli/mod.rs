@@ -4,6 +4,7 @@
 //! source, the pipeline, the packet stream, the simulated drive) live in [`args`].
 
 pub mod args;
+pub mod batch;
 pub mod cam;
 pub mod decode;
 pub mod eval;
@@ -21,6 +22,7 @@ pub mod synth;
 pub mod train;
 pub mod train_liif;
 
+pub use batch::BatchArgs;
 pub use cam::CamArgs;
 pub use decode::DecodeArgs;
 pub use eval::EvalArgs;
@@ -90,6 +92,9 @@ pub enum Command {
     EvalLiif(EvalLiifArgs),
     /// Explain OverlapNet's decision on frame pairs per column; compare min-max, max and IVR normalisation.
     Cam(CamArgs),
+    /// Map many recordings as batch jobs (a local process pool or a Slurm job array), with one
+    /// summary row per job; a rerun skips finished jobs.
+    Batch(BatchArgs),
 }
 
 impl Cli {
@@ -112,6 +117,7 @@ impl Cli {
             Command::TrainLiif(a) => a.run(),
             Command::EvalLiif(a) => a.run(),
             Command::Cam(a) => a.run(),
+            Command::Batch(a) => a.run(),
         }
     }
 }

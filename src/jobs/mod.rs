@@ -2,6 +2,7 @@
 //! `src/cli/`). They label, train, evaluate, inspect, simulate and decode; some run the pipeline
 //! ([`crate::pipeline`]) as a step, and the pipeline never calls them.
 
+pub mod batch;
 pub mod cam;
 pub mod decode;
 pub mod eval_liif;

@@ -1,0 +1,106 @@
+//! `overlap-slam batch`: many recordings mapped as independent jobs on an existing engine — a
+//! local process pool, or Slurm job arrays — each a `replay` into its own folder (and map), with
+//! one summary row per job. A rerun skips the jobs that finished and retries the rest.
+//!
+//! ```text
+//!  manifest.toml → jobs (checked before any starts) → engine: local pool | sbatch --array
+//!       each job: overlap-slam replay … --out OUT/jobs/NAME [--save-map OUT/maps/NAME]
+//!                 → OUT/jobs/NAME/status.json (exit, wall time, peak memory)
+//!  → OUT/summary.json, OUT/summary.csv
+//! ```
+
+pub mod local;
+pub mod manifest;
+pub mod slurm;
+pub mod summary;
+pub mod task;
+
+pub use manifest::{Job, Manifest, SlurmResources};
+pub use summary::{JobRow, Summary};
+pub use task::{TaskRecord, TaskState};
+
+use crate::error::{Error, Result};
+use std::path::Path;
+use std::time::Instant;
+
+/// Where the jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Child processes on this machine, this many at a time.
+    Local { workers: usize },
+    /// A Slurm job array.
+    Slurm,
+}
+
+impl Engine {
+    /// The engine's name in records and summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Local { .. } => "local",
+            Engine::Slurm => "slurm",
+        }
+    }
+}
+
+/// Runs every job of `manifest` that has not finished, with `exe` (the `overlap-slam` binary)
+/// on `engine`, then writes the summary. `progress` hears what happens, a line at a time.
+pub fn run_batch(exe: &Path, manifest: &Manifest, engine: Engine, progress: &(dyn Fn(&str) + Sync)) -> Result<Summary> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&manifest.out).map_err(|e| Error::io(&manifest.out, e))?;
+    let pending: Vec<usize> = (0..manifest.jobs.len())
+        .filter(|&i| !task::finished(&manifest.jobs[i]))
+        .collect();
+    let skipped = manifest.jobs.len() - pending.len();
+    if skipped > 0 {
+        progress(&format!(
+            "{skipped} of {} jobs finished before: skipped",
+            manifest.jobs.len()
+        ));
+    }
+    let mut scheduler = Default::default();
+    if !pending.is_empty() {
+        match engine {
+            Engine::Local { workers } => {
+                local::run(exe, manifest, &pending, workers, &|r| progress(&local::describe(r)))?;
+            }
+            Engine::Slurm => {
+                slurm::check_reachable()?;
+                let array = slurm::submit(exe, manifest, &pending)?;
+                progress(&format!(
+                    "submitted job array {} ({} tasks)",
+                    array.job_id,
+                    pending.len()
+                ));
+                slurm::follow(&array.job_id, &|states| {
+                    progress(&format!("{}: {states}", array.job_id))
+                })?;
+                scheduler = slurm::task_states(&array.job_id);
+            }
+        }
+    }
+    let summary = Summary::of(
+        manifest,
+        engine.name(),
+        skipped,
+        started.elapsed().as_secs_f64(),
+        &scheduler,
+    );
+    summary.write(manifest)?;
+    Ok(summary)
+}
+
+/// Runs job `index` of `manifest` in this process's place (a Slurm array task): fails when the
+/// job did, so that the scheduler records it.
+pub fn run_array_task(exe: &Path, manifest: &Manifest, index: usize) -> Result<TaskRecord> {
+    let job = manifest.jobs.get(index).ok_or_else(|| {
+        Error::input(
+            &manifest.path,
+            format!("no job {index}: the manifest has {}", manifest.jobs.len()),
+        )
+    })?;
+    let record = task::run_task(exe, job, &manifest.out.join("logs"), Engine::Slurm.name())?;
+    match record.state {
+        TaskState::Ok => Ok(record),
+        TaskState::Failed => Err(Error::Failed(local::describe(&record))),
+    }
+}

@@ -1,0 +1,278 @@
+//! The Slurm engine: the pending jobs as one job array (`sbatch --array`), each task running
+//! `overlap-slam batch MANIFEST --task I`, followed with `squeue` until the array leaves the
+//! queue, and each task's final state read back with `sacct` (where accounting is on) or
+//! `scontrol`.
+
+use super::manifest::Manifest;
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How often the queue is looked at while the array runs.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A submitted array: its id, and the manifest index of each task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    /// Slurm's job id of the array.
+    pub job_id: String,
+    /// The tasks' array indices (the jobs' indices in the manifest).
+    pub tasks: Vec<usize>,
+}
+
+/// How long `scontrol ping` may take: without a configuration it retries for a minute.
+const PING_WAIT: Duration = Duration::from_secs(10);
+
+/// Fails with a pointer to `--engine local` when no Slurm controller answers.
+pub fn check_reachable() -> Result<()> {
+    let unreachable = |why: String| {
+        Error::Usage(format!(
+            "Slurm is not reachable ({why}); run the batch with --engine local instead"
+        ))
+    };
+    if let Some(conf) = std::env::var_os("SLURM_CONF")
+        .map(PathBuf::from)
+        .filter(|c| !c.exists())
+    {
+        return Err(unreachable(format!(
+            "SLURM_CONF names {}, which does not exist",
+            conf.display()
+        )));
+    }
+    let mut child = Command::new("scontrol")
+        .arg("ping")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| unreachable(format!("scontrol: {e}")))?;
+    let started = std::time::Instant::now();
+    while child
+        .try_wait()
+        .map_err(|e| unreachable(format!("scontrol: {e}")))?
+        .is_none()
+    {
+        if started.elapsed() > PING_WAIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(unreachable(format!("scontrol ping gave no answer in {PING_WAIT:?}")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| unreachable(format!("scontrol: {e}")))?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !said.contains("UP") {
+        // Its last line says why (a fatal error, or the controller DOWN).
+        let both = format!("{said}\n{}", String::from_utf8_lossy(&out.stderr));
+        let last = both
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("no answer");
+        return Err(unreachable(format!("scontrol ping: {last}")));
+    }
+    Ok(())
+}
+
+/// The array script: one task per pending job, each with the manifest's resources.
+pub fn array_script(exe: &Path, manifest: &Manifest, tasks: &[usize]) -> String {
+    let r = &manifest.slurm;
+    let indices: Vec<String> = tasks.iter().map(|i| i.to_string()).collect();
+    let logs = manifest.out.join("logs");
+    let mut script = format!(
+        "#!/bin/bash\n\
+         #SBATCH --job-name=overlap-slam-batch\n\
+         #SBATCH --array={}\n\
+         #SBATCH --cpus-per-task={}\n\
+         #SBATCH --mem={}M\n\
+         #SBATCH --time={}\n\
+         #SBATCH --output={}/slurm-%A_%a.out\n",
+        indices.join(","),
+        r.cpus,
+        r.mem_mb,
+        r.time_min,
+        logs.display()
+    );
+    if let Some(p) = &r.partition {
+        script.push_str(&format!("#SBATCH --partition={p}\n"));
+    }
+    script.push_str(&format!(
+        "exec {} batch {} --task \"$SLURM_ARRAY_TASK_ID\"\n",
+        quote(&exe.display().to_string()),
+        quote(&manifest.path.display().to_string())
+    ));
+    script
+}
+
+/// `s` in single quotes for the shell.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Writes the array script into the batch folder and submits it.
+pub fn submit(exe: &Path, manifest: &Manifest, tasks: &[usize]) -> Result<Submitted> {
+    let dir = manifest.out.join("slurm");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    std::fs::create_dir_all(manifest.out.join("logs")).map_err(|e| Error::io(manifest.out.join("logs"), e))?;
+    let script: PathBuf = dir.join("array.sh");
+    let text = array_script(exe, manifest, tasks);
+    write_atomic(&script, |w| w.write_all(text.as_bytes()))?;
+    let job_id = sbatch(&script, None)?;
+    Ok(Submitted {
+        job_id,
+        tasks: tasks.to_vec(),
+    })
+}
+
+/// Submits `script` (after job `after` ends well, when given) and returns its job id.
+pub fn sbatch(script: &Path, after: Option<&str>) -> Result<String> {
+    let mut cmd = Command::new("sbatch");
+    cmd.arg("--parsable");
+    if let Some(id) = after {
+        cmd.arg(format!("--dependency=afterok:{id}"));
+    }
+    let out = cmd.arg(script).output().map_err(|e| Error::io("sbatch", e))?;
+    if !out.status.success() {
+        return Err(Error::input(
+            script,
+            format!("sbatch refused it: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
+    // `--parsable` prints `id` or `id;cluster`.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text.trim().split(';').next().unwrap_or_default().to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::input(script, format!("sbatch printed no job id: {text:?}")));
+    }
+    Ok(id)
+}
+
+/// Waits until job `job_id` has left the queue; `progress` hears each change of its tasks'
+/// states (`RUNNING 2, PENDING 3`).
+pub fn follow(job_id: &str, progress: &dyn Fn(&str)) -> Result<()> {
+    let mut last = String::new();
+    loop {
+        let out = Command::new("squeue")
+            .args(["-h", "-j", job_id, "-o", "%T"])
+            .output()
+            .map_err(|e| Error::io("squeue", e))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // squeue forgets a job soon after it ends, and then says "Invalid job id".
+        if !out.status.success() || text.trim().is_empty() {
+            return Ok(());
+        }
+        let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+        for state in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            *states.entry(state).or_default() += 1;
+        }
+        let now: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let now = now.join(", ");
+        if now != last {
+            progress(&now);
+            last = now;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The final state of each task of array `job_id` (by array index): from `sacct` where
+/// accounting is on, otherwise from `scontrol show job` (which keeps ended jobs for a while).
+pub fn task_states(job_id: &str) -> BTreeMap<usize, String> {
+    let sacct = Command::new("sacct")
+        .args(["-j", job_id, "-n", "-P", "-X", "-o", "JobID,State"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    if let Some(out) = sacct {
+        let states = parse_sacct(&String::from_utf8_lossy(&out.stdout));
+        if !states.is_empty() {
+            return states;
+        }
+    }
+    Command::new("scontrol")
+        .args(["show", "job", job_id])
+        .output()
+        .map(|out| parse_scontrol(&String::from_utf8_lossy(&out.stdout)))
+        .unwrap_or_default()
+}
+
+/// `sacct -P -o JobID,State` lines: `123_4|COMPLETED`.
+fn parse_sacct(text: &str) -> BTreeMap<usize, String> {
+    text.lines()
+        .filter_map(|line| {
+            let (id, state) = line.split_once('|')?;
+            let index = id.split_once('_')?.1.parse().ok()?;
+            Some((index, state.split_whitespace().next()?.to_string()))
+        })
+        .collect()
+}
+
+/// `scontrol show job` records: `ArrayTaskId=4` and `JobState=COMPLETED` in each.
+fn parse_scontrol(text: &str) -> BTreeMap<usize, String> {
+    text.split("\n\n")
+        .filter_map(|record| {
+            let field = |key: &str| {
+                record
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix(key).map(str::to_string))
+            };
+            Some((field("ArrayTaskId=")?.parse().ok()?, field("JobState=")?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_states_are_read_from_either_tool() {
+        let sacct = "17_0|COMPLETED\n17_1|FAILED\n17_2|CANCELLED by 0\n";
+        assert_eq!(
+            parse_sacct(sacct),
+            BTreeMap::from([
+                (0, "COMPLETED".to_string()),
+                (1, "FAILED".to_string()),
+                (2, "CANCELLED".to_string())
+            ])
+        );
+        let scontrol = "JobId=19 ArrayJobId=17 ArrayTaskId=1 JobName=x\n   JobState=TIMEOUT Reason=None\n\n\
+                        JobId=18 ArrayJobId=17 ArrayTaskId=0 JobName=x\n   JobState=COMPLETED Reason=None\n";
+        assert_eq!(
+            parse_scontrol(scontrol),
+            BTreeMap::from([(0, "COMPLETED".to_string()), (1, "TIMEOUT".to_string())])
+        );
+    }
+
+    #[test]
+    fn the_script_asks_for_the_manifests_resources_and_quotes_paths() {
+        let manifest = Manifest {
+            path: "/data/it's/batch.toml".into(),
+            out: "/data/out".into(),
+            jobs: Vec::new(),
+            slurm: super::super::manifest::SlurmResources {
+                cpus: 2,
+                mem_mb: 3000,
+                time_min: 45,
+                partition: Some("short".into()),
+            },
+        };
+        let script = array_script(Path::new("/opt/overlap-slam"), &manifest, &[0, 2, 3]);
+        for line in [
+            "#SBATCH --array=0,2,3",
+            "#SBATCH --cpus-per-task=2",
+            "#SBATCH --mem=3000M",
+            "#SBATCH --time=45",
+            "#SBATCH --partition=short",
+            "#SBATCH --output=/data/out/logs/slurm-%A_%a.out",
+            r#"exec '/opt/overlap-slam' batch '/data/it'\''s/batch.toml' --task "$SLURM_ARRAY_TASK_ID""#,
+        ] {
+            assert!(script.lines().any(|l| l == line), "{line} not in\n{script}");
+        }
+    }
+}
