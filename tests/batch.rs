@@ -30,7 +30,8 @@ fn row<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
         .unwrap_or_else(|| panic!("no row {name} in {summary}"))
 }
 
-/// Three simulated drives and one folder of scans, with every job's map saved.
+/// Two simulated drives and one folder of scans of the same world, every job's map saved and
+/// the maps merged in drive 2's frame.
 fn drives_manifest(extra: &str) -> String {
     format!(
         r#"
@@ -38,6 +39,9 @@ out = "fleet"
 args = ["--frames", "{FRAMES}"]
 save_map = true
 {extra}
+[merge]
+anchor = "drive-2"
+
 [[recording]]
 name = "drive-1"
 args = ["--drive", "1"]
@@ -70,10 +74,13 @@ fn the_local_pool_records_a_failure_goes_on_and_a_rerun_retries_only_it() {
         String::from_utf8_lossy(&first.stderr)
     );
     let stderr = String::from_utf8_lossy(&first.stderr);
-    assert!(stderr.contains("1 of 3 jobs did not finish"), "{stderr}");
+    assert!(stderr.contains("2 of 4 jobs did not finish"), "{stderr}");
     let fleet = dir.path().join("fleet");
     let s = summary(&fleet);
-    assert_eq!((s["ok"].as_u64(), s["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!((s["ok"].as_u64(), s["failed"].as_u64()), (Some(2), Some(2)));
+    // The merge waits for every map: not run.
+    assert_eq!(row(&s, "merge")["status"], "not run");
+    assert!(!fleet.join("merged").exists());
     for name in ["drive-1", "drive-2"] {
         let r = row(&s, name);
         assert_eq!(r["status"], "ok");
@@ -92,21 +99,50 @@ fn the_local_pool_records_a_failure_goes_on_and_a_rerun_retries_only_it() {
     );
     // The CSV has the same rows.
     let csv = std::fs::read_to_string(fleet.join("summary.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 4);
+    assert_eq!(csv.lines().count(), 5);
     assert!(csv.lines().any(|l| l.starts_with("scans,failed,2,")), "{csv}");
 
-    // Mended, the rerun runs only the failed job.
+    // Mended, the rerun runs only the failed job, then the merge.
     let before = std::fs::read(fleet.join("jobs/drive-1/status.json")).unwrap();
     std::fs::remove_file(scans.join("000000.bin")).unwrap();
     common::cli_ok(&["synth", "--out", scans.to_str().unwrap(), "--frames", "30", "--quiet"]);
     let second = common::cli_ok(&["batch", m, "--quiet"]);
     let line = String::from_utf8_lossy(&second.stdout);
     assert!(
-        line.contains("3 of 3 jobs ok, 0 failed, 2 skipped as finished"),
+        line.contains("4 of 4 jobs ok, 0 failed, 2 skipped as finished"),
         "{line}"
     );
     assert_eq!(std::fs::read(fleet.join("jobs/drive-1/status.json")).unwrap(), before);
     assert_eq!(row(&summary(&fleet), "scans")["frames"], 30);
+    assert_merged(&fleet);
+    // Nothing left to do: a third pass runs nothing, the merge included.
+    let third = common::cli_ok(&["batch", m, "--quiet"]);
+    let line = String::from_utf8_lossy(&third.stdout);
+    assert!(
+        line.contains("4 of 4 jobs ok, 0 failed, 3 skipped as finished"),
+        "{line}"
+    );
+}
+
+/// The merged map holds every job's keyframes, in three sessions, drive 2 first.
+fn assert_merged(fleet: &Path) {
+    let merged = overlap_slam::saved_map::read_map(&fleet.join("merged")).unwrap();
+    let keyframes: usize = ["drive-1", "drive-2", "scans"]
+        .iter()
+        .map(|n| {
+            overlap_slam::saved_map::read_map(&fleet.join("maps").join(n))
+                .unwrap()
+                .keyframes
+                .len()
+        })
+        .sum();
+    assert_eq!((merged.keyframes.len(), merged.header.sessions), (keyframes, 3));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fleet.join("merged/merge.json")).unwrap()).unwrap();
+    assert!(
+        report["inputs"][0].as_str().unwrap().ends_with("maps/drive-2"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -304,6 +340,9 @@ fn a_three_recording_batch_runs_as_a_slurm_job_array() {
     let fleet = dir.path().join("fleet");
     let script = std::fs::read_to_string(fleet.join("slurm/array.sh")).unwrap();
     assert!(script.contains("#SBATCH --array=0,1,2") && script.contains("#SBATCH --mem=1500M"));
+    let merge = std::fs::read_to_string(fleet.join("slurm/merge.sh")).unwrap();
+    assert!(merge.contains("--task 3"), "{merge}");
+    assert!(stderr.contains("to run after the array ends well"), "{stderr}");
     let s = summary(&fleet);
     assert_eq!(s["engine"], "slurm");
     // All three tasks accounted for, by Slurm and by their own records.
@@ -322,4 +361,12 @@ fn a_three_recording_batch_runs_as_a_slurm_job_array() {
         assert_eq!(record["engine"], "slurm");
         assert!(fleet.join("maps").join(name).join("map.bin").is_file());
     }
+    // The merge ran as its own job once the array ended well.
+    let r = row(&s, "merge");
+    assert_eq!(
+        (&r["status"], &r["scheduler"]),
+        (&"ok".into(), &"COMPLETED".into()),
+        "{r}"
+    );
+    assert_merged(&fleet);
 }

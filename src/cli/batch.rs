@@ -74,8 +74,8 @@ impl BatchArgs {
 
 /// Every job's replay options as `replay` itself would read them, before any job starts.
 fn check_options(manifest: &Manifest) -> Result<()> {
-    for job in &manifest.jobs {
-        let line = std::iter::once("overlap-slam".to_string()).chain(job.command_line());
+    for job in manifest.jobs.iter().chain(&manifest.merge) {
+        let line = std::iter::once("overlap-slam".to_string()).chain(job.command.iter().cloned());
         if let Err(e) = Cli::try_parse_from(line) {
             let said = e.to_string();
             let first = said.lines().next().unwrap_or_default().trim_start_matches("error: ");

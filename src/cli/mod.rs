@@ -13,6 +13,7 @@ pub mod eval_loops;
 pub mod gt_pairs;
 pub mod live;
 pub mod match_scans;
+pub mod merge_maps;
 pub mod project;
 pub mod replay;
 pub mod sim_ros2;
@@ -31,6 +32,7 @@ pub use eval_loops::EvalLoopsArgs;
 pub use gt_pairs::GtPairsArgs;
 pub use live::LiveArgs;
 pub use match_scans::MatchArgs;
+pub use merge_maps::MergeMapsArgs;
 pub use project::ProjectArgs;
 pub use replay::ReplayArgs;
 pub use sim_ros2::SimRos2Args;
@@ -95,6 +97,9 @@ pub enum Command {
     /// Map many recordings as batch jobs (a local process pool or a Slurm job array), with one
     /// summary row per job; a rerun skips finished jobs.
     Batch(BatchArgs),
+    /// Merge saved maps of one sensor into one map, joined where they share places (verified by
+    /// ICP) and solved as one pose graph in the anchor map's frame.
+    MergeMaps(MergeMapsArgs),
 }
 
 impl Cli {
@@ -118,6 +123,7 @@ impl Cli {
             Command::EvalLiif(a) => a.run(),
             Command::Cam(a) => a.run(),
             Command::Batch(a) => a.run(),
+            Command::MergeMaps(a) => a.run(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod eval_liif;
 pub mod eval_loops;
 pub mod gt_pairs;
 pub mod match_scans;
+pub mod merge_maps;
 pub mod project;
 pub mod sim_ros2;
 pub mod sim_velodyne;

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod localise;
+pub mod merge;
 pub mod store;
 
 use crate::loops::detector::LoopMethod;

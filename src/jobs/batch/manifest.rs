@@ -15,6 +15,10 @@
 //! name = "monday"
 //! path = "bags/monday.mcap"      # anything replay reads; none: the simulated drive
 //! args = ["--topic", "/points"]  # this recording's own replay options
+//!
+//! [merge]                        # after every mapping job ends well: their maps merged
+//! anchor = "monday"              # whose frame the merged map keeps (default: the first)
+//! out = "merged"                 # under the batch folder (default: merged)
 //! ```
 
 use crate::error::{Error, Result};
@@ -35,6 +39,15 @@ struct ManifestFile {
     slurm: SlurmResources,
     #[serde(default)]
     recording: Vec<RecordingEntry>,
+    merge: Option<MergeEntry>,
+}
+
+/// `[merge]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeEntry {
+    anchor: Option<String>,
+    out: Option<PathBuf>,
 }
 
 /// One `[[recording]]` as written.
@@ -88,34 +101,58 @@ impl Default for SlurmResources {
     }
 }
 
-/// One mapping job: a replay of one recording into a folder of its own.
+/// One job: a replay of one recording into a folder of its own, or the merge of their maps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
-    /// The recording's name: its folder under the batch's `jobs/`.
+    /// The recording's name (its folder under the batch's `jobs/`), or `merge`.
     pub name: String,
-    /// The recording (`None`: the simulated drive).
-    pub path: Option<PathBuf>,
-    /// Every replay option: the shared ones, then the recording's own.
-    pub args: Vec<String>,
-    /// The job's output folder (`--out`).
+    /// The `overlap-slam` arguments that run it.
+    pub command: Vec<String>,
+    /// Its folder: the replay's `--out`, or the merged map.
     pub out: PathBuf,
-    /// The job's saved map (`--save-map`), when the batch saves maps.
+    /// The file whose presence (beside a record of success) says it finished.
+    pub product: PathBuf,
+    /// The replay's saved map (`--save-map`), when the batch saves maps.
     pub map: Option<PathBuf>,
 }
 
 impl Job {
-    /// The `overlap-slam` arguments that run the job.
-    pub fn command_line(&self) -> Vec<String> {
-        let mut line = vec!["replay".to_string()];
-        line.extend(self.path.iter().map(|p| p.display().to_string()));
-        line.extend(self.args.iter().cloned());
-        line.extend(["--out".to_string(), self.out.display().to_string(), "--quiet".into()]);
-        if let Some(map) = &self.map {
-            line.extend(["--save-map".to_string(), map.display().to_string()]);
+    /// The replay of `recording` (`None`: the simulated drive) with `args`, into `out`, saving
+    /// its map into `map`.
+    fn replay(name: &str, recording: Option<&Path>, args: &[String], out: PathBuf, map: Option<PathBuf>) -> Self {
+        let mut command = vec!["replay".to_string()];
+        command.extend(recording.map(|p| p.display().to_string()));
+        command.extend(args.iter().cloned());
+        command.extend(["--out".to_string(), out.display().to_string(), "--quiet".into()]);
+        if let Some(map) = &map {
+            command.extend(["--save-map".to_string(), map.display().to_string()]);
         }
-        line
+        Self {
+            name: name.to_string(),
+            command,
+            product: out.join("metrics.json"),
+            out,
+            map,
+        }
+    }
+
+    /// The merge of `maps` (the anchor first) into `out`.
+    fn merge(maps: &[&Path], out: PathBuf) -> Self {
+        let mut command = vec!["merge-maps".to_string()];
+        command.extend(maps.iter().map(|m| m.display().to_string()));
+        command.extend(["--out".to_string(), out.display().to_string(), "--quiet".into()]);
+        Self {
+            name: MERGE_JOB.to_string(),
+            command,
+            product: out.join("map.bin"),
+            out,
+            map: None,
+        }
     }
 }
+
+/// The merge job's name (no recording may take it).
+pub const MERGE_JOB: &str = "merge";
 
 /// A checked manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,8 +161,10 @@ pub struct Manifest {
     pub path: PathBuf,
     /// The batch's folder: `jobs/NAME` and `maps/NAME` for each job, the summary, the scripts.
     pub out: PathBuf,
-    /// The jobs, in the manifest's order.
+    /// The mapping jobs, in the manifest's order.
     pub jobs: Vec<Job>,
+    /// The merge of their maps (`[merge]`), run once they have all ended well.
+    pub merge: Option<Job>,
     /// What each Slurm task asks for.
     pub slurm: SlurmResources,
 }
@@ -150,6 +189,9 @@ impl Manifest {
         for entry in &file.recording {
             let bad = |msg: String| Error::input(path, format!("recording '{}': {msg}", entry.name));
             check_name(&entry.name).map_err(bad)?;
+            if entry.name == MERGE_JOB && file.merge.is_some() {
+                return Err(bad(format!("'{MERGE_JOB}' names the [merge] job")));
+            }
             if !names.insert(entry.name.clone()) {
                 return Err(bad("the name is used twice".into()));
             }
@@ -164,21 +206,50 @@ impl Manifest {
             {
                 return Err(bad(format!("{flag} is set by the batch (jobs/NAME, maps/NAME)")));
             }
-            jobs.push(Job {
-                name: entry.name.clone(),
-                path: recording,
-                args,
-                out: out.join("jobs").join(&entry.name),
-                map: file.save_map.then(|| out.join("maps").join(&entry.name)),
-            });
+            jobs.push(Job::replay(
+                &entry.name,
+                recording.as_deref(),
+                &args,
+                out.join("jobs").join(&entry.name),
+                file.save_map.then(|| out.join("maps").join(&entry.name)),
+            ));
         }
+        let merge = match &file.merge {
+            Some(m) => Some(merge_job(path, &out, m, &jobs)?),
+            None => None,
+        };
         Ok(Self {
             path: path.to_path_buf(),
             out,
             jobs,
+            merge,
             slurm: file.slurm,
         })
     }
+}
+
+/// The `[merge]` job over `jobs`' maps, its anchor first.
+fn merge_job(path: &Path, out: &Path, entry: &MergeEntry, jobs: &[Job]) -> Result<Job> {
+    let bad = |msg: String| Error::input(path, format!("[merge]: {msg}"));
+    let maps: Vec<&Path> = jobs.iter().filter_map(|j| j.map.as_deref()).collect();
+    if maps.len() != jobs.len() {
+        return Err(bad("needs save_map = true (it merges the jobs' maps)".into()));
+    }
+    if maps.len() < 2 {
+        return Err(bad("needs two recordings or more".into()));
+    }
+    let anchor = match &entry.anchor {
+        None => 0,
+        Some(name) => jobs
+            .iter()
+            .position(|j| &j.name == name)
+            .ok_or_else(|| bad(format!("anchor '{name}' is not a recording's name")))?,
+    };
+    let ordered: Vec<&Path> = std::iter::once(maps[anchor])
+        .chain(maps.iter().enumerate().filter(|(i, _)| *i != anchor).map(|(_, m)| *m))
+        .collect();
+    let merged = out.join(entry.out.as_deref().unwrap_or(Path::new("merged")));
+    Ok(Job::merge(&ordered, merged))
 }
 
 /// A name is a folder name: letters, digits, `.`, `_` and `-`, not starting with `.`.
@@ -232,7 +303,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.jobs.len(), 2);
-        let line = m.jobs[0].command_line();
+        let line = m.jobs[0].command.clone();
         let out = m.out.join("jobs/sim-1").display().to_string();
         let map = m.out.join("maps/sim-1").display().to_string();
         assert_eq!(
@@ -249,9 +320,39 @@ mod tests {
                 &map
             ]
         );
-        assert_eq!(m.jobs[1].path.as_ref().unwrap().file_name().unwrap(), "drive.bin");
+        assert!(m.jobs[1].command[1].ends_with("drive.bin"), "{:?}", m.jobs[1].command);
         assert_eq!(m.slurm.mem_mb, 1000);
         assert_eq!(m.slurm.cpus, 1);
+        assert!(m.merge.is_none());
+    }
+
+    #[test]
+    fn the_merge_job_takes_every_map_with_its_anchor_first() {
+        let m = manifest(
+            "out = \"o\"\nsave_map = true\n[merge]\nanchor = \"b\"\n\
+             [[recording]]\nname = \"a\"\n[[recording]]\nname = \"b\"\n",
+        )
+        .unwrap();
+        let merge = m.merge.unwrap();
+        let map = |name: &str| m.out.join("maps").join(name).display().to_string();
+        let out = m.out.join("merged").display().to_string();
+        assert_eq!(
+            merge.command,
+            ["merge-maps", &map("b"), &map("a"), "--out", &out, "--quiet"]
+        );
+        let err = |text: &str| manifest(text).unwrap_err().to_string();
+        let unsaved = err("out = \"o\"\n[merge]\n[[recording]]\nname = \"a\"\n[[recording]]\nname = \"b\"\n");
+        assert!(
+            unsaved.ends_with("[merge]: needs save_map = true (it merges the jobs' maps)"),
+            "{unsaved}"
+        );
+        let anchor = err(
+            "out = \"o\"\nsave_map = true\n[merge]\nanchor = \"c\"\n[[recording]]\nname = \"a\"\n[[recording]]\nname = \"b\"\n",
+        );
+        assert!(
+            anchor.ends_with("[merge]: anchor 'c' is not a recording's name"),
+            "{anchor}"
+        );
     }
 
     #[test]

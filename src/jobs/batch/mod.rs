@@ -6,6 +6,8 @@
 //!  manifest.toml → jobs (checked before any starts) → engine: local pool | sbatch --array
 //!       each job: overlap-slam replay … --out OUT/jobs/NAME [--save-map OUT/maps/NAME]
 //!                 → OUT/jobs/NAME/status.json (exit, wall time, peak memory)
+//!  then, with [merge], when every mapping job ended well: overlap-slam merge-maps … (locally
+//!  when the pool drains; on Slurm a job with --dependency=afterok on the array)
 //!  → OUT/summary.json, OUT/summary.csv
 //! ```
 
@@ -20,6 +22,8 @@ pub use summary::{JobRow, Summary};
 pub use task::{TaskRecord, TaskState};
 
 use crate::error::{Error, Result};
+use slurm::Script;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -43,7 +47,8 @@ impl Engine {
 }
 
 /// Runs every job of `manifest` that has not finished, with `exe` (the `overlap-slam` binary)
-/// on `engine`, then writes the summary. `progress` hears what happens, a line at a time.
+/// on `engine`, then the merge when the manifest has one and every mapping job ended well; then
+/// writes the summary. `progress` hears what happens, a line at a time.
 pub fn run_batch(exe: &Path, manifest: &Manifest, engine: Engine, progress: &(dyn Fn(&str) + Sync)) -> Result<Summary> {
     let started = Instant::now();
     std::fs::create_dir_all(&manifest.out).map_err(|e| Error::io(&manifest.out, e))?;
@@ -57,24 +62,56 @@ pub fn run_batch(exe: &Path, manifest: &Manifest, engine: Engine, progress: &(dy
             manifest.jobs.len()
         ));
     }
-    let mut scheduler = Default::default();
-    if !pending.is_empty() {
-        match engine {
-            Engine::Local { workers } => {
-                local::run(exe, manifest, &pending, workers, &|r| progress(&local::describe(r)))?;
+    // A merge reruns when a map it merges was made again.
+    let merge = manifest
+        .merge
+        .as_ref()
+        .filter(|m| !pending.is_empty() || !task::finished(m));
+    let all_mapped = || manifest.jobs.iter().all(task::finished);
+    let mut scheduler = BTreeMap::new();
+    match engine {
+        Engine::Local { workers } => {
+            local::run(exe, manifest, &pending, workers, &|r| progress(&local::describe(r)))?;
+            if let Some(job) = merge {
+                if all_mapped() {
+                    let record = task::run_task(exe, job, &manifest.out.join("logs"), engine.name())?;
+                    progress(&local::describe(&record));
+                } else {
+                    progress("merge not run: not every mapping job ended well");
+                }
             }
-            Engine::Slurm => {
-                slurm::check_reachable()?;
-                let array = slurm::submit(exe, manifest, &pending)?;
-                progress(&format!(
-                    "submitted job array {} ({} tasks)",
-                    array.job_id,
-                    pending.len()
-                ));
-                slurm::follow(&array.job_id, &|states| {
-                    progress(&format!("{}: {states}", array.job_id))
-                })?;
-                scheduler = slurm::task_states(&array.job_id);
+        }
+        Engine::Slurm => {
+            slurm::check_reachable()?;
+            let array = match pending.is_empty() {
+                true => None,
+                false => Some(slurm::submit(exe, manifest, Script::Array(&pending), None)?),
+            };
+            if let Some(id) = &array {
+                progress(&format!("submitted job array {id} ({} tasks)", pending.len()));
+            }
+            let merge_id = match merge {
+                Some(_) => Some(slurm::submit(exe, manifest, Script::Merge, array.as_deref())?),
+                None => None,
+            };
+            if let Some(id) = &merge_id {
+                progress(&format!("submitted merge job {id}, to run after the array ends well"));
+            }
+            if let Some(id) = &array {
+                slurm::follow(id, &|states| progress(&format!("{id}: {states}")))?;
+                scheduler = slurm::task_states(id);
+            }
+            if let Some(id) = merge_id {
+                if all_mapped() {
+                    slurm::follow(&id, &|states| progress(&format!("{id}: {states}")))?;
+                } else {
+                    // Its dependency can never be met now: it would wait in the queue for ever.
+                    slurm::cancel(&id);
+                    progress("merge cancelled: not every mapping job ended well");
+                }
+                if let Some(state) = slurm::job_state(&id) {
+                    scheduler.insert(manifest.jobs.len(), state);
+                }
             }
         }
     }
@@ -89,10 +126,10 @@ pub fn run_batch(exe: &Path, manifest: &Manifest, engine: Engine, progress: &(dy
     Ok(summary)
 }
 
-/// Runs job `index` of `manifest` in this process's place (a Slurm array task): fails when the
-/// job did, so that the scheduler records it.
+/// Runs job `index` of `manifest` in this process's place (a Slurm task; the index after the
+/// last mapping job is the merge): fails when the job did, so that the scheduler records it.
 pub fn run_array_task(exe: &Path, manifest: &Manifest, index: usize) -> Result<TaskRecord> {
-    let job = manifest.jobs.get(index).ok_or_else(|| {
+    let job = manifest.jobs.iter().chain(&manifest.merge).nth(index).ok_or_else(|| {
         Error::input(
             &manifest.path,
             format!("no job {index}: the manifest has {}", manifest.jobs.len()),

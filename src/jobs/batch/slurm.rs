@@ -1,7 +1,7 @@
 //! The Slurm engine: the pending jobs as one job array (`sbatch --array`), each task running
-//! `overlap-slam batch MANIFEST --task I`, followed with `squeue` until the array leaves the
-//! queue, and each task's final state read back with `sacct` (where accounting is on) or
-//! `scontrol`.
+//! `overlap-slam batch MANIFEST --task I`, and the merge as a job that depends on the array
+//! (`--dependency=afterok`); both followed with `squeue` until they leave the queue, and each
+//! task's final state read back with `sacct` (where accounting is on) or `scontrol`.
 
 use super::manifest::Manifest;
 use crate::error::{Error, Result};
@@ -14,15 +14,6 @@ use std::time::Duration;
 
 /// How often the queue is looked at while the array runs.
 const POLL: Duration = Duration::from_secs(1);
-
-/// A submitted array: its id, and the manifest index of each task.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Submitted {
-    /// Slurm's job id of the array.
-    pub job_id: String,
-    /// The tasks' array indices (the jobs' indices in the manifest).
-    pub tasks: Vec<usize>,
-}
 
 /// How long `scontrol ping` may take: without a configuration it retries for a minute.
 const PING_WAIT: Duration = Duration::from_secs(10);
@@ -79,34 +70,59 @@ pub fn check_reachable() -> Result<()> {
     Ok(())
 }
 
-/// The array script: one task per pending job, each with the manifest's resources.
-pub fn array_script(exe: &Path, manifest: &Manifest, tasks: &[usize]) -> String {
+/// What a script submits: the array of pending mapping jobs, or the merge after them.
+#[derive(Debug, Clone, Copy)]
+pub enum Script<'a> {
+    /// One task per mapping job (manifest indices).
+    Array(&'a [usize]),
+    /// The `[merge]` job.
+    Merge,
+}
+
+/// The batch script of `what`, each task with the manifest's resources, running
+/// `overlap-slam batch MANIFEST --task I`.
+pub fn script(exe: &Path, manifest: &Manifest, what: Script) -> String {
     let r = &manifest.slurm;
-    let indices: Vec<String> = tasks.iter().map(|i| i.to_string()).collect();
     let logs = manifest.out.join("logs");
-    let mut script = format!(
+    let (name, extra, output, task) = match what {
+        Script::Array(tasks) => {
+            let indices: Vec<String> = tasks.iter().map(|i| i.to_string()).collect();
+            (
+                "overlap-slam-batch",
+                format!("#SBATCH --array={}\n", indices.join(",")),
+                "slurm-%A_%a.out",
+                "\"$SLURM_ARRAY_TASK_ID\"".to_string(),
+            )
+        }
+        Script::Merge => (
+            "overlap-slam-merge",
+            String::new(),
+            "slurm-merge-%j.out",
+            manifest.jobs.len().to_string(),
+        ),
+    };
+    let mut text = format!(
         "#!/bin/bash\n\
-         #SBATCH --job-name=overlap-slam-batch\n\
-         #SBATCH --array={}\n\
+         #SBATCH --job-name={name}\n\
+         {extra}\
          #SBATCH --cpus-per-task={}\n\
          #SBATCH --mem={}M\n\
          #SBATCH --time={}\n\
-         #SBATCH --output={}/slurm-%A_%a.out\n",
-        indices.join(","),
+         #SBATCH --output={}/{output}\n",
         r.cpus,
         r.mem_mb,
         r.time_min,
         logs.display()
     );
     if let Some(p) = &r.partition {
-        script.push_str(&format!("#SBATCH --partition={p}\n"));
+        text.push_str(&format!("#SBATCH --partition={p}\n"));
     }
-    script.push_str(&format!(
-        "exec {} batch {} --task \"$SLURM_ARRAY_TASK_ID\"\n",
+    text.push_str(&format!(
+        "exec {} batch {} --task {task}\n",
         quote(&exe.display().to_string()),
         quote(&manifest.path.display().to_string())
     ));
-    script
+    text
 }
 
 /// `s` in single quotes for the shell.
@@ -114,19 +130,24 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Writes the array script into the batch folder and submits it.
-pub fn submit(exe: &Path, manifest: &Manifest, tasks: &[usize]) -> Result<Submitted> {
+/// Writes the script of `what` into the batch folder and submits it (after job `after` ends
+/// well, when given); returns its job id.
+pub fn submit(exe: &Path, manifest: &Manifest, what: Script, after: Option<&str>) -> Result<String> {
     let dir = manifest.out.join("slurm");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     std::fs::create_dir_all(manifest.out.join("logs")).map_err(|e| Error::io(manifest.out.join("logs"), e))?;
-    let script: PathBuf = dir.join("array.sh");
-    let text = array_script(exe, manifest, tasks);
-    write_atomic(&script, |w| w.write_all(text.as_bytes()))?;
-    let job_id = sbatch(&script, None)?;
-    Ok(Submitted {
-        job_id,
-        tasks: tasks.to_vec(),
-    })
+    let script_path: PathBuf = dir.join(match what {
+        Script::Array(_) => "array.sh",
+        Script::Merge => "merge.sh",
+    });
+    let text = script(exe, manifest, what);
+    write_atomic(&script_path, |w| w.write_all(text.as_bytes()))?;
+    sbatch(&script_path, after)
+}
+
+/// Cancels job `job_id` (a merge whose mapping jobs did not all end well would wait forever).
+pub fn cancel(job_id: &str) {
+    let _ = Command::new("scancel").arg(job_id).output();
 }
 
 /// Submits `script` (after job `after` ends well, when given) and returns its job id.
@@ -201,6 +222,29 @@ pub fn task_states(job_id: &str) -> BTreeMap<usize, String> {
         .unwrap_or_default()
 }
 
+/// The final state of a job that is not an array (the merge): `sacct`, else `scontrol`.
+pub fn job_state(job_id: &str) -> Option<String> {
+    let sacct = Command::new("sacct")
+        .args(["-j", job_id, "-n", "-P", "-X", "-o", "State"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            Some(
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .next()?
+                    .to_string(),
+            )
+        });
+    sacct.or_else(|| {
+        let out = Command::new("scontrol").args(["show", "job", job_id]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("JobState=").map(str::to_string))
+    })
+}
+
 /// `sacct -P -o JobID,State` lines: `123_4|COMPLETED`.
 fn parse_sacct(text: &str) -> BTreeMap<usize, String> {
     text.lines()
@@ -255,6 +299,7 @@ mod tests {
             path: "/data/it's/batch.toml".into(),
             out: "/data/out".into(),
             jobs: Vec::new(),
+            merge: None,
             slurm: super::super::manifest::SlurmResources {
                 cpus: 2,
                 mem_mb: 3000,
@@ -262,7 +307,7 @@ mod tests {
                 partition: Some("short".into()),
             },
         };
-        let script = array_script(Path::new("/opt/overlap-slam"), &manifest, &[0, 2, 3]);
+        let script = script(Path::new("/opt/overlap-slam"), &manifest, Script::Array(&[0, 2, 3]));
         for line in [
             "#SBATCH --array=0,2,3",
             "#SBATCH --cpus-per-task=2",

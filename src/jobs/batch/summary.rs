@@ -51,7 +51,7 @@ pub struct Summary {
     pub skipped: usize,
     /// Wall time of this pass, seconds.
     pub wall_s: f64,
-    /// One row per job, in the manifest's order.
+    /// One row per job, in the manifest's order, the merge last.
     pub jobs: Vec<JobRow>,
 }
 
@@ -97,7 +97,7 @@ impl Summary {
         wall_s: f64,
         scheduler: &BTreeMap<usize, String>,
     ) -> Self {
-        let jobs: Vec<JobRow> = (manifest.jobs.iter().enumerate())
+        let jobs: Vec<JobRow> = (manifest.jobs.iter().chain(&manifest.merge).enumerate())
             .map(|(i, job)| row(job, scheduler.get(&i).cloned()))
             .collect();
         let ok = jobs.iter().filter(|r| r.status == "ok").count();

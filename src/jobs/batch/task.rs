@@ -1,4 +1,4 @@
-//! One job run to its end: `overlap-slam replay` as a child process, its log kept, and what
+//! One job run to its end: `overlap-slam replay` (or `merge-maps`) as a child process, its log kept, and what
 //! became of it (exit, wall time, peak memory) recorded beside its outputs. Both engines run
 //! jobs through here: the local pool on its threads, Slurm in each array task.
 
@@ -56,7 +56,7 @@ pub fn read_record(job: &Job) -> Option<TaskRecord> {
 
 /// True when a run of `job` finished well: a rerun skips it.
 pub fn finished(job: &Job) -> bool {
-    read_record(job).is_some_and(|r| r.state == TaskState::Ok) && job.out.join("metrics.json").is_file()
+    read_record(job).is_some_and(|r| r.state == TaskState::Ok) && job.product.is_file()
 }
 
 /// Runs `job` with the `overlap-slam` at `exe` and records how it ended. A job that fails is a
@@ -70,7 +70,7 @@ pub fn run_task(exe: &Path, job: &Job, logs: &Path, engine: &str) -> Result<Task
     let log_file = std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
     let started = Instant::now();
     let child = Command::new(exe)
-        .args(job.command_line())
+        .args(&job.command)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file)

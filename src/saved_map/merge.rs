@@ -1,0 +1,437 @@
+//! Independently saved maps made into one: their keyframes are searched against each other as
+//! loop candidates are (Scan Context's nearest ring keys, the detector's verdict, ICP), the
+//! verified matches between two maps must agree on where one map lies in the other, and one pose
+//! graph over every map's keyframes — each map's own odometry and loop edges, and the
+//! inter-map matches weighted by their spread — puts them in the anchor map's frame.
+//!
+//! ```text
+//!  maps A (anchor), B, C → matches B↔A, C↔A, C↔B → agreeing links → every map reached from A?
+//!       → initial placement along the links → joint pose graph (A's first keyframe fixed)
+//!       → one map: sessions renumbered, edges kept, inter-map edges added as loops
+//! ```
+//!
+//! Maps that no agreeing link reaches from the anchor are refused, never placed by guess. Every
+//! step runs in a fixed order on one thread, so the same maps give the same bytes.
+
+use super::localise::{Hypothesis, LocaliserConfig, MapIndex};
+use super::{EdgeKind, MapEdge, MapKeyframe, PriorMap};
+use crate::error::{Error, Result};
+use crate::graph::se3::log;
+use crate::graph::{BackendConfig, Edge, PoseGraph, SolverConfig, diagonal_information};
+use crate::io::poses::pose_from_3x4;
+use crate::loops::detector::{Descriptor, LoopDetector};
+use crate::loops::search::LoopSearchConfig;
+use crate::loops::verify::{KeyframeCloud, VerifyConfig};
+use crate::scan::Pose;
+use nalgebra::{Matrix6, Vector6};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Merge settings; every default in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct MergeConfig {
+    /// How each keyframe is searched for in another map (as relocalisation searches).
+    pub search: LocaliserConfig,
+    /// How a match is verified.
+    pub verify: VerifyConfig,
+    /// Verified matches (of distinct keyframes) that must agree before two maps are linked
+    /// (ours: 2, as relocalisation's fix: one match can be a look-alike place, two independent
+    /// ones putting the map at the same place rarely are).
+    pub min_agreeing: usize,
+    /// Smallest standard deviation an inter-map edge is given, metres (ours: the loop edges'
+    /// 0.1 m): a few matches agreeing closely do not make a link more certain than a loop.
+    pub min_sigma_m: f64,
+    /// And its rotation, degrees (ours: 0.5, as loops).
+    pub min_sigma_deg: f64,
+    /// Disagreement an inter-map edge is robust to, metres (its Cauchy kernel's width; ours:
+    /// 2, the agreement the link's matches were held to).
+    pub kernel_m: f64,
+    /// Each map's own edges, weighted as the run's back-end weighted them.
+    pub backend: BackendConfig,
+    /// Levenberg–Marquardt settings of the joint solve (ours: 50 iterations: the maps start
+    /// where their links put them, metres from the joint optimum).
+    pub solver: SolverConfig,
+}
+
+impl Default for MergeConfig {
+    fn default() -> Self {
+        Self {
+            search: LocaliserConfig::default(),
+            verify: VerifyConfig::default(),
+            min_agreeing: 2,
+            min_sigma_m: 0.1,
+            min_sigma_deg: 0.5,
+            kernel_m: 2.0,
+            backend: BackendConfig::default(),
+            solver: SolverConfig {
+                max_iterations: 50,
+                ..SolverConfig::default()
+            },
+        }
+    }
+}
+
+/// Two maps found to share places.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    /// The map searched in (index in the merge's inputs).
+    pub reference: usize,
+    /// The map whose keyframes were searched for.
+    pub query: usize,
+    /// Verified matches between them.
+    pub matches: usize,
+    /// Matches agreeing on where the query map lies in the reference map (the edges added).
+    pub agreeing: usize,
+    /// Standard deviation of the agreeing matches' placements, metres.
+    pub spread_m: f64,
+}
+
+/// What a merge did (printed as JSON by `merge-maps`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeReport {
+    /// The input maps, in the order given.
+    pub inputs: Vec<PathBuf>,
+    /// The map whose frame the merged map keeps.
+    pub anchor: usize,
+    /// Keyframes of the merged map.
+    pub keyframes: usize,
+    /// Inter-map links found.
+    pub links: Vec<Link>,
+    /// How far the joint solve moved each map's keyframes from where the links put them, metres
+    /// (largest), one per input.
+    pub moved_m: Vec<f64>,
+}
+
+/// One map to merge, with where it came from (to name in errors).
+pub struct MapInput {
+    /// Its folder.
+    pub path: PathBuf,
+    /// The map.
+    pub map: PriorMap,
+}
+
+/// Merges `inputs` into one map in the frame of `inputs[anchor]`.
+pub fn merge(inputs: &[MapInput], anchor: usize, cfg: &MergeConfig) -> Result<(PriorMap, MergeReport)> {
+    check_compatible(inputs, anchor)?;
+    let indices = inputs
+        .iter()
+        .map(|m| MapIndex::new(&m.map, &LoopDetector::ScanContext, cfg.search, cfg.verify))
+        .collect::<Result<Vec<_>>>()?;
+    let mut links = Vec::new();
+    let mut link_edges = Vec::new();
+    for reference in 0..inputs.len() {
+        for query in reference + 1..inputs.len() {
+            let found = matches(&inputs[query].map, &indices[reference], cfg)?;
+            let (link, agreeing) = agreement(reference, query, &found, cfg);
+            log::info!(
+                "{} in {}: {} verified matches, {} agreeing (spread {:.2} m)",
+                inputs[query].path.display(),
+                inputs[reference].path.display(),
+                link.matches,
+                link.agreeing,
+                link.spread_m
+            );
+            if link.agreeing >= cfg.min_agreeing {
+                link_edges.push((reference, query, agreeing));
+            }
+            links.push(link);
+        }
+    }
+    let placement = place(inputs, anchor, &link_edges)?;
+    let (merged, moved_m) = solve(inputs, anchor, &placement, &link_edges, cfg)?;
+    let report = MergeReport {
+        inputs: inputs.iter().map(|m| m.path.clone()).collect(),
+        anchor,
+        keyframes: merged.keyframes.len(),
+        links,
+        moved_m,
+    };
+    Ok((merged, report))
+}
+
+/// Refuses maps made with another sensor, detector or voxel size than the anchor.
+fn check_compatible(inputs: &[MapInput], anchor: usize) -> Result<()> {
+    let a = &inputs[anchor];
+    for m in inputs {
+        let (h, ha) = (&m.map.header, &a.map.header);
+        let why = if h.sensor != ha.sensor {
+            format!(
+                "made with sensor {}, the anchor {} with {}",
+                h.sensor,
+                a.path.display(),
+                ha.sensor
+            )
+        } else if h.detector != ha.detector {
+            format!(
+                "made with loop detector {:?}, the anchor {} with {:?}",
+                h.detector,
+                a.path.display(),
+                ha.detector
+            )
+        } else if h.voxel_m != ha.voxel_m {
+            format!(
+                "keyframe clouds thinned to {} m, the anchor {}'s to {} m",
+                h.voxel_m,
+                a.path.display(),
+                ha.voxel_m
+            )
+        } else if m.map.keyframes.is_empty() {
+            "no keyframes".to_string()
+        } else {
+            continue;
+        };
+        return Err(Error::input(&m.path, format!("cannot merge: {why}")));
+    }
+    Ok(())
+}
+
+/// Every verified match of a keyframe of `query` in the map `reference` indexes; each
+/// hypothesis's `map_from_local` is the query map's frame in the reference map's.
+fn matches(query: &PriorMap, reference: &MapIndex, cfg: &MergeConfig) -> Result<Vec<Hypothesis>> {
+    let threshold = 1.0 - LoopSearchConfig::default().accept_scan_context_distance;
+    let mut found = Vec::new();
+    for (k, keyframe) in query.keyframes.iter().enumerate() {
+        let descriptor = Descriptor::ScanContext(keyframe.scan_context.clone());
+        let cloud = KeyframeCloud::new(&keyframe.points, &cfg.verify);
+        let q = (&keyframe.scan_context.ring_key, &descriptor, &cloud);
+        found.extend(reference.search(k, q, &keyframe.pose, &LoopDetector::ScanContext, threshold)?);
+    }
+    Ok(found)
+}
+
+/// The largest set of `found` agreeing on the query map's placement (each within the search's
+/// agreement of the first, its centre; ties to the earliest), counted once per query keyframe.
+fn agreement(reference: usize, query: usize, found: &[Hypothesis], cfg: &MergeConfig) -> (Link, Vec<Hypothesis>) {
+    let agrees = |a: &Hypothesis, b: &Hypothesis| {
+        let d = a.map_from_local.inverse() * b.map_from_local;
+        d.translation.vector.norm() <= cfg.search.agree_m && d.rotation.angle().to_degrees() <= cfg.search.agree_deg
+    };
+    let mut best: Vec<Hypothesis> = Vec::new();
+    for centre in found {
+        let mut set = vec![*centre];
+        for h in found.iter().filter(|h| agrees(centre, h)) {
+            if !set.iter().any(|s| s.frame == h.frame) {
+                set.push(*h);
+            }
+        }
+        if set.len() > best.len() {
+            best = set;
+        }
+    }
+    let spread_m = match best.first() {
+        Some(c) => {
+            let d2: f64 = best
+                .iter()
+                .map(|h| {
+                    (c.map_from_local.inverse() * h.map_from_local)
+                        .translation
+                        .vector
+                        .norm_squared()
+                })
+                .sum();
+            (d2 / best.len() as f64).sqrt()
+        }
+        None => 0.0,
+    };
+    let link = Link {
+        reference,
+        query,
+        matches: found.len(),
+        agreeing: best.len(),
+        spread_m,
+    };
+    (link, best)
+}
+
+/// Each map's frame in the anchor's, along the links from the anchor (breadth first, in input
+/// order); a map no link reaches is refused.
+fn place(inputs: &[MapInput], anchor: usize, links: &[(usize, usize, Vec<Hypothesis>)]) -> Result<Vec<Pose>> {
+    let mut placed: Vec<Option<Pose>> = vec![None; inputs.len()];
+    placed[anchor] = Some(Pose::identity());
+    let mut queue = std::collections::VecDeque::from([anchor]);
+    while let Some(m) = queue.pop_front() {
+        let here = placed[m].expect("queued maps are placed");
+        for (reference, query, agreeing) in links {
+            let query_in_reference = agreeing[0].map_from_local;
+            let (next, pose) = match (*reference == m, *query == m) {
+                (true, _) => (*query, here * query_in_reference),
+                (_, true) => (*reference, here * query_in_reference.inverse()),
+                _ => continue,
+            };
+            if placed[next].is_none() {
+                placed[next] = Some(pose);
+                queue.push_back(next);
+            }
+        }
+    }
+    placed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            p.ok_or_else(|| {
+                Error::input(
+                    &inputs[i].path,
+                    format!(
+                        "shares no place with the anchor {} or the maps joined to it: no verified matches agree on where it lies, so it is not merged",
+                        inputs[anchor].path.display()
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Node order: the anchor's keyframes first (its first holds the graph), then the others' in
+/// input order.
+fn map_order(inputs: &[MapInput], anchor: usize) -> Vec<usize> {
+    std::iter::once(anchor)
+        .chain((0..inputs.len()).filter(|&m| m != anchor))
+        .collect()
+}
+
+/// The joint pose graph solved, and the merged map built from it; also how far each map moved.
+fn solve(
+    inputs: &[MapInput],
+    anchor: usize,
+    placement: &[Pose],
+    links: &[(usize, usize, Vec<Hypothesis>)],
+    cfg: &MergeConfig,
+) -> Result<(PriorMap, Vec<f64>)> {
+    let order = map_order(inputs, anchor);
+    let mut first_node = vec![0; inputs.len()];
+    let mut graph = PoseGraph::new();
+    for &m in &order {
+        first_node[m] = graph.poses().len();
+        for k in &inputs[m].map.keyframes {
+            graph.add_node(placement[m] * k.pose);
+        }
+    }
+    let b = &cfg.backend;
+    let mut edges = Vec::new();
+    for &m in &order {
+        for e in &inputs[m].map.edges {
+            let (information, cauchy) = match e.kind {
+                EdgeKind::Odometry => (
+                    diagonal_information(b.odometry_sigma_m, b.odometry_sigma_deg.to_radians()),
+                    None,
+                ),
+                EdgeKind::Loop => (
+                    diagonal_information(b.loop_sigma_m, b.loop_sigma_deg.to_radians()),
+                    Some(b.min_kernel_m / b.loop_sigma_m),
+                ),
+            };
+            edges.push((
+                Edge {
+                    from: first_node[m] + e.from as usize,
+                    to: first_node[m] + e.to as usize,
+                    measurement: e.measurement,
+                    information,
+                    cauchy,
+                },
+                e.kind,
+            ));
+        }
+    }
+    for (reference, query, agreeing) in links {
+        let information = link_information(agreeing, cfg);
+        for h in agreeing {
+            edges.push((
+                Edge {
+                    from: first_node[*reference] + h.map_keyframe,
+                    to: first_node[*query] + h.frame,
+                    measurement: h.transform,
+                    information,
+                    cauchy: Some(cfg.kernel_m / cfg.min_sigma_m),
+                },
+                EdgeKind::Loop,
+            ));
+        }
+    }
+    for (edge, _) in &edges {
+        graph
+            .add_edge(*edge)
+            .map_err(|e| Error::Usage(format!("merged pose graph: {e}")))?;
+    }
+    let start = graph.poses().to_vec();
+    graph
+        .optimize(&cfg.solver)
+        .map_err(|e| Error::Usage(format!("merged pose graph: {e}")))?;
+    let poses = graph.poses();
+    let moved_m = (0..inputs.len())
+        .map(|m| {
+            let nodes = first_node[m]..first_node[m] + inputs[m].map.keyframes.len();
+            nodes
+                .map(|n| (poses[n].translation.vector - start[n].translation.vector).norm())
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    Ok((merged_map(inputs, anchor, &order, poses, &edges), moved_m))
+}
+
+/// Information of a link's edges: the inverse of its matches' spread about the first of them
+/// (twist order), floored at the loop edges' certainty.
+fn link_information(agreeing: &[Hypothesis], cfg: &MergeConfig) -> Matrix6<f64> {
+    let centre = agreeing[0].map_from_local;
+    let floor = Vector6::new(
+        cfg.min_sigma_m.powi(2),
+        cfg.min_sigma_m.powi(2),
+        cfg.min_sigma_m.powi(2),
+        cfg.min_sigma_deg.to_radians().powi(2),
+        cfg.min_sigma_deg.to_radians().powi(2),
+        cfg.min_sigma_deg.to_radians().powi(2),
+    );
+    let mut covariance = Matrix6::from_diagonal(&floor);
+    for h in agreeing {
+        let d = log(&(centre.inverse() * h.map_from_local));
+        covariance += d * d.transpose() / agreeing.len() as f64;
+    }
+    covariance
+        .try_inverse()
+        .unwrap_or_else(|| Matrix6::from_diagonal(&floor.map(|v| 1.0 / v)))
+}
+
+/// The merged map: keyframes in node order at their solved poses, sessions renumbered after
+/// the anchor's, every edge kept (re-indexed), ground truth moved into the anchor's truth frame
+/// where both maps have one.
+fn merged_map(
+    inputs: &[MapInput],
+    anchor: usize,
+    order: &[usize],
+    poses: &[Pose],
+    edges: &[(Edge, EdgeKind)],
+) -> PriorMap {
+    let anchor_header = &inputs[anchor].map.header;
+    let truth_origin = |m: usize| inputs[m].map.header.ground_truth_origin.map(|r| pose_from_3x4(&r));
+    let anchor_origin = truth_origin(anchor);
+    let mut keyframes = Vec::new();
+    let mut sessions = 0;
+    for &m in order {
+        let map = &inputs[m].map;
+        let to_anchor_truth = anchor_origin.zip(truth_origin(m)).map(|(a, o)| a.inverse() * o);
+        for k in &map.keyframes {
+            keyframes.push(MapKeyframe {
+                session: sessions + k.session,
+                pose: poses[keyframes.len()],
+                ground_truth: to_anchor_truth.zip(k.ground_truth).map(|(t, g)| t * g),
+                ..k.clone()
+            });
+        }
+        sessions += map.header.sessions;
+    }
+    let mut header = anchor_header.clone();
+    header.sessions = sessions;
+    header.travelled_m = inputs.iter().map(|m| m.map.header.travelled_m).sum();
+    PriorMap {
+        header,
+        keyframes,
+        edges: edges
+            .iter()
+            .map(|(e, kind)| MapEdge {
+                from: e.from as u32,
+                to: e.to as u32,
+                measurement: e.measurement,
+                kind: *kind,
+            })
+            .collect(),
+    }
+}
