@@ -2,11 +2,13 @@
 //! loop candidates are (Scan Context's nearest ring keys, the detector's verdict, ICP), the
 //! verified matches between two maps must agree on where one map lies in the other, and one pose
 //! graph over every map's keyframes — each map's own odometry and loop edges, and the
-//! inter-map matches weighted by their spread — puts them in the anchor map's frame.
+//! inter-map matches as loop edges — puts them in the anchor map's frame. Matches outside the
+//! links' agreeing sets join as the solved maps come to explain them.
 //!
 //! ```text
 //!  maps A (anchor), B, C → matches B↔A, C↔A, C↔B → agreeing links → every map reached from A?
 //!       → initial placement along the links → joint pose graph (A's first keyframe fixed)
+//!       → the matches the solved maps explain join, solved again, until none joins
 //!       → one map: sessions renumbered, edges kept, inter-map edges added as loops
 //! ```
 //!
@@ -16,14 +18,13 @@
 use super::localise::{Hypothesis, LocaliserConfig, MapIndex};
 use super::{EdgeKind, MapEdge, MapKeyframe, PriorMap};
 use crate::error::{Error, Result};
-use crate::graph::se3::log;
 use crate::graph::{BackendConfig, Edge, PoseGraph, SolverConfig, diagonal_information};
 use crate::io::poses::pose_from_3x4;
 use crate::loops::detector::{Descriptor, LoopDetector};
 use crate::loops::search::LoopSearchConfig;
 use crate::loops::verify::{KeyframeCloud, VerifyConfig};
 use crate::scan::Pose;
-use nalgebra::{Matrix6, Vector6};
+use nalgebra::Matrix6;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -38,18 +39,22 @@ pub struct MergeConfig {
     /// (ours: 2, as relocalisation's fix: one match can be a look-alike place, two independent
     /// ones putting the map at the same place rarely are).
     pub min_agreeing: usize,
-    /// Smallest standard deviation an inter-map edge is given, metres (ours: the loop edges'
-    /// 0.1 m): a few matches agreeing closely do not make a link more certain than a loop.
-    pub min_sigma_m: f64,
-    /// And its rotation, degrees (ours: 0.5, as loops).
-    pub min_sigma_deg: f64,
-    /// Disagreement an inter-map edge is robust to, metres (its Cauchy kernel's width; ours:
-    /// 2, the agreement the link's matches were held to).
+    /// A match outside a link's agreeing set joins the graph once the solved maps explain it to
+    /// within this, metres (ours: 2, the agreement the links were held to): the maps bend as
+    /// matches join, which brings others within reach.
+    pub gate_m: f64,
+    /// And within this yaw, degrees (ours: 5).
+    pub gate_deg: f64,
+    /// Solve-and-gate rounds at most (ours: 10).
+    pub rounds: usize,
+    /// Disagreement an inter-map edge is robust to, metres (its Cauchy kernel's width; ours: 2,
+    /// the gate).
     pub kernel_m: f64,
-    /// Each map's own edges, weighted as the run's back-end weighted them.
+    /// Each map's own edges, weighted as the run's back-end weighted them; inter-map edges are
+    /// weighted as its loop edges (the same ICP verification measured both).
     pub backend: BackendConfig,
-    /// Levenberg–Marquardt settings of the joint solve (ours: 50 iterations: the maps start
-    /// where their links put them, metres from the joint optimum).
+    /// Levenberg–Marquardt settings of each solve (ours: 50 iterations: the maps start where
+    /// their links put them, metres from the joint optimum).
     pub solver: SolverConfig,
 }
 
@@ -59,8 +64,9 @@ impl Default for MergeConfig {
             search: LocaliserConfig::default(),
             verify: VerifyConfig::default(),
             min_agreeing: 2,
-            min_sigma_m: 0.1,
-            min_sigma_deg: 0.5,
+            gate_m: 2.0,
+            gate_deg: 5.0,
+            rounds: 10,
             kernel_m: 2.0,
             backend: BackendConfig::default(),
             solver: SolverConfig {
@@ -97,9 +103,21 @@ pub struct MergeReport {
     pub keyframes: usize,
     /// Inter-map links found.
     pub links: Vec<Link>,
+    /// Inter-map edges in the final graph: the links' agreeing matches, and the matches the
+    /// solved maps came to explain.
+    pub inter_map_edges: usize,
+    /// Solve-and-gate rounds run.
+    pub rounds: usize,
     /// How far the joint solve moved each map's keyframes from where the links put them, metres
     /// (largest), one per input.
     pub moved_m: Vec<f64>,
+    /// ATE of each input's keyframes against their ground truth (aligned), metres, where the
+    /// map has ground truth.
+    pub input_keyframe_ate_m: Vec<Option<f64>>,
+    /// The same for the merged map's keyframes, where every one has ground truth.
+    pub keyframe_ate_m: Option<f64>,
+    /// The same for each input's keyframes as the merged map places them.
+    pub merged_input_ate_m: Vec<Option<f64>>,
 }
 
 /// One map to merge, with where it came from (to name in errors).
@@ -119,6 +137,7 @@ pub fn merge(inputs: &[MapInput], anchor: usize, cfg: &MergeConfig) -> Result<(P
         .collect::<Result<Vec<_>>>()?;
     let mut links = Vec::new();
     let mut link_edges = Vec::new();
+    let mut all = Vec::new();
     for reference in 0..inputs.len() {
         for query in reference + 1..inputs.len() {
             let found = matches(&inputs[query].map, &indices[reference], cfg)?;
@@ -134,19 +153,73 @@ pub fn merge(inputs: &[MapInput], anchor: usize, cfg: &MergeConfig) -> Result<(P
             if link.agreeing >= cfg.min_agreeing {
                 link_edges.push((reference, query, agreeing));
             }
+            all.extend(found.into_iter().map(|h| InterMatch { reference, query, h }));
             links.push(link);
         }
     }
     let placement = place(inputs, anchor, &link_edges)?;
-    let (merged, moved_m) = solve(inputs, anchor, &placement, &link_edges, cfg)?;
+    let in_a_link = |m: &InterMatch| {
+        link_edges.iter().any(|(r, q, agreeing)| {
+            (*r, *q) == (m.reference, m.query)
+                && agreeing
+                    .iter()
+                    .any(|a| (a.frame, a.map_keyframe) == (m.h.frame, m.h.map_keyframe))
+        })
+    };
+    let accepted: Vec<bool> = all.iter().map(in_a_link).collect();
+    let solved = solve(inputs, anchor, &placement, &all, accepted, cfg)?;
     let report = MergeReport {
         inputs: inputs.iter().map(|m| m.path.clone()).collect(),
         anchor,
-        keyframes: merged.keyframes.len(),
+        keyframes: solved.map.keyframes.len(),
         links,
-        moved_m,
+        inter_map_edges: solved.inter_map_edges,
+        rounds: solved.rounds,
+        moved_m: solved.moved_m,
+        input_keyframe_ate_m: inputs.iter().map(|m| keyframe_ate_m(&m.map)).collect(),
+        keyframe_ate_m: keyframe_ate_m(&solved.map),
+        merged_input_ate_m: (0..inputs.len() as u32)
+            .map(|m| {
+                let of_input = |k: &&MapKeyframe| session_input(inputs, anchor, k.session) == m as usize;
+                let keyframes: Vec<MapKeyframe> = solved.map.keyframes.iter().filter(of_input).cloned().collect();
+                keyframes_ate_m(&keyframes)
+            })
+            .collect(),
     };
-    Ok((merged, report))
+    Ok((solved.map, report))
+}
+
+/// A verified match of keyframe `h.frame` of map `query` with keyframe `h.map_keyframe` of map
+/// `reference`.
+#[derive(Debug, Clone, Copy)]
+struct InterMatch {
+    reference: usize,
+    query: usize,
+    h: Hypothesis,
+}
+
+/// ATE of `map`'s keyframes against their ground truth, when every keyframe has one.
+fn keyframe_ate_m(map: &PriorMap) -> Option<f64> {
+    keyframes_ate_m(&map.keyframes)
+}
+
+/// ATE of `keyframes` against their ground truth, when every one has one.
+fn keyframes_ate_m(keyframes: &[MapKeyframe]) -> Option<f64> {
+    let truth: Option<Vec<Pose>> = keyframes.iter().map(|k| k.ground_truth).collect();
+    let poses: Vec<Pose> = keyframes.iter().map(|k| k.pose).collect();
+    crate::metrics::ate_rmse(&poses, &truth?)
+}
+
+/// The input a merged map's `session` came from (sessions follow [`map_order`]).
+fn session_input(inputs: &[MapInput], anchor: usize, session: u32) -> usize {
+    let mut first = 0;
+    for m in map_order(inputs, anchor) {
+        first += inputs[m].map.header.sessions;
+        if session < first {
+            return m;
+        }
+    }
+    anchor
 }
 
 /// Refuses maps made with another sensor, detector or voxel size than the anchor.
@@ -289,25 +362,34 @@ fn map_order(inputs: &[MapInput], anchor: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The joint pose graph solved, and the merged map built from it; also how far each map moved.
+/// The joint solve's outcome.
+struct Solved {
+    map: PriorMap,
+    inter_map_edges: usize,
+    rounds: usize,
+    moved_m: Vec<f64>,
+}
+
+/// The joint pose graph solved, and the merged map built from it. The matches `accepted` start
+/// as edges; after each solve, the other matches the solved maps explain within the gate join,
+/// and the graph is solved again, until none joins.
 fn solve(
     inputs: &[MapInput],
     anchor: usize,
     placement: &[Pose],
-    links: &[(usize, usize, Vec<Hypothesis>)],
+    all: &[InterMatch],
+    mut accepted: Vec<bool>,
     cfg: &MergeConfig,
-) -> Result<(PriorMap, Vec<f64>)> {
+) -> Result<Solved> {
     let order = map_order(inputs, anchor);
     let mut first_node = vec![0; inputs.len()];
-    let mut graph = PoseGraph::new();
+    let mut start = Vec::new();
     for &m in &order {
-        first_node[m] = graph.poses().len();
-        for k in &inputs[m].map.keyframes {
-            graph.add_node(placement[m] * k.pose);
-        }
+        first_node[m] = start.len();
+        start.extend(inputs[m].map.keyframes.iter().map(|k| placement[m] * k.pose));
     }
     let b = &cfg.backend;
-    let mut edges = Vec::new();
+    let mut intra = Vec::new();
     for &m in &order {
         for e in &inputs[m].map.edges {
             let (information, cauchy) = match e.kind {
@@ -320,43 +402,62 @@ fn solve(
                     Some(b.min_kernel_m / b.loop_sigma_m),
                 ),
             };
-            edges.push((
-                Edge {
-                    from: first_node[m] + e.from as usize,
-                    to: first_node[m] + e.to as usize,
-                    measurement: e.measurement,
-                    information,
-                    cauchy,
-                },
-                e.kind,
-            ));
+            let (from, to) = (first_node[m] + e.from as usize, first_node[m] + e.to as usize);
+            intra.push((edge(from, to, e.measurement, information, cauchy), e.kind));
         }
     }
-    for (reference, query, agreeing) in links {
-        let information = link_information(agreeing, cfg);
-        for h in agreeing {
-            edges.push((
-                Edge {
-                    from: first_node[*reference] + h.map_keyframe,
-                    to: first_node[*query] + h.frame,
-                    measurement: h.transform,
-                    information,
-                    cauchy: Some(cfg.kernel_m / cfg.min_sigma_m),
-                },
-                EdgeKind::Loop,
-            ));
+    let inter_information = diagonal_information(b.loop_sigma_m, b.loop_sigma_deg.to_radians());
+    let inter_edge = |m: &InterMatch| {
+        let (from, to) = (
+            first_node[m.reference] + m.h.map_keyframe,
+            first_node[m.query] + m.h.frame,
+        );
+        edge(
+            from,
+            to,
+            m.h.transform,
+            inter_information,
+            Some(cfg.kernel_m / b.loop_sigma_m),
+        )
+    };
+    let mut poses = start.clone();
+    let mut rounds = 0;
+    loop {
+        let mut graph = PoseGraph::new();
+        for p in &poses {
+            graph.add_node(*p);
         }
-    }
-    for (edge, _) in &edges {
+        let inter = all
+            .iter()
+            .zip(&accepted)
+            .filter(|(_, a)| **a)
+            .map(|(m, _)| inter_edge(m));
+        for e in intra.iter().map(|(e, _)| *e).chain(inter) {
+            graph
+                .add_edge(e)
+                .map_err(|e| Error::Usage(format!("merged pose graph: {e}")))?;
+        }
         graph
-            .add_edge(*edge)
+            .optimize(&cfg.solver)
             .map_err(|e| Error::Usage(format!("merged pose graph: {e}")))?;
+        poses = graph.poses().to_vec();
+        rounds += 1;
+        if rounds > cfg.rounds {
+            break;
+        }
+        let mut joined = 0;
+        for (m, a) in all.iter().zip(accepted.iter_mut()).filter(|(_, a)| !**a) {
+            let e = inter_edge(m);
+            let off = (poses[e.from].inverse() * poses[e.to]).inverse() * e.measurement;
+            if off.translation.vector.norm() <= cfg.gate_m && off.rotation.angle().to_degrees() <= cfg.gate_deg {
+                *a = true;
+                joined += 1;
+            }
+        }
+        if joined == 0 {
+            break;
+        }
     }
-    let start = graph.poses().to_vec();
-    graph
-        .optimize(&cfg.solver)
-        .map_err(|e| Error::Usage(format!("merged pose graph: {e}")))?;
-    let poses = graph.poses();
     let moved_m = (0..inputs.len())
         .map(|m| {
             let nodes = first_node[m]..first_node[m] + inputs[m].map.keyframes.len();
@@ -365,29 +466,29 @@ fn solve(
                 .fold(0.0, f64::max)
         })
         .collect();
-    Ok((merged_map(inputs, anchor, &order, poses, &edges), moved_m))
+    let inter: Vec<(Edge, EdgeKind)> = all
+        .iter()
+        .zip(&accepted)
+        .filter(|(_, a)| **a)
+        .map(|(m, _)| (inter_edge(m), EdgeKind::Loop))
+        .collect();
+    let edges: Vec<(Edge, EdgeKind)> = intra.into_iter().chain(inter).collect();
+    Ok(Solved {
+        map: merged_map(inputs, anchor, &order, &poses, &edges),
+        inter_map_edges: accepted.iter().filter(|a| **a).count(),
+        rounds,
+        moved_m,
+    })
 }
 
-/// Information of a link's edges: the inverse of its matches' spread about the first of them
-/// (twist order), floored at the loop edges' certainty.
-fn link_information(agreeing: &[Hypothesis], cfg: &MergeConfig) -> Matrix6<f64> {
-    let centre = agreeing[0].map_from_local;
-    let floor = Vector6::new(
-        cfg.min_sigma_m.powi(2),
-        cfg.min_sigma_m.powi(2),
-        cfg.min_sigma_m.powi(2),
-        cfg.min_sigma_deg.to_radians().powi(2),
-        cfg.min_sigma_deg.to_radians().powi(2),
-        cfg.min_sigma_deg.to_radians().powi(2),
-    );
-    let mut covariance = Matrix6::from_diagonal(&floor);
-    for h in agreeing {
-        let d = log(&(centre.inverse() * h.map_from_local));
-        covariance += d * d.transpose() / agreeing.len() as f64;
+fn edge(from: usize, to: usize, measurement: Pose, information: Matrix6<f64>, cauchy: Option<f64>) -> Edge {
+    Edge {
+        from,
+        to,
+        measurement,
+        information,
+        cauchy,
     }
-    covariance
-        .try_inverse()
-        .unwrap_or_else(|| Matrix6::from_diagonal(&floor.map(|v| 1.0 / v)))
 }
 
 /// The merged map: keyframes in node order at their solved poses, sessions renumbered after
