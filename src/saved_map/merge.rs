@@ -135,27 +135,30 @@ pub fn merge(inputs: &[MapInput], anchor: usize, cfg: &MergeConfig) -> Result<(P
         .iter()
         .map(|m| MapIndex::new(&m.map, &LoopDetector::ScanContext, cfg.search, cfg.verify))
         .collect::<Result<Vec<_>>>()?;
+    let pairs: Vec<(usize, usize)> = (0..inputs.len())
+        .flat_map(|r| (r + 1..inputs.len()).map(move |q| (r, q)))
+        .collect();
+    let found_in_pairs = each_pair(&pairs, |(reference, query)| {
+        matches(&inputs[query].map, &indices[reference], cfg)
+    })?;
     let mut links = Vec::new();
     let mut link_edges = Vec::new();
     let mut all = Vec::new();
-    for reference in 0..inputs.len() {
-        for query in reference + 1..inputs.len() {
-            let found = matches(&inputs[query].map, &indices[reference], cfg)?;
-            let (link, agreeing) = agreement(reference, query, &found, cfg);
-            log::info!(
-                "{} in {}: {} verified matches, {} agreeing (spread {:.2} m)",
-                inputs[query].path.display(),
-                inputs[reference].path.display(),
-                link.matches,
-                link.agreeing,
-                link.spread_m
-            );
-            if link.agreeing >= cfg.min_agreeing {
-                link_edges.push((reference, query, agreeing));
-            }
-            all.extend(found.into_iter().map(|h| InterMatch { reference, query, h }));
-            links.push(link);
+    for (&(reference, query), found) in pairs.iter().zip(found_in_pairs) {
+        let (link, agreeing) = agreement(reference, query, &found, cfg);
+        log::info!(
+            "{} in {}: {} verified matches, {} agreeing (spread {:.2} m)",
+            inputs[query].path.display(),
+            inputs[reference].path.display(),
+            link.matches,
+            link.agreeing,
+            link.spread_m
+        );
+        if link.agreeing >= cfg.min_agreeing {
+            link_edges.push((reference, query, agreeing));
         }
+        all.extend(found.into_iter().map(|h| InterMatch { reference, query, h }));
+        links.push(link);
     }
     let placement = place(inputs, anchor, &link_edges)?;
     let in_a_link = |m: &InterMatch| {
@@ -187,6 +190,36 @@ pub fn merge(inputs: &[MapInput], anchor: usize, cfg: &MergeConfig) -> Result<(P
             .collect(),
     };
     Ok((solved.map, report))
+}
+
+/// `work` done on every pair, the pairs shared among the machine's cores; the results come back
+/// in the pairs' order, so the merge does not depend on which core took which.
+fn each_pair<T: Send>(pairs: &[(usize, usize)], work: impl Fn((usize, usize)) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(pairs.len().max(1));
+    let mut done: Vec<(usize, Result<T>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&pair) = pairs.get(i) else { break };
+                        mine.push((i, work(pair)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("merge worker"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// A verified match of keyframe `h.frame` of map `query` with keyframe `h.map_keyframe` of map
