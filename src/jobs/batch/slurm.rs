@@ -201,19 +201,32 @@ pub fn follow(job_id: &str, progress: &dyn Fn(&str)) -> Result<()> {
     }
 }
 
-/// The final state of each task of array `job_id` (by array index): from `sacct` where
-/// accounting is on, otherwise from `scontrol show job` (which keeps ended jobs for a while).
+/// The final state of each task of array `job_id`, by array index.
 pub fn task_states(job_id: &str) -> BTreeMap<usize, String> {
+    final_states(job_id)
+        .into_iter()
+        .filter_map(|(index, state)| Some((index?, state)))
+        .collect()
+}
+
+/// The final state of job `job_id` that is not an array (the merge).
+pub fn job_state(job_id: &str) -> Option<String> {
+    final_states(job_id).into_iter().next().map(|(_, state)| state)
+}
+
+/// Each task of job `job_id` with its array index (none outside an array) and final state:
+/// from `sacct` where accounting is on, otherwise from `scontrol show job` (which keeps ended
+/// jobs for a while).
+fn final_states(job_id: &str) -> Vec<(Option<usize>, String)> {
     let sacct = Command::new("sacct")
         .args(["-j", job_id, "-n", "-P", "-X", "-o", "JobID,State"])
         .output()
         .ok()
-        .filter(|o| o.status.success());
-    if let Some(out) = sacct {
-        let states = parse_sacct(&String::from_utf8_lossy(&out.stdout));
-        if !states.is_empty() {
-            return states;
-        }
+        .filter(|o| o.status.success())
+        .map(|out| parse_sacct(&String::from_utf8_lossy(&out.stdout)))
+        .unwrap_or_default();
+    if !sacct.is_empty() {
+        return sacct;
     }
     Command::new("scontrol")
         .args(["show", "job", job_id])
@@ -222,42 +235,19 @@ pub fn task_states(job_id: &str) -> BTreeMap<usize, String> {
         .unwrap_or_default()
 }
 
-/// The final state of a job that is not an array (the merge): `sacct`, else `scontrol`.
-pub fn job_state(job_id: &str) -> Option<String> {
-    let sacct = Command::new("sacct")
-        .args(["-j", job_id, "-n", "-P", "-X", "-o", "State"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| {
-            Some(
-                String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
-                    .next()?
-                    .to_string(),
-            )
-        });
-    sacct.or_else(|| {
-        let out = Command::new("scontrol").args(["show", "job", job_id]).output().ok()?;
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("JobState=").map(str::to_string))
-    })
-}
-
-/// `sacct -P -o JobID,State` lines: `123_4|COMPLETED`.
-fn parse_sacct(text: &str) -> BTreeMap<usize, String> {
+/// `sacct -P -o JobID,State` lines: `123_4|COMPLETED` in an array, `125|COMPLETED` outside.
+fn parse_sacct(text: &str) -> Vec<(Option<usize>, String)> {
     text.lines()
         .filter_map(|line| {
             let (id, state) = line.split_once('|')?;
-            let index = id.split_once('_')?.1.parse().ok()?;
+            let index = id.split_once('_').and_then(|(_, i)| i.parse().ok());
             Some((index, state.split_whitespace().next()?.to_string()))
         })
         .collect()
 }
 
-/// `scontrol show job` records: `ArrayTaskId=4` and `JobState=COMPLETED` in each.
-fn parse_scontrol(text: &str) -> BTreeMap<usize, String> {
+/// `scontrol show job` records: `JobState=COMPLETED` in each, `ArrayTaskId=4` in an array's.
+fn parse_scontrol(text: &str) -> Vec<(Option<usize>, String)> {
     text.split("\n\n")
         .filter_map(|record| {
             let field = |key: &str| {
@@ -265,7 +255,8 @@ fn parse_scontrol(text: &str) -> BTreeMap<usize, String> {
                     .split_whitespace()
                     .find_map(|w| w.strip_prefix(key).map(str::to_string))
             };
-            Some((field("ArrayTaskId=")?.parse().ok()?, field("JobState=")?))
+            let index = field("ArrayTaskId=").and_then(|i| i.parse().ok());
+            Some((index, field("JobState=")?))
         })
         .collect()
 }
@@ -276,20 +267,27 @@ mod tests {
 
     #[test]
     fn task_states_are_read_from_either_tool() {
-        let sacct = "17_0|COMPLETED\n17_1|FAILED\n17_2|CANCELLED by 0\n";
+        let state = |i: Option<usize>, s: &str| (i, s.to_string());
+        let sacct = "17_0|COMPLETED\n17_1|FAILED\n17_2|CANCELLED by 0\n18|PENDING\n";
         assert_eq!(
             parse_sacct(sacct),
-            BTreeMap::from([
-                (0, "COMPLETED".to_string()),
-                (1, "FAILED".to_string()),
-                (2, "CANCELLED".to_string())
-            ])
+            [
+                state(Some(0), "COMPLETED"),
+                state(Some(1), "FAILED"),
+                state(Some(2), "CANCELLED"),
+                state(None, "PENDING")
+            ]
         );
         let scontrol = "JobId=19 ArrayJobId=17 ArrayTaskId=1 JobName=x\n   JobState=TIMEOUT Reason=None\n\n\
-                        JobId=18 ArrayJobId=17 ArrayTaskId=0 JobName=x\n   JobState=COMPLETED Reason=None\n";
+                        JobId=18 ArrayJobId=17 ArrayTaskId=0 JobName=x\n   JobState=COMPLETED Reason=None\n\n\
+                        JobId=20 JobName=merge\n   JobState=COMPLETED Reason=None\n";
         assert_eq!(
             parse_scontrol(scontrol),
-            BTreeMap::from([(0, "COMPLETED".to_string()), (1, "TIMEOUT".to_string())])
+            [
+                state(Some(1), "TIMEOUT"),
+                state(Some(0), "COMPLETED"),
+                state(None, "COMPLETED")
+            ]
         );
     }
 
