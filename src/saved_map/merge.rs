@@ -25,6 +25,7 @@ use crate::loops::search::LoopSearchConfig;
 use crate::loops::verify::{KeyframeCloud, VerifyConfig};
 use crate::scan::Pose;
 use nalgebra::Matrix6;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -138,9 +139,12 @@ pub fn merge(inputs: &[MapInput], anchor: usize, cfg: &MergeConfig) -> Result<(P
     let pairs: Vec<(usize, usize)> = (0..inputs.len())
         .flat_map(|r| (r + 1..inputs.len()).map(move |q| (r, q)))
         .collect();
-    let found_in_pairs = each_pair(&pairs, |(reference, query)| {
-        matches(&inputs[query].map, &indices[reference], cfg)
-    })?;
+    // The pairs on every core; rayon keeps their order, so the merge does not depend on which
+    // core took which.
+    let found_in_pairs: Vec<Vec<Hypothesis>> = pairs
+        .par_iter()
+        .map(|&(reference, query)| matches(&inputs[query].map, &indices[reference], cfg))
+        .collect::<Result<_>>()?;
     let mut links = Vec::new();
     let mut link_edges = Vec::new();
     let mut all = Vec::new();
@@ -192,36 +196,6 @@ pub fn merge(inputs: &[MapInput], anchor: usize, cfg: &MergeConfig) -> Result<(P
     Ok((solved.map, report))
 }
 
-/// `work` done on every pair, the pairs shared among the machine's cores; the results come back
-/// in the pairs' order, so the merge does not depend on which core took which.
-fn each_pair<T: Send>(pairs: &[(usize, usize)], work: impl Fn((usize, usize)) -> Result<T> + Sync) -> Result<Vec<T>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(pairs.len().max(1));
-    let mut done: Vec<(usize, Result<T>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&pair) = pairs.get(i) else { break };
-                        mine.push((i, work(pair)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("merge worker"))
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
-}
-
 /// A verified match of keyframe `h.frame` of map `query` with keyframe `h.map_keyframe` of map
 /// `reference`.
 #[derive(Debug, Clone, Copy)]
@@ -258,35 +232,39 @@ fn session_input(inputs: &[MapInput], anchor: usize, session: u32) -> usize {
 /// Refuses maps made with another sensor, detector or voxel size than the anchor.
 fn check_compatible(inputs: &[MapInput], anchor: usize) -> Result<()> {
     let a = &inputs[anchor];
+    let ha = &a.map.header;
     for m in inputs {
-        let (h, ha) = (&m.map.header, &a.map.header);
-        let why = if h.sensor != ha.sensor {
+        let h = &m.map.header;
+        let differs = [
+            (
+                h.sensor != ha.sensor,
+                "sensor",
+                h.sensor.to_string(),
+                ha.sensor.to_string(),
+            ),
+            (
+                h.detector != ha.detector,
+                "loop detector",
+                format!("{:?}", h.detector),
+                format!("{:?}", ha.detector),
+            ),
+            (
+                h.voxel_m != ha.voxel_m,
+                "keyframe voxel size",
+                format!("{} m", h.voxel_m),
+                format!("{} m", ha.voxel_m),
+            ),
+        ];
+        let why = differs.into_iter().find(|d| d.0).map(|(_, what, mine, anchors)| {
             format!(
-                "made with sensor {}, the anchor {} with {}",
-                h.sensor,
-                a.path.display(),
-                ha.sensor
+                "made with {what} {mine}, the anchor {} with {anchors}",
+                a.path.display()
             )
-        } else if h.detector != ha.detector {
-            format!(
-                "made with loop detector {:?}, the anchor {} with {:?}",
-                h.detector,
-                a.path.display(),
-                ha.detector
-            )
-        } else if h.voxel_m != ha.voxel_m {
-            format!(
-                "keyframe clouds thinned to {} m, the anchor {}'s to {} m",
-                h.voxel_m,
-                a.path.display(),
-                ha.voxel_m
-            )
-        } else if m.map.keyframes.is_empty() {
-            "no keyframes".to_string()
-        } else {
-            continue;
-        };
-        return Err(Error::input(&m.path, format!("cannot merge: {why}")));
+        });
+        let why = why.or_else(|| m.map.keyframes.is_empty().then(|| "no keyframes".to_string()));
+        if let Some(why) = why {
+            return Err(Error::input(&m.path, format!("cannot merge: {why}")));
+        }
     }
     Ok(())
 }

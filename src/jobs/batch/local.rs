@@ -3,13 +3,13 @@
 
 use super::manifest::Manifest;
 use super::task::{TaskRecord, TaskState, run_task};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use rayon::prelude::*;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Runs the jobs `pending` (indices into the manifest) with `workers` running at once;
-/// `progress` hears of each job as it ends.
+/// `progress` hears of each job as it ends. A job's failure is its record; an error is the
+/// batch's own (its folder unwritable), and stops it.
 pub fn run(
     exe: &Path,
     manifest: &Manifest,
@@ -17,29 +17,17 @@ pub fn run(
     workers: usize,
     progress: &(dyn Fn(&TaskRecord) + Sync),
 ) -> Result<()> {
-    let next = AtomicUsize::new(0);
-    let first_error = Mutex::new(None);
     let logs = manifest.out.join("logs");
-    std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, pending.len().max(1)) {
-            scope.spawn(|| {
-                while let Some(&i) = pending.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    match run_task(exe, &manifest.jobs[i], &logs, "local") {
-                        Ok(record) => progress(&record),
-                        Err(e) => {
-                            // The batch's own fault (its folder unwritable): stop taking jobs.
-                            first_error.lock().expect("error lock").get_or_insert(e);
-                            next.store(pending.len(), Ordering::Relaxed);
-                        }
-                    }
-                }
-            });
-        }
-    });
-    match first_error.into_inner().expect("error lock") {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers.max(1))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {workers} workers: {e}")))?;
+    pool.install(|| {
+        pending.par_iter().try_for_each(|&i| {
+            progress(&run_task(exe, &manifest.jobs[i], &logs, "local")?);
+            Ok(())
+        })
+    })
 }
 
 /// A job's end as one line: `drive-2 ok in 42.1 s, 512 MB`.
