@@ -39,6 +39,20 @@ fn live_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// Waits for a live run to end: false, with the reason printed, when it got nothing because
+/// nothing crosses DDS on this host (UDP multicast on loopback closed), and the test then skips;
+/// otherwise the run must have ended well.
+fn live_ended(live: Child, received_nothing: bool) -> bool {
+    let done = live.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    if !done.status.success() && stderr.contains("no frames") && received_nothing {
+        eprintln!("skipping: no DDS traffic crossed loopback on this host (multicast closed?): {stderr}");
+        return false;
+    }
+    assert!(done.status.success(), "{stderr}");
+    true
+}
+
 #[test]
 fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
     // Topics and a frame of this run's own, so that nothing else on the machine's domain 0 mixes in.
@@ -100,14 +114,9 @@ fn live_ros2_runs_on_a_published_topic_and_publishes_its_estimate() {
     };
     read_health();
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
-    let done = live.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&done.stderr);
-    if !done.status.success() && stderr.contains("no frames") && poses.is_empty() {
-        // Nothing crossed at all: DDS discovery (UDP multicast on loopback) is closed here.
-        eprintln!("skipping: no DDS traffic crossed loopback on this host (multicast closed?): {stderr}");
+    if !live_ended(live, poses.is_empty()) {
         return;
     }
-    assert!(done.status.success(), "{stderr}");
     let metrics = common::metrics(out.path());
     // Every sweep published was received and registered, none lost on loopback.
     assert_eq!(metrics["frames"], SWEEPS);
@@ -214,13 +223,9 @@ fn live_ros2_in_a_saved_map_publishes_map_to_odom_once_localised() {
     }
     let sent = sim.wait_with_output().unwrap();
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
-    let done = live.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&done.stderr);
-    if !done.status.success() && stderr.contains("no frames") && odom_to_base == 0 {
-        eprintln!("skipping: no DDS traffic crossed loopback on this host (multicast closed?): {stderr}");
+    if !live_ended(live, odom_to_base == 0) {
         return;
     }
-    assert!(done.status.success(), "{stderr}");
     let metrics = common::metrics(&out);
     assert_eq!(
         metrics["localisation"]["localised"], true,
@@ -290,13 +295,9 @@ fn live_ros2_saves_its_map_on_demand_and_a_frozen_run_leaves_the_map_whole() {
     }
     let sent = sim.wait_with_output().unwrap();
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
-    let done = live.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&done.stderr);
-    if !done.status.success() && stderr.contains("no frames") && poses == 0 {
-        eprintln!("skipping: no DDS traffic crossed loopback on this host (multicast closed?): {stderr}");
+    if !live_ended(live, poses == 0) {
         return;
     }
-    assert!(done.status.success(), "{stderr}");
     let saved_at = saved_at.expect("the map was saved while the run went on");
     assert!(saved_at < SWEEPS, "saved after {saved_at} of {SWEEPS} poses");
     let metrics = common::metrics(&out);
@@ -398,13 +399,9 @@ fn live_ros2_publishes_the_base_of_an_off_centre_sensor_from_tf_static() {
     }
     let sent = sim.wait_with_output().unwrap();
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
-    let done = live.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&done.stderr);
-    if !done.status.success() && stderr.contains("no frames") && published.is_empty() {
-        eprintln!("skipping: no DDS traffic crossed loopback on this host (multicast closed?): {stderr}");
+    if !live_ended(live, published.is_empty()) {
         return;
     }
-    assert!(done.status.success(), "{stderr}");
     let metrics = common::metrics(out.path());
     assert_eq!(metrics["sensor"], "Velodyne VLP-16");
     let detection = metrics["sensor_detection"].as_str().unwrap_or_default().to_string();
