@@ -317,7 +317,9 @@ fn an_open_field_is_degenerate_in_every_judged_frame_and_never_panics() {
         OdometryConfig::default(),
     );
     assert_eq!(report.frames, 30);
-    assert!(report.degenerate_frames >= 25, "{} of 30", report.degenerate_frames);
+    // The first frames' map holds too few surfaces to judge by (under 50 normals): at most the
+    // first seven frames go unjudged, every later one is flagged.
+    assert!(report.degenerate_frames >= 23, "{} of 30", report.degenerate_frames);
     assert!(
         report
             .poses
@@ -327,24 +329,66 @@ fn an_open_field_is_degenerate_in_every_judged_frame_and_never_panics() {
 }
 
 #[test]
-fn three_hundred_simulated_frames_stay_within_0_2_m() {
-    // Seed 1. The worlds differ: over the first 300 frames seeds 0..=3 give 1.55, 0.18, 0.19 and
-    // 0.60 m; kiss-icp 1.3.0 loses as much accuracy in seed 0's first bend (README).
+fn three_hundred_simulated_frames_stay_within_0_1_m_point_to_plane() {
+    // Seed 0, whose first bend costs point-to-point ICP most: over the first 300 frames seeds
+    // 0..=3 give 0.034, 0.033, 0.027 and 0.034 m point-to-plane, 1.55, 0.17, 0.19 and 0.66 m
+    // point-to-point (KISS-ICP's residual), which the sampling rings hold back.
+    let frames = FrameRange {
+        start: 0,
+        end: Some(300),
+    };
+    let run = |point_to_plane| {
+        let report = replay_sim(
+            overlap_slam::sim::SimConfig::default(),
+            frames,
+            OdometryConfig {
+                point_to_plane,
+                ..Default::default()
+            },
+        );
+        assert_eq!(report.degenerate_frames, 0);
+        report.accuracy.ate_rmse_m.unwrap()
+    };
+    let ate = run(true);
+    assert!(ate < 0.1, "ATE {ate:.3} m over 300 frames");
+    let point_to_point = run(false);
+    assert!(
+        point_to_point > 5.0 * ate,
+        "point-to-point {point_to_point:.3} m, point-to-plane {ate:.3} m"
+    );
+}
+
+#[test]
+fn a_recording_cut_mid_drive_is_registered_at_speed_from_its_second_frame() {
+    // Drive 5 at 24 km/h, cut 160 frames in: no motion is known at the second frame.
     let sim = overlap_slam::sim::SimConfig {
-        seed: 1,
+        drive_seed: 5,
         ..Default::default()
     };
-    let report = replay_sim(
-        sim,
-        FrameRange {
-            start: 0,
-            end: Some(300),
-        },
-        OdometryConfig::default(),
-    );
-    let ate = report.accuracy.ate_rmse_m.unwrap();
-    assert!(ate < 0.2, "ATE {ate:.3} m over 300 frames");
-    assert_eq!(report.degenerate_frames, 0);
+    let frames = FrameRange {
+        start: 160,
+        end: Some(172),
+    };
+    let step = |p: &[overlap_slam::scan::Pose], i: usize| (p[i - 1].inverse() * p[i]).translation.vector;
+    let errors = |point_to_plane| {
+        let odometry = OdometryConfig {
+            point_to_plane,
+            ..Default::default()
+        };
+        let report = replay_sim(sim.clone(), frames, odometry);
+        let truth = report.ground_truth.as_ref().unwrap();
+        (1..12)
+            .map(|i| {
+                assert!(step(truth, i).norm() > 0.6, "frame {i}: the car moves");
+                (step(&report.poses, i) - step(truth, i)).norm()
+            })
+            .collect::<Vec<f64>>()
+    };
+    let e = errors(true);
+    assert!(e.iter().all(|e| *e < 0.1), "errors a frame {e:.3?} m");
+    // Point-to-point against a map of one sweep stays near standing still at first.
+    let stuck = errors(false);
+    assert!(stuck[0] > 0.4, "point-to-point's first step off by {:.3} m", stuck[0]);
 }
 
 #[test]

@@ -25,10 +25,30 @@ pub struct Alignment {
     pub iterations: usize,
 }
 
+/// Points to align (sensor frame), with the surface normal at each when they are to be drawn
+/// onto the map point-to-plane.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The points.
+    pub points: &'a [Point3<f64>],
+    /// One normal per point (`None`: the point is on no surface), or empty for point-to-point.
+    pub normals: &'a [Option<Vector3<f64>>],
+}
+
+impl<'a> Source<'a> {
+    /// Points aligned point-to-point.
+    pub fn points(points: &'a [Point3<f64>]) -> Self {
+        Self { points, normals: &[] }
+    }
+}
+
 /// Aligns `source` (sensor frame) to `map`, starting at `initial`. Correspondences farther than
-/// `max_distance` are ignored; `kernel` is the Geman-McClure scale.
+/// `max_distance` are ignored; `kernel` is the Geman-McClure scale. With normals (one per
+/// source point, sensor frame) each point is drawn along its normal onto its nearest map point
+/// (point-to-plane) and points without one are left out; with none (empty), onto the nearest map
+/// point itself (point-to-point, KISS-ICP's).
 pub fn align_to_map(
-    source: &[Point3<f64>],
+    source: Source,
     map: &VoxelHashMap,
     initial: Pose,
     max_distance: f64,
@@ -36,6 +56,10 @@ pub fn align_to_map(
     max_iterations: usize,
     convergence: f64,
 ) -> Alignment {
+    let Source {
+        points: source,
+        normals,
+    } = source;
     let mut result = Alignment {
         pose: initial,
         correspondences: 0,
@@ -46,6 +70,15 @@ pub fn align_to_map(
         return result;
     }
     let mut moved: Vec<Point3<f64>> = source.iter().map(|p| initial * p).collect();
+    let use_planes = !normals.is_empty();
+    assert!(
+        !use_planes || normals.len() == source.len(),
+        "one normal per source point"
+    );
+    let mut moved_normals: Vec<Option<Vector3<f64>>> = match use_planes {
+        true => normals.iter().map(|n| n.map(|n| initial.rotation * n)).collect(),
+        false => vec![None; source.len()],
+    };
     let mut hoods: Vec<Option<Neighbourhood>> = vec![None; source.len()];
     let mut estimate = Pose::identity();
     let max_sq = max_distance * max_distance;
@@ -55,9 +88,10 @@ pub fn align_to_map(
         let partial: Vec<(Matrix6<f64>, Vector6<f64>, usize, usize)> = moved
             .par_chunks(CHUNK)
             .zip(hoods.par_chunks_mut(CHUNK))
-            .map(|(chunk, chunk_hoods)| {
+            .zip(moved_normals.par_chunks(CHUNK))
+            .map(|((chunk, chunk_hoods), chunk_normals)| {
                 let (mut h, mut g, mut n, mut fitting) = (Matrix6::zeros(), Vector6::zeros(), 0, 0);
-                for (s, hood) in chunk.iter().zip(chunk_hoods) {
+                for ((s, hood), normal) in chunk.iter().zip(chunk_hoods).zip(chunk_normals) {
                     let hood = match hood {
                         Some(kept) if kept.holds(s) => kept,
                         _ => hood.insert(map.neighbourhood(s)),
@@ -65,6 +99,17 @@ pub fn align_to_map(
                     let Some((t, d2)) = hood.closest(s) else { continue };
                     fitting += usize::from(d2 < fit_sq);
                     if d2 >= max_sq {
+                        continue;
+                    }
+                    if use_planes {
+                        let Some(normal) = normal else { continue };
+                        // The distance along the normal; d/d(translation, rotation) = (n, s × n).
+                        let r = normal.dot(&(s - t));
+                        let w = kernel_sq / (kernel + r * r).powi(2);
+                        let j = Vector6::from_iterator(normal.iter().chain(s.coords.cross(normal).iter()).copied());
+                        h += j * j.transpose() * w;
+                        g += j * r * w;
+                        n += 1;
                         continue;
                     }
                     let r = s - t;
@@ -99,6 +144,7 @@ pub fn align_to_map(
             UnitQuaternion::from_scaled_axis(Vector3::new(dx[3], dx[4], dx[5])),
         );
         moved.iter_mut().for_each(|p| *p = step * *p);
+        moved_normals.iter_mut().flatten().for_each(|n| *n = step.rotation * *n);
         estimate = step * estimate;
         if dx.norm() < convergence {
             break;
@@ -141,7 +187,7 @@ mod tests {
         map.update(&pts, &Point3::origin());
         let truth = Pose::new(Vector3::new(0.3, -0.2, 0.05), Vector3::new(0.0, 0.0, 0.03));
         let source: Vec<Point3<f64>> = pts.iter().skip(1).step_by(7).map(|p| truth.inverse() * p).collect();
-        let run = || align_to_map(&source, &map, Pose::identity(), 3.0, 1.0, 100, 1e-6);
+        let run = || align_to_map(Source::points(&source), &map, Pose::identity(), 3.0, 1.0, 100, 1e-6);
         let a = run();
         let err = truth.inverse() * a.pose;
         assert!(

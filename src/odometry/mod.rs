@@ -12,12 +12,12 @@ pub mod relocalise;
 pub mod threshold;
 
 use crate::error::{Error, Result};
-use crate::registration::voxel_downsample;
+use crate::registration::{normals_at, voxel_downsample};
 use crate::scan::{Pose, Scan};
 use align::align_to_map;
 use degeneracy::Constraints;
 use local_map::VoxelHashMap;
-use nalgebra::Point3;
+use nalgebra::{Point3, Vector3};
 use serde::{Deserialize, Serialize};
 use threshold::{AdaptiveThreshold, model_error};
 
@@ -50,6 +50,12 @@ pub struct OdometryConfig {
     pub initial_threshold_m: f64,
     /// Prediction errors below this do not update the threshold, metres (KISS-ICP: 0.1).
     pub min_motion_m: f64,
+    /// Register each point along the surface it lies on (point-to-plane, its normal from its
+    /// neighbours in the scan) instead of to the nearest map point (KISS-ICP's point-to-point).
+    /// A spinning sensor's rings on the ground and on walls move with it, and matching ring to
+    /// ring pulls the estimate toward standing still; a surface does not pull along itself.
+    /// Points on no surface (foliage, edges) are left out (ours: on).
+    pub point_to_plane: bool,
     /// Gauss-Newton iterations at most (KISS-ICP: 500).
     pub max_iterations: usize,
     /// Stop when the update norm falls below this (KISS-ICP: 1e-4).
@@ -96,6 +102,7 @@ impl Default for OdometryConfig {
             azimuth_times: false,
             initial_threshold_m: 2.0,
             min_motion_m: 0.1,
+            point_to_plane: true,
             max_iterations: 500,
             convergence: 1e-4,
             min_points: 100,
@@ -469,8 +476,12 @@ impl Odometry {
         let points = self.preprocess_with(scan, times, motion, period, reference_s);
         let frame = voxel_downsample(&points, 0.5 * v);
         let source = voxel_downsample(&frame, 1.5 * v);
+        let normals = self.source_normals(&source, &frame);
         let aligned = align_to_map(
-            &source,
+            align::Source {
+                points: &source,
+                normals: &normals,
+            },
             &self.map,
             *initial,
             3.0 * sigma,
@@ -484,6 +495,21 @@ impl Odometry {
             aligned,
             reference_s,
         }
+    }
+
+    /// The surface normal at each registration point, from its neighbours in the scan, when
+    /// registering point-to-plane; empty (point-to-point for all) when that is off or too few
+    /// points lie on surfaces to register by.
+    fn source_normals(&self, source: &[Point3<f64>], frame: &[Point3<f64>]) -> Vec<Option<Vector3<f64>>> {
+        if !self.config.point_to_plane {
+            return Vec::new();
+        }
+        let normals = normals_at(source, frame);
+        let planar = normals.iter().flatten().count();
+        if planar < self.config.min_points {
+            return Vec::new();
+        }
+        normals
     }
 
     /// A recording that starts mid-drive: the first scan went into the map undeskewed (no motion

@@ -7,7 +7,7 @@
 //! are refined by ICP in 3D and accepted when the structure fits.
 
 use super::FIT_DISTANCE_M;
-use super::align::align_to_map;
+use super::align::{Source, align_to_map};
 use super::local_map::VoxelHashMap;
 use crate::scan::Pose;
 use nalgebra::{Point3, Translation3, UnitQuaternion, Vector2};
@@ -103,8 +103,16 @@ pub fn relocalise(
     let refined: Vec<Relocalisation> = ranked[..top]
         .iter()
         .map(|(_, h)| {
-            let wide = align_to_map(source, map, *h, REFINE_DISTANCE_M, REFINE_DISTANCE_M / 3.0, 100, 1e-4);
-            let tight = align_to_map(source, map, wide.pose, threshold, kernel, 100, 1e-4);
+            let wide = align_to_map(
+                Source::points(source),
+                map,
+                *h,
+                REFINE_DISTANCE_M,
+                REFINE_DISTANCE_M / 3.0,
+                100,
+                1e-4,
+            );
+            let tight = align_to_map(Source::points(source), map, wide.pose, threshold, kernel, 100, 1e-4);
             Relocalisation {
                 pose: tight.pose,
                 fit: tight.fitting as f64 / source.len() as f64,

@@ -65,22 +65,7 @@ impl Target {
     /// Builds the tree and estimates a normal per point from its nearest neighbours; points
     /// whose neighbourhood is not planar enough are dropped.
     pub fn new(points: &[Point3<f64>]) -> Self {
-        let coords: Vec<[f64; 3]> = points.iter().map(|p| [p.x, p.y, p.z]).collect();
-        let tree = ImmutableKdTree::new_from_slice(&coords).expect("finite points build a tree");
-        let k = NonZeroUsize::new(NORMAL_NEIGHBOURS.min(points.len().max(1))).expect("k >= 1");
-        let normals: Vec<Option<Vector3<f64>>> = coords
-            .par_iter()
-            .with_min_len(PARALLEL_CHUNK)
-            .map(|c| {
-                let nn = tree.query(c).nearest_n::<SquaredEuclidean<f64>>(k).execute();
-                let neighbours: Vec<Point3<f64>> = nn
-                    .iter()
-                    .filter(|r| r.distance < 4.0)
-                    .map(|r| points[r.item as usize])
-                    .collect();
-                plane_normal(&neighbours)
-            })
-            .collect();
+        let normals = normals_at(points, points);
         let (points, normals): (Vec<_>, Vec<_>) = points
             .iter()
             .zip(normals)
@@ -115,6 +100,33 @@ impl Target {
         let i = nn.item as usize;
         Some((nn.distance, self.normals[i].dot(&(p - self.points[i])).abs()))
     }
+}
+
+/// The surface normal at each of `points`, from its nearest neighbours among `around`; `None`
+/// where they do not lie on a plane.
+pub fn normals_at(points: &[Point3<f64>], around: &[Point3<f64>]) -> Vec<Option<Vector3<f64>>> {
+    if around.is_empty() {
+        return vec![None; points.len()];
+    }
+    let coords: Vec<[f64; 3]> = around.iter().map(|p| [p.x, p.y, p.z]).collect();
+    let tree = ImmutableKdTree::new_from_slice(&coords).expect("finite points build a tree");
+    let k = NonZeroUsize::new(NORMAL_NEIGHBOURS.min(around.len())).expect("k >= 1");
+    points
+        .par_iter()
+        .with_min_len(PARALLEL_CHUNK)
+        .map(|p| {
+            let nn = tree
+                .query(&[p.x, p.y, p.z])
+                .nearest_n::<SquaredEuclidean<f64>>(k)
+                .execute();
+            let neighbours: Vec<Point3<f64>> = nn
+                .iter()
+                .filter(|r| r.distance < 4.0)
+                .map(|r| around[r.item as usize])
+                .collect();
+            plane_normal(&neighbours)
+        })
+        .collect()
 }
 
 /// Normal of the best plane through `pts` (smallest principal axis), if they are planar enough.

@@ -4,5 +4,5 @@
 pub mod icp;
 pub mod voxel;
 
-pub use icp::{IcpConfig, IcpResult, Target, point_to_plane};
+pub use icp::{IcpConfig, IcpResult, Target, normals_at, point_to_plane};
 pub use voxel::voxel_downsample;
