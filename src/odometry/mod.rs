@@ -471,30 +471,42 @@ impl Odometry {
         // the scan's two halves in opposite directions instead of biasing its pose, which keeps the
         // velocity feedback stable (the sweep start would amplify errors, the end damps them less).
         let reference_s = times.map_or(0.0, preprocess::mid_sweep_s);
-        let sigma = self.threshold.sigma();
         let v = self.config.voxel_size();
         let points = self.preprocess_with(scan, times, motion, period, reference_s);
         let frame = voxel_downsample(&points, 0.5 * v);
         let source = voxel_downsample(&frame, 1.5 * v);
         let normals = self.source_normals(&source, &frame);
-        let aligned = align_to_map(
-            align::Source {
-                points: &source,
-                normals: &normals,
-            },
-            &self.map,
-            *initial,
-            3.0 * sigma,
-            sigma,
-            self.config.max_iterations,
-            self.config.convergence,
-        );
+        let aligned = self.align(&source, &normals, initial);
         Registered {
             frame,
             source,
             aligned,
             reference_s,
         }
+    }
+
+    /// `source` aligned to the map from `initial`: point-to-plane where `normals` are given. A
+    /// surface lets a point slide along it, so from a prediction far off (a turn begins, a
+    /// U-turn from a standstill) point-to-plane ICP can settle metres away; when it lands farther
+    /// than sigma from the prediction, point-to-point ICP, whose basin is wider, finds the place
+    /// first and point-to-plane refines it there (ours).
+    fn align(&self, source: &[Point3<f64>], normals: &[Option<Vector3<f64>>], initial: &Pose) -> align::Alignment {
+        let sigma = self.threshold.sigma();
+        let run = |normals: &[Option<Vector3<f64>>], from: &Pose| {
+            let (iterations, convergence) = (self.config.max_iterations, self.config.convergence);
+            let source = align::Source {
+                points: source,
+                normals,
+            };
+            align_to_map(source, &self.map, *from, 3.0 * sigma, sigma, iterations, convergence)
+        };
+        let planar = run(normals, initial);
+        let moved = model_error(&(initial.inverse() * planar.pose), self.config.max_range_m);
+        if normals.is_empty() || moved <= sigma {
+            return planar;
+        }
+        let placed = run(&[], initial);
+        run(normals, &placed.pose)
     }
 
     /// The surface normal at each registration point, from its neighbours in the scan, when
