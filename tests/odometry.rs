@@ -269,6 +269,22 @@ fn replay_sim(
     .unwrap()
 }
 
+/// The default odometry, registering point-to-plane or point-to-point.
+fn registering(point_to_plane: bool) -> OdometryConfig {
+    OdometryConfig {
+        point_to_plane,
+        ..Default::default()
+    }
+}
+
+/// World 0 driven another way (`--drive N`).
+fn drive(n: u64) -> overlap_slam::sim::SimConfig {
+    overlap_slam::sim::SimConfig {
+        drive_seed: n,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn a_tunnel_is_detected_and_crossed_on_the_motion_model() {
     // 80 m of street, then a 290 m tunnel whose middle is beyond the sensor's reach of both portals.
@@ -339,10 +355,7 @@ fn three_hundred_simulated_frames_stay_within_0_1_m_point_to_plane() {
         let report = replay_sim(
             overlap_slam::sim::SimConfig::default(),
             frames,
-            OdometryConfig {
-                point_to_plane,
-                ..Default::default()
-            },
+            registering(point_to_plane),
         );
         assert_eq!(report.degenerate_frames, 0);
         report.accuracy.ate_rmse_m.unwrap()
@@ -359,21 +372,14 @@ fn three_hundred_simulated_frames_stay_within_0_1_m_point_to_plane() {
 #[test]
 fn a_recording_cut_mid_drive_is_registered_at_speed_from_its_second_frame() {
     // Drive 5 at 24 km/h, cut 160 frames in: no motion is known at the second frame.
-    let sim = overlap_slam::sim::SimConfig {
-        drive_seed: 5,
-        ..Default::default()
-    };
+    let sim = drive(5);
     let frames = FrameRange {
         start: 160,
         end: Some(172),
     };
     let step = |p: &[overlap_slam::scan::Pose], i: usize| (p[i - 1].inverse() * p[i]).translation.vector;
     let errors = |point_to_plane| {
-        let odometry = OdometryConfig {
-            point_to_plane,
-            ..Default::default()
-        };
-        let report = replay_sim(sim.clone(), frames, odometry);
+        let report = replay_sim(sim.clone(), frames, registering(point_to_plane));
         let truth = report.ground_truth.as_ref().unwrap();
         (1..12)
             .map(|i| {
@@ -394,19 +400,11 @@ fn a_u_turn_begun_at_once_is_followed() {
     // Drive 4 slows to 2 m/s and turns about at 65 degrees a second from one sweep to the next
     // (frame 444), 144 frames into the run, when sigma has shrunk: from the prediction, point-to-
     // plane ICP alone settles 2 m back (ATE 1.3 m over frames 300..900).
-    let sim = overlap_slam::sim::SimConfig {
-        drive_seed: 4,
-        ..Default::default()
-    };
     let frames = FrameRange {
         start: 300,
         end: Some(470),
     };
-    let odometry = OdometryConfig {
-        point_to_plane: true,
-        ..Default::default()
-    };
-    let report = replay_sim(sim, frames, odometry);
+    let report = replay_sim(drive(4), frames, registering(true));
     let ate = report.accuracy.ate_rmse_m.unwrap();
     assert!(ate < 0.1, "ATE {ate:.3} m through the U-turn");
     assert_eq!(report.lost_frames, 0);

@@ -504,8 +504,7 @@ impl Odometry {
             align_to_map(source, &self.map, *from, 3.0 * sigma, sigma, iterations, convergence)
         };
         let planar = run(normals, initial);
-        let moved = model_error(&(initial.inverse() * planar.pose), self.config.max_range_m);
-        if normals.is_empty() || moved <= sigma {
+        if normals.is_empty() || model_error(&(initial.inverse() * planar.pose), self.config.max_range_m) <= sigma {
             return planar;
         }
         let placed = run(&[], initial);
