@@ -269,7 +269,7 @@ fn replay_sim(
     .unwrap()
 }
 
-/// The default odometry, registering point-to-plane or point-to-point.
+/// The default odometry, refining point-to-plane or registering point-to-point alone.
 fn registering(point_to_plane: bool) -> OdometryConfig {
     OdometryConfig {
         point_to_plane,
@@ -304,7 +304,7 @@ fn a_tunnel_is_detected_and_crossed_on_the_motion_model() {
         guarded.degenerate_frames
     );
     assert!(ate < 3.0, "ATE {ate:.2} m through the tunnel");
-    // Without the check, point-to-point ICP sticks to the tunnel walls' sampling pattern.
+    // Without the check nothing along the tunnel's axis holds the registration.
     let unguarded = replay_sim(
         sim,
         frames,
@@ -333,7 +333,9 @@ fn an_open_field_is_degenerate_in_every_judged_frame_and_never_panics() {
         OdometryConfig::default(),
     );
     assert_eq!(report.frames, 30);
-    assert!(report.degenerate_frames >= 25, "{} of 30", report.degenerate_frames);
+    // The first frames' map holds too few surfaces to judge by (under 50 normals): at most the
+    // first seven frames go unjudged, every later one is flagged.
+    assert!(report.degenerate_frames >= 23, "{} of 30", report.degenerate_frames);
     assert!(
         report
             .poses
@@ -345,8 +347,8 @@ fn an_open_field_is_degenerate_in_every_judged_frame_and_never_panics() {
 #[test]
 fn three_hundred_simulated_frames_stay_within_0_1_m_point_to_plane() {
     // Seed 0, whose first bend costs point-to-point ICP most: over the first 300 frames seeds
-    // 0..=3 give 0.034, 0.033, 0.027 and 0.034 m point-to-plane, 1.55, 0.17, 0.19 and 0.66 m
-    // point-to-point (KISS-ICP's residual), which the sampling rings hold back.
+    // 0..=3 give 0.034, 0.033, 0.027 and 0.033 m refined point-to-plane, 1.55, 0.17, 0.19 and
+    // 0.61 m point-to-point alone (KISS-ICP's residual), which the sampling rings hold back.
     let frames = FrameRange {
         start: 0,
         end: Some(300),
@@ -399,14 +401,35 @@ fn a_recording_cut_mid_drive_is_registered_at_speed_from_its_second_frame() {
 fn a_u_turn_begun_at_once_is_followed() {
     // Drive 4 slows to 2 m/s and turns about at 65 degrees a second from one sweep to the next
     // (frame 444), 144 frames into the run, when sigma has shrunk: from the prediction, point-to-
-    // plane ICP alone settles 2 m back (ATE 1.3 m over frames 300..900).
+    // plane ICP alone settles 2 m back (ATE 1.3 m over frames 300..900); point-to-point ICP places
+    // the scan first.
     let frames = FrameRange {
         start: 300,
         end: Some(470),
     };
-    let report = replay_sim(drive(4), frames, registering(true));
+    let report = replay_sim(drive(4), frames, OdometryConfig::default());
     let ate = report.accuracy.ate_rmse_m.unwrap();
     assert!(ate < 0.1, "ATE {ate:.3} m through the U-turn");
+    assert_eq!(report.lost_frames, 0);
+}
+
+#[test]
+fn a_u_turn_ended_at_once_is_followed() {
+    // An unseen world whose U-turn (6.5 degrees a sweep) ends within one sweep (frame 399): the
+    // prediction is 5 degrees off and the scan deskewed with the wrong turn, and from there both
+    // ICPs stay near the prediction's heading (ATE 0.32 m over these frames, 1.7 m by frame 1500);
+    // placed from straight on as well, the registration keeps it.
+    let world = overlap_slam::sim::SimConfig {
+        seed: 61223,
+        ..Default::default()
+    };
+    let frames = FrameRange {
+        start: 250,
+        end: Some(420),
+    };
+    let report = replay_sim(world, frames, OdometryConfig::default());
+    let ate = report.accuracy.ate_rmse_m.unwrap();
+    assert!(ate < 0.1, "ATE {ate:.3} m through the U-turn's end");
     assert_eq!(report.lost_frames, 0);
 }
 
