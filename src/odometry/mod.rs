@@ -18,7 +18,7 @@ use crate::scan::{Pose, Scan};
 use align::align_to_map;
 use degeneracy::Constraints;
 use local_map::VoxelHashMap;
-use nalgebra::{Point3, Vector3};
+use nalgebra::{Point3, UnitQuaternion, Vector3};
 use serde::{Deserialize, Serialize};
 use threshold::{AdaptiveThreshold, model_error};
 
@@ -545,7 +545,7 @@ impl Odometry {
     fn straight_on(&self, initial: &Pose) -> Option<Pose> {
         let motion = self.last_reference.inverse() * initial;
         (motion.rotation.angle() > TURNING_RAD)
-            .then(|| self.last_reference * Pose::from_parts(motion.translation, Default::default()))
+            .then(|| self.last_reference * Pose::from_parts(motion.translation, UnitQuaternion::identity()))
     }
 
     /// The surface normal at each registration point, from its neighbours in the scan, when
